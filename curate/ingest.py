@@ -1,0 +1,362 @@
+"""Import raw logs and documents into the store.
+
+One file is one `sources` row. Its records are read one at a time, normalised (curate.records)
+and written in batches; each batch (raw logs, rejects and the source's counters) commits as one
+transaction, so a killed import leaves whole batches only and running it again resumes after the
+last one. The same bytes imported again are a no-op; a record already stored is not stored twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import pyarrow as pa
+from tqdm.auto import tqdm
+
+from curate import readers
+from curate.errors import TuneloopError
+from curate.readers import FileRefused, Item
+from curate.records import (
+    MAPPABLE, SHAPES, Normalized, RecordError, describe_missing, document, flatten_text,
+    kind_for, normalize, resolve_fields,
+)
+from curate.store import Store
+
+FORMATS = ("auto",) + readers.CONTAINERS + tuple(SHAPES)
+BATCH_SIZE = 500
+# Uploads through the app: bigger files belong on the command line.
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+# Files a folder holds that describe the data rather than being it.
+_NOT_DATA = re.compile(r"^(readme|license|licence|changelog|notice)(\..*)?$", re.I)
+
+
+@dataclass
+class IngestReport:
+    file: str
+    status: str = "imported"   # imported | resumed | already imported | refused
+    source_id: int | None = None
+    format: str | None = None
+    encoding: str | None = None
+    rows_read: int = 0
+    rows_stored: int = 0
+    rows_duplicate: int = 0
+    rows_rejected: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    first_lines: dict = field(default_factory=dict)  # reason → first line it happened on
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "refused"
+
+    def summary(self) -> str:
+        if self.status == "refused":
+            return f"{self.file}: not imported: {self.error}"
+        line = (f"{self.file}: {self.status} ({self.format}) read {self.rows_read}, stored {self.rows_stored},"
+                f" duplicates {self.rows_duplicate}, rejected {self.rows_rejected}")
+        return line
+
+
+def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
+    """--map field=column, checked against the fields tuneloop knows."""
+    mapping = {}
+    for pair in pairs:
+        name, sep, column = pair.partition("=")
+        name, column = name.strip(), column.strip()
+        if not sep or not name or not column:
+            raise TuneloopError(f"--map {pair!r}: expected FIELD=COLUMN, e.g. instruction=question")
+        if name not in MAPPABLE:
+            raise TuneloopError(f"--map {pair!r}: unknown field {name!r}; known: {', '.join(MAPPABLE)}")
+        mapping[name] = column
+    return mapping
+
+
+def discover(paths: Iterable[str | Path]) -> list[Path]:
+    """Files to import: each file named, and the data files inside each folder named."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found += sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in readers.EXTENSIONS
+                and not _NOT_DATA.match(p.name) and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise TuneloopError(f"{path}: no such file or folder")
+    return found
+
+
+def ingest(store: Store, paths: Iterable[str | Path], *, format: str = "auto",
+           mapping: dict[str, str] | None = None, topic: str | None = None, doc_split: str = "auto",
+           batch_size: int = BATCH_SIZE, show_progress: bool = False,
+           on_progress: Callable[[float, str], None] | None = None) -> list[IngestReport]:
+    """Import files and folders; one report per file. Runs as an `ingest` job."""
+    if format not in FORMATS:
+        raise TuneloopError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    files = discover(paths)
+    if not files:
+        raise TuneloopError("no data files found in " + ", ".join(map(str, paths)))
+    reports = []
+    with store.job("ingest", {"files": [str(f) for f in files], "format": format, "map": mapping,
+                              "topic": topic}) as job:
+        for i, path in enumerate(files):
+            def progress(fraction: float, msg: str, i=i) -> None:
+                overall = (i + fraction) / len(files)
+                job.heartbeat(overall, msg)
+                if on_progress:
+                    on_progress(overall, msg)
+            reports.append(ingest_file(store, path, format=format, mapping=mapping, topic=topic,
+                                       doc_split=doc_split, batch_size=batch_size,
+                                       show_progress=show_progress, progress=progress))
+    return reports
+
+
+def ingest_upload(store: Store, filename: str, data: bytes, **options) -> IngestReport:
+    """An uploaded file: its name is only a label; the bytes go to a temporary file we name."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise TuneloopError(f"{filename}: {len(data) / 2**20:.0f} MiB is over the upload limit of"
+                            f" {MAX_UPLOAD_BYTES // 2**20} MiB; import it with `tuneloop ingest`")
+    label = Path(filename.replace("\\", "/")).name or "upload"
+    suffix = Path(label).suffix.lower()
+    suffix = suffix if suffix in readers.EXTENSIONS else ".dat"
+    with tempfile.TemporaryDirectory(prefix="tuneloop-upload-") as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(data)
+        with store.job("ingest", {"upload": label, **{k: v for k, v in options.items() if k != "on_progress"}}):
+            return ingest_file(store, path, name=label, **options)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def ingest_file(store: Store, path: Path, *, name: str | None = None, format: str = "auto",
+                mapping: dict[str, str] | None = None, topic: str | None = None,
+                doc_split: str = "auto", batch_size: int = BATCH_SIZE, show_progress: bool = False,
+                progress: Callable[[float, str], None] | None = None) -> IngestReport:
+    """Import one file (see the module docstring). Returns what happened; raises nothing for bad data."""
+    path = Path(path)
+    name = name or path.name
+    report = IngestReport(file=name)
+    sha = file_sha256(path)
+    existing = store.one("SELECT * FROM sources WHERE sha256 = ?", [sha])
+    done = 0
+    if existing and existing["status"] == "complete":
+        return _report_from_source(report, existing, "already imported")
+    if existing and existing["status"] == "importing":
+        options = json.loads(existing["options"] or "{}")   # resume as first asked
+        format, mapping, doc_split = options.get("format", format), options.get("map"), options.get("doc_split", doc_split)
+        topic = existing["topic"]
+        source_id, done, report.status = existing["id"], existing["rows_read"], "resumed"
+        _report_from_source(report, existing, "resumed")
+    else:
+        if existing:  # refused before: forget that attempt and try again
+            with store.transaction() as con:
+                con.execute("DELETE FROM rejects WHERE source_id = ?", [existing["id"]])
+                con.execute("DELETE FROM sources WHERE id = ?", [existing["id"]])
+        source_id = None
+    mapping = mapping or {}
+    shape = format if format in SHAPES else "auto"
+    try:
+        if path.stat().st_size == 0:
+            raise FileRefused("file is empty")
+        encoding = readers.sniff_encoding(path)
+        container = format if format in readers.CONTAINERS else readers.detect_container(path, encoding)
+        report.format, report.encoding = (format if format in SHAPES else container), encoding
+        if source_id is None:
+            source_id = store.scalar(
+                "INSERT INTO sources (name, sha256, format, encoding, topic, options, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'importing') RETURNING id",
+                [name, sha, report.format, encoding, topic,
+                 json.dumps({"format": format, "map": mapping, "doc_split": doc_split})],
+            )
+        report.source_id = source_id
+        items = readers.read_items(path, container, encoding, doc_split)
+        records = _normalized(items, container, mapping, shape)
+        total_lines = max(_count_lines(path), 1)
+        bar = tqdm(total=total_lines, unit="line", desc=name, disable=not show_progress, leave=False)
+        batch: list[tuple[Item, Normalized | None]] = []
+        for index, pair in enumerate(records):
+            if index < done:
+                continue
+            batch.append(pair)
+            if len(batch) >= batch_size:
+                _commit_batch(store, source_id, name, batch, report)
+                _advance(bar, progress, pair[0].line, total_lines, name)
+                batch = []
+        _commit_batch(store, source_id, name, batch, report)
+        bar.close()
+    except FileRefused as exc:
+        report.status, report.error = "refused", str(exc)
+        _refuse(store, source_id, name, sha, report)
+        return report
+    if report.rows_read == 0:
+        report.status, report.error = "refused", "no records found"
+        _refuse(store, source_id, name, sha, report)
+        return report
+    store.execute("UPDATE sources SET status = 'complete', completed_at = current_timestamp WHERE id = ?",
+                  [source_id])
+    if progress:
+        progress(1.0, f"{name}: done")
+    return report
+
+
+def _advance(bar, progress, line: int | None, total: int, name: str) -> None:
+    if line:
+        bar.update(max(0, min(line, total) - bar.n))
+        if progress:
+            progress(min(line / total, 1.0), f"{name}: line {line}")
+
+
+def _count_lines(path: Path) -> int:
+    count = 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            count += chunk.count(b"\n")
+    return count + 1
+
+
+def _report_from_source(report: IngestReport, row: dict, status: str) -> IngestReport:
+    report.status, report.source_id, report.format, report.encoding = status, row["id"], row["format"], row["encoding"]
+    report.rows_read, report.rows_stored = row["rows_read"], row["rows_stored"]
+    report.rows_duplicate, report.rows_rejected = row["rows_duplicate"], row["rows_rejected"]
+    return report
+
+
+def _refuse(store: Store, source_id: int | None, name: str, sha: str, report: IngestReport) -> None:
+    """Record a file nothing could be read from: a source row marked refused and one reject."""
+    with store.transaction() as con:
+        if source_id is None:
+            source_id = con.execute(
+                "INSERT INTO sources (name, sha256, format, encoding, status, error)"
+                " VALUES (?, ?, ?, ?, 'refused', ?) RETURNING id",
+                [name, sha, report.format or "unknown", report.encoding, report.error]).fetchone()[0]
+        else:
+            con.execute("UPDATE sources SET status = 'refused', error = ? WHERE id = ?", [report.error, source_id])
+        con.execute("INSERT INTO rejects (source_id, file, line, reason) VALUES (?, ?, NULL, ?)",
+                    [source_id, name, report.error])
+    report.source_id = source_id
+
+
+# --------------------------------------------------------------------------- records
+def _normalized(items: Iterator[Item], container: str, mapping: dict, shape: str
+                ) -> Iterator[tuple[Item, Normalized | None]]:
+    """(item, record in normal form) or (item with its error set, None), in file order."""
+    roles = None
+    for item in items:
+        if item.error:
+            yield item, None
+            continue
+        if container == "text":
+            yield item, document(item.value)
+            continue
+        if container in ("csv", "tsv", "parquet") and roles is None:
+            # every row has the header's columns: decide their roles once, refuse early if none fit
+            roles = resolve_fields(list(item.value), mapping, shape)
+            if kind_for(roles, shape) is None:
+                raise FileRefused(describe_missing(list(item.value), shape))
+        if item.top_level:
+            yield from _json_object(item, mapping, shape)
+            continue
+        yield _one(item, mapping, shape, roles)
+
+
+def _one(item: Item, mapping: dict, shape: str, roles: dict | None) -> tuple[Item, Normalized | None]:
+    try:
+        return item, normalize(item.value, mapping, shape, roles)
+    except RecordError as exc:
+        item.error = str(exc)
+        item.excerpt = readers.excerpt(json.dumps(item.value, ensure_ascii=False, default=str))
+        return item, None
+
+
+def _json_object(item: Item, mapping: dict, shape: str) -> Iterator[tuple[Item, Normalized | None]]:
+    """A JSON file holding one object: one record, a list of records under some key, or prose."""
+    value = item.value
+    single = _one(Item(item.line, value), mapping, shape, None)
+    if single[1] is not None:
+        yield single
+        return
+    lists = [v for v in value.values() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
+    if lists:
+        for i, record in enumerate(max(lists, key=len), 1):
+            yield _one(Item(i, record), mapping, shape, None)
+        return
+    text = "\n".join(flatten_text(value))
+    if not text:
+        raise FileRefused("the JSON object holds no records and no text")
+    yield Item(item.line, {"title": "", "text": text}), document({"title": "", "text": text})
+
+
+# --------------------------------------------------------------------------- writing
+def _commit_batch(store: Store, source_id: int, name: str, batch: list[tuple[Item, Normalized | None]],
+                  report: IngestReport) -> None:
+    """One transaction: new raw logs, rejects, and the source's counters (the resume point)."""
+    if not batch:
+        return
+    rejects = [(item.line, item.error, item.excerpt) for item, rec in batch if rec is None]
+    good = [(item, rec) for item, rec in batch if rec is not None]
+    with store.transaction() as con:
+        hashes = list({rec.content_hash for _, rec in good})
+        present = {r[0] for r in con.execute(
+            "SELECT content_hash FROM raw_logs WHERE content_hash IN (SELECT unnest(?::VARCHAR[]))",
+            [hashes]).fetchall()} if hashes else set()
+        rows, seen = [], set(present)
+        for item, rec in good:
+            if rec.content_hash in seen:
+                continue
+            seen.add(rec.content_hash)
+            rows.append((item.line or 0, rec.kind, json.dumps(rec.payload, ensure_ascii=False), rec.content_hash))
+        if rows:
+            table = pa.table({
+                "source_id": pa.array([source_id] * len(rows), pa.int64()),
+                "line": pa.array([r[0] for r in rows], pa.int64()),
+                "kind": [r[1] for r in rows], "payload": [r[2] for r in rows],
+                "content_hash": [r[3] for r in rows],
+            })
+            con.register("_new_raw_logs", table)
+            con.execute("INSERT INTO raw_logs (source_id, line, kind, payload, content_hash)"
+                        " SELECT source_id, line, kind, payload, content_hash FROM _new_raw_logs")
+            con.unregister("_new_raw_logs")
+        if rejects:
+            table = pa.table({
+                "source_id": pa.array([source_id] * len(rejects), pa.int64()),
+                "file": [name] * len(rejects),
+                "line": pa.array([r[0] for r in rejects], pa.int64()),
+                "reason": [r[1] for r in rejects], "excerpt": [r[2] for r in rejects],
+            })
+            con.register("_new_rejects", table)
+            con.execute("INSERT INTO rejects (source_id, file, line, reason, excerpt)"
+                        " SELECT source_id, file, line, reason, excerpt FROM _new_rejects")
+            con.unregister("_new_rejects")
+        duplicates = len(good) - len(rows)
+        con.execute(
+            "UPDATE sources SET rows_read = rows_read + ?, rows_stored = rows_stored + ?,"
+            " rows_duplicate = rows_duplicate + ?, rows_rejected = rows_rejected + ? WHERE id = ?",
+            [len(batch), len(rows), duplicates, len(rejects), source_id])
+    report.rows_read += len(batch)
+    report.rows_stored += len(rows)
+    report.rows_duplicate += duplicates
+    report.rows_rejected += len(rejects)
+    for line, reason, _ in rejects:
+        key = _reason_kind(reason)
+        report.reasons[key] += 1
+        report.first_lines.setdefault(key, line)
+
+
+def _reason_kind(reason: str) -> str:
+    """Group reasons for the console summary: drop the column numbers and byte values."""
+    return re.sub(r"(column|byte|line) \S+", r"\1 …", reason)

@@ -1,0 +1,404 @@
+"""Read files into records, one at a time, never giving up on a whole file for one bad record.
+
+Each reader yields `Item`s: a record (a dict, or a document) with the line it starts on, or a
+problem with that line and the reason. Bytes are decoded with `surrogateescape`, so one bad byte
+rejects one record (naming the byte and column) instead of the file.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from curate.errors import TuneloopError
+
+# A record larger than this is refused (its line is named); the reader skips past it.
+MAX_RECORD_BYTES = 8 * 1024 * 1024
+# Enough of the file to tell its encoding and line endings.
+SNIFF_BYTES = 2 * 1024 * 1024
+EXCERPT_CHARS = 200
+
+CONTAINERS = ("jsonl", "json", "csv", "tsv", "parquet", "text")
+EXTENSIONS = {
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
+    ".parquet": "parquet", ".txt": "text", ".md": "text", ".markdown": "text",
+}
+# Stand-in for a bare carriage return inside a CSV line while the csv module parses it.
+_CR = "\ue000"
+
+
+@dataclass
+class Item:
+    line: int | None
+    value: Any = None          # a dict for a record
+    error: str | None = None   # why this line was refused
+    excerpt: str | None = None
+    top_level: bool = False    # the one object a JSON file holds (records, a record or prose)
+
+
+class FileRefused(TuneloopError):
+    """Nothing in the file can be read (empty, unreadable, wrong kind)."""
+
+
+def excerpt(text: str | bytes | None) -> str | None:
+    if text is None:
+        return None
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\x00", "\\0")
+    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"
+
+
+def text_problem(text: str) -> str | None:
+    """Why a decoded piece of text can't be stored: an undecodable byte or a NUL."""
+    for i, ch in enumerate(text):
+        if "\udc80" <= ch <= "\udcff":
+            return f"invalid UTF-8 byte 0x{ord(ch) - 0xDC00:02X} at column {i + 1}"
+        if ch == "\x00":
+            return f"NUL byte at column {i + 1}"
+    return None
+
+
+# --------------------------------------------------------------------------- encoding
+def sniff_encoding(path: Path) -> str:
+    """utf-8 unless a BOM or the bytes say otherwise (a file mostly in another encoding)."""
+    with open(path, "rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8"
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    # Some lines are not UTF-8. A few bad lines in a UTF-8 file are rejected one by one; a file
+    # where most non-ASCII lines fail is in another encoding, which charset-normalizer names.
+    non_ascii = bad = 0
+    for line in head.split(b"\n")[:-1] or [head]:
+        if max(line, default=0) > 127:
+            non_ascii += 1
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                bad += 1
+    if non_ascii and bad / non_ascii > 0.5:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(head).best()
+        if best is not None:
+            return best.encoding
+    return "utf-8"
+
+
+def iter_lines(path: Path, encoding: str) -> Iterator[tuple[int, str | None, str | None]]:
+    """(line number, text without its line ending, problem) for each physical line."""
+    if encoding in ("utf-16", "utf-32"):
+        text = path.read_bytes().decode(encoding, "surrogateescape")
+        for n, line in enumerate(text.splitlines(), 1):
+            yield n, line, None
+        return
+    with open(path, "rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    if b"\n" not in head and b"\r" in head:  # old Mac line endings: CR alone ends a line
+        for n, raw in enumerate(path.read_bytes().split(b"\r"), 1):
+            yield n, _decode(raw, encoding, n == 1), None
+        return
+    with open(path, "rb") as fh:
+        n = 0
+        while True:
+            raw = fh.readline(MAX_RECORD_BYTES + 1)
+            if not raw:
+                return
+            n += 1
+            if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
+                size = len(raw)
+                while raw and not raw.endswith(b"\n"):  # skip the rest of the huge line
+                    raw = fh.readline(MAX_RECORD_BYTES)
+                    size += len(raw)
+                yield n, None, f"line is {size / 2**20:.1f} MiB, over the {MAX_RECORD_BYTES // 2**20} MiB record limit"
+                continue
+            yield n, _decode(raw.rstrip(b"\n").rstrip(b"\r"), encoding, n == 1), None
+
+
+def _decode(raw: bytes, encoding: str, first: bool) -> str:
+    text = raw.decode(encoding, "surrogateescape")
+    return text.lstrip("\ufeff") if first else text
+
+
+# --------------------------------------------------------------------------- containers
+def detect_container(path: Path, encoding: str) -> str:
+    """The container format from the extension, checked against the first bytes."""
+    container = EXTENSIONS.get(path.suffix.lower())
+    if container in ("jsonl", "json", None):
+        first = _first_nonblank_line(path, encoding)
+        if first is None:
+            return container or "text"
+        stripped = first.lstrip()
+        if stripped.startswith("["):
+            return "json"
+        if stripped.startswith("{"):
+            try:
+                json.loads(first)
+                return "jsonl"  # a whole object on the first line: JSON lines
+            except json.JSONDecodeError:
+                return "json" if container == "json" else "jsonl"
+        if container is None:
+            return "text"
+    return container
+
+
+def _first_nonblank_line(path: Path, encoding: str) -> str | None:
+    for _, line, _problem in iter_lines(path, encoding):
+        if line is not None and line.strip():
+            return line
+    return None
+
+
+def read_jsonl(path: Path, encoding: str) -> Iterator[Item]:
+    cut_off = _ends_without_newline(path)
+    pending: Item | None = None  # a JSON error, held back to see whether it is the last line
+    for n, line, problem in iter_lines(path, encoding):
+        if pending:
+            yield pending
+            pending = None
+        if problem:
+            yield Item(n, error=problem)
+            continue
+        if not line.strip():
+            continue
+        bad = text_problem(line)
+        if bad:
+            yield Item(n, error=bad, excerpt=excerpt(line))
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            pending = Item(n, error=f"invalid JSON: {exc.msg} at column {exc.colno}", excerpt=excerpt(line))
+            continue
+        if not isinstance(value, dict):
+            yield Item(n, error=f"expected a JSON object, found {_json_type(value)}", excerpt=excerpt(line))
+            continue
+        yield Item(n, value)
+    if pending:
+        if cut_off:
+            pending.error += " (the last line is cut off; is the file truncated?)"
+        yield pending
+
+
+def _ends_without_newline(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        if fh.tell() == 0:
+            return True
+        fh.seek(-1, 2)
+        return fh.read(1) != b"\n"
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(value), "a number")
+
+
+def read_json(path: Path, encoding: str) -> Iterator[Item]:
+    """A JSON document: an array of records (read item by item, so a broken item costs only
+    itself and what follows), an object holding such an array, one record, or prose."""
+    raw = path.read_bytes()
+    if len(raw) > 64 * MAX_RECORD_BYTES * 8:
+        raise FileRefused(f"JSON document is {len(raw) / 2**20:.0f} MiB; convert it to JSON lines")
+    text = raw.decode(encoding, "surrogateescape").lstrip("\ufeff")
+    if not text.strip():
+        raise FileRefused("file is empty")
+    decoder = json.JSONDecoder()
+    start = len(text) - len(text.lstrip())
+    if text[start] != "[":
+        try:
+            value, end = decoder.raw_decode(text, start)
+        except json.JSONDecodeError as exc:
+            raise FileRefused(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        if text[end:].strip():
+            more = text[:end].count("\n") + 1
+            raise FileRefused(f"extra data after the JSON value at line {more}; is this JSON lines?")
+        if isinstance(value, dict):
+            yield Item(text.count("\n", 0, start) + 1, value, top_level=True)
+            return
+        raise FileRefused(f"expected a JSON array or object, found {_json_type(value)}")
+    pos = start + 1
+    while True:
+        pos = _skip_ws(text, pos)
+        if pos >= len(text):
+            yield Item(text.count("\n", 0, pos) + 1, error="the JSON array is not closed; is the file truncated?")
+            return
+        if text[pos] == "]":
+            return
+        line = text.count("\n", 0, pos) + 1
+        try:
+            value, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            yield Item(line, error=f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg};"
+                       " the rest of the array could not be read", excerpt=excerpt(text[pos:pos + 200]))
+            return
+        if isinstance(value, dict):
+            bad = _first_text_problem(value)
+            yield Item(line, error=bad, excerpt=excerpt(json.dumps(value)[:200])) if bad else Item(line, value)
+        else:
+            yield Item(line, error=f"expected a JSON object, found {_json_type(value)}", excerpt=excerpt(json.dumps(value)))
+        pos = _skip_ws(text, pos)
+        if pos < len(text) and text[pos] == ",":
+            pos += 1
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def _first_text_problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        return text_problem(value)
+    if isinstance(value, dict):
+        items = list(value.keys()) + list(value.values())
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    for item in items:
+        bad = _first_text_problem(item)
+        if bad:
+            return bad
+    return None
+
+
+def read_delimited(path: Path, encoding: str, delimiter: str) -> Iterator[Item]:
+    """CSV or TSV with a header row. A bare carriage return inside a line is kept as text."""
+    csv.field_size_limit(MAX_RECORD_BYTES)
+    state = {"line": 0}
+    problems: dict[int, str] = {}
+
+    def lines() -> Iterator[str]:
+        for n, line, problem in iter_lines(path, encoding):
+            state["line"] = n
+            if problem:
+                problems[n] = problem
+                line = ""
+            yield line.replace("\r", _CR) + "\n"
+
+    reader = csv.reader(lines(), delimiter=delimiter)
+    header: list[str] | None = None
+    while True:
+        start = state["line"] + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            yield Item(start, error=f"unreadable {'TSV' if delimiter == chr(9) else 'CSV'} row: {exc}")
+            continue
+        if start in problems:
+            yield Item(start, error=problems.pop(start))
+            continue
+        row = [cell.replace(_CR, "\r") for cell in row]
+        if header is None:
+            if not any(cell.strip() for cell in row):
+                continue
+            header = _unique_header(row)
+            continue
+        if not any(cell.strip() for cell in row):
+            continue
+        joined = delimiter.join(row)
+        bad = text_problem(joined)
+        if bad:
+            yield Item(start, error=bad, excerpt=excerpt(joined))
+        elif len(row) != len(header):
+            yield Item(start, error=f"expected {len(header)} fields as in the header, found {len(row)}",
+                       excerpt=excerpt(joined))
+        else:
+            yield Item(start, {k: v for k, v in zip(header, row) if k is not None})
+    if header is None:
+        raise FileRefused("file is empty" if state["line"] == 0 else "no header row")
+
+
+def _unique_header(row: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for i, name in enumerate(row):
+        name = name.strip() or ("index" if i == 0 else f"column_{i + 1}")
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}_{seen[name]}"
+        else:
+            seen[name] = 1
+        out.append(name)
+    return out
+
+
+def read_parquet(path: Path) -> Iterator[Item]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several kinds for a file that is not Parquet
+        raise FileRefused(f"not a readable Parquet file: {exc}") from None
+    n = 0
+    for batch in pf.iter_batches(batch_size=1000):
+        for row in batch.to_pylist():
+            n += 1
+            yield Item(n, row)
+
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
+
+
+def read_text(path: Path, encoding: str, split: str = "auto") -> Iterator[Item]:
+    """Plain documents: one per file, or (markdown, or split='heading') one per heading."""
+    by_heading = split == "heading" or (split == "auto" and path.suffix.lower() in (".md", ".markdown"))
+    title, start, body = path.stem, 1, []
+    any_line = False
+    for n, line, problem in iter_lines(path, encoding):
+        any_line = True
+        if problem:
+            yield Item(n, error=problem)
+            continue
+        match = _HEADING.match(line) if by_heading else None
+        if match:
+            yield from _document(path, title, start, body)
+            title, start, body = match.group(2), n, [line]
+        else:
+            body.append(line)
+    if not any_line:
+        raise FileRefused("file is empty")
+    yield from _document(path, title, start, body)
+
+
+def _document(path: Path, title: str, line: int, body: list[str]) -> Iterator[Item]:
+    text = "\n".join(body).strip()
+    if not text:
+        return
+    bad = text_problem(text)
+    if bad:
+        yield Item(line, error=f"document '{excerpt(title)}': {bad}", excerpt=excerpt(text))
+    else:
+        yield Item(line, {"title": title, "text": text, "file": path.name})
+
+
+def read_items(path: Path, container: str, encoding: str, doc_split: str = "auto") -> Iterator[Item]:
+    if container == "jsonl":
+        return read_jsonl(path, encoding)
+    if container == "json":
+        return read_json(path, encoding)
+    if container in ("csv", "tsv"):
+        return read_delimited(path, encoding, "," if container == "csv" else "\t")
+    if container == "parquet":
+        return read_parquet(path)
+    if container == "text":
+        return read_text(path, encoding, doc_split)
+    raise TuneloopError(f"unknown format {container!r}; choose one of {', '.join(CONTAINERS)}")
+

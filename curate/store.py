@@ -1,0 +1,338 @@
+"""The one DuckDB store. Only this module opens the file.
+
+DuckDB lets one process at a time open a file read-write, so every unit of work opens a
+short-lived connection (`Store.connect` / `Store.transaction`), retries a lock conflict with
+bounded backoff, and lets go as soon as it is done. Nothing holds the file while it computes.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import duckdb
+
+from curate.errors import TuneloopError
+
+DEFAULT_DB = "tuneloop.duckdb"
+ENV_DB = "TUNELOOP_DB"
+
+# Lock conflicts: wait 50 ms, doubling up to 1 s a try, for at most 60 s in all. An import
+# commits a batch in well under a second, so a writer waits for at most a few batches.
+LOCK_FIRST_WAIT = 0.05
+LOCK_MAX_WAIT = 1.0
+LOCK_TOTAL_WAIT = 60.0
+
+# A running job whose heartbeat is older than this, or whose process is gone, was interrupted.
+STALE_AFTER_SECONDS = 120
+
+
+class StoreLockedError(TuneloopError):
+    """Another process held the store for longer than we were willing to wait."""
+
+
+def default_db_path() -> str:
+    return os.environ.get(ENV_DB) or DEFAULT_DB
+
+
+def _is_lock_conflict(exc: Exception) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+# --------------------------------------------------------------------------- migrations
+# An ordered registry: (version, name, function). Each runs in a transaction and is recorded
+# in schema_migrations; opening a store applies the ones it has not seen.
+
+def _m001_core(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE SEQUENCE seq_sources START 1;
+        CREATE TABLE sources (
+            id BIGINT PRIMARY KEY DEFAULT nextval('seq_sources'),
+            name VARCHAR NOT NULL,          -- file name as the user knows it (never used as a path)
+            sha256 VARCHAR NOT NULL UNIQUE, -- re-importing the same bytes is a no-op
+            format VARCHAR NOT NULL,
+            encoding VARCHAR,
+            topic VARCHAR,
+            options JSON,                   -- --map, --format and friends, resolved
+            status VARCHAR NOT NULL,        -- importing | complete | failed
+            rows_read BIGINT NOT NULL DEFAULT 0,
+            rows_stored BIGINT NOT NULL DEFAULT 0,
+            rows_duplicate BIGINT NOT NULL DEFAULT 0,
+            rows_rejected BIGINT NOT NULL DEFAULT 0,
+            error VARCHAR,
+            imported_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            completed_at TIMESTAMP,
+            extracted_at TIMESTAMP          -- when `pairs extract` last turned it into pairs
+        );
+        CREATE SEQUENCE seq_raw_logs START 1;
+        CREATE TABLE raw_logs (
+            id BIGINT PRIMARY KEY DEFAULT nextval('seq_raw_logs'),
+            source_id BIGINT NOT NULL,
+            line BIGINT NOT NULL,           -- first line (text files) or row number (tables)
+            kind VARCHAR NOT NULL,          -- qa | conversation | message | document
+            payload JSON NOT NULL,          -- the record in tuneloop's normal form, extras kept
+            content_hash VARCHAR NOT NULL UNIQUE
+        );
+        CREATE SEQUENCE seq_rejects START 1;
+        CREATE TABLE rejects (
+            id BIGINT PRIMARY KEY DEFAULT nextval('seq_rejects'),
+            source_id BIGINT,
+            file VARCHAR NOT NULL,
+            line BIGINT,                    -- NULL when the whole file was refused
+            reason VARCHAR NOT NULL,
+            excerpt VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE SEQUENCE seq_pairs START 1;
+        CREATE TABLE pairs (
+            id BIGINT PRIMARY KEY DEFAULT nextval('seq_pairs'),
+            instruction VARCHAR NOT NULL,
+            input VARCHAR,                  -- Alpaca-style input, if any
+            response VARCHAR NOT NULL,
+            context JSON,                   -- earlier turns [{role, content}], if any
+            system VARCHAR,
+            topic VARCHAR,
+            origin VARCHAR NOT NULL,        -- extracted | generated | offtopic | edited
+            source_id BIGINT,
+            raw_log_id BIGINT,              -- lineage: the raw log this pair came from
+            parent_id BIGINT,               -- lineage: the pair this one was edited from
+            lineage JSON,                   -- anything else: question raw log, model, template, chunk
+            content_hash VARCHAR NOT NULL,
+            status VARCHAR NOT NULL DEFAULT 'new',
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE INDEX idx_pairs_hash ON pairs(content_hash);
+        CREATE SEQUENCE seq_jobs START 1;
+        CREATE TABLE jobs (
+            id BIGINT PRIMARY KEY DEFAULT nextval('seq_jobs'),
+            kind VARCHAR NOT NULL,
+            args JSON,
+            state VARCHAR NOT NULL,         -- running | succeeded | failed | interrupted
+            progress DOUBLE NOT NULL DEFAULT 0,
+            message VARCHAR,
+            pid INTEGER,
+            host VARCHAR,
+            started_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            heartbeat_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            finished_at TIMESTAMP,
+            error VARCHAR,
+            result JSON
+        );
+        """
+    )
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
+    (1, "core tables: sources, raw_logs, rejects, pairs, jobs", _m001_core),
+]
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    store: "Store"
+
+    def heartbeat(self, progress: float | None = None, message: str | None = None) -> None:
+        self.store.execute(
+            "UPDATE jobs SET heartbeat_at = current_timestamp,"
+            " progress = coalesce(?, progress), message = coalesce(?, message) WHERE id = ?",
+            [progress, message, self.id],
+        )
+
+
+class Store:
+    """A DuckDB file with tuneloop's schema. Cheap to create; opens connections on demand."""
+
+    def __init__(self, path: str | os.PathLike | None = None, migrate: bool = True):
+        self.path = str(Path(path or default_db_path()))
+        self._local = threading.local()
+        if migrate:
+            self.migrate()
+            self.mark_stale_jobs()
+
+    def __repr__(self) -> str:
+        return f"Store({self.path!r})"
+
+    # ------------------------------------------------------------------ connections
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for one unit of work, closed (and the file let go) on exit.
+
+        Re-entrant within a thread: an inner `connect` reuses the outer connection.
+        """
+        outer = getattr(self._local, "con", None)
+        if outer is not None:
+            yield outer
+            return
+        con = self._open_with_retry()
+        self._local.con = con
+        try:
+            yield con
+        finally:
+            self._local.con = None
+            con.close()
+
+    def _open_with_retry(self) -> duckdb.DuckDBPyConnection:
+        wait, waited = LOCK_FIRST_WAIT, 0.0
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                return duckdb.connect(self.path)
+            except duckdb.Error as exc:
+                if not _is_lock_conflict(exc):
+                    raise TuneloopError(f"cannot open store {self.path}: {exc}") from exc
+                if waited >= LOCK_TOTAL_WAIT:
+                    raise StoreLockedError(
+                        f"store {self.path} is held by another process for over"
+                        f" {LOCK_TOTAL_WAIT:.0f} s; is a long command holding it? ({exc})"
+                    ) from exc
+                time.sleep(wait)
+                waited += wait
+                wait = min(wait * 2, LOCK_MAX_WAIT)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All of the block or none of it."""
+        with self.connect() as con:
+            if getattr(self._local, "in_tx", False):
+                yield con
+                return
+            con.execute("BEGIN TRANSACTION")
+            self._local.in_tx = True
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            else:
+                con.execute("COMMIT")
+            finally:
+                self._local.in_tx = False
+
+    # ------------------------------------------------------------------ queries
+    def execute(self, sql: str, params: list | tuple | dict | None = None) -> None:
+        with self.connect() as con:
+            con.execute(sql, params or [])
+
+    def rows(self, sql: str, params: list | tuple | dict | None = None) -> list[dict[str, Any]]:
+        with self.connect() as con:
+            cur = con.execute(sql, params or [])
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    def one(self, sql: str, params: list | tuple | dict | None = None) -> dict[str, Any] | None:
+        found = self.rows(sql, params)
+        return found[0] if found else None
+
+    def scalar(self, sql: str, params: list | tuple | dict | None = None) -> Any:
+        with self.connect() as con:
+            row = con.execute(sql, params or []).fetchone()
+            return row[0] if row else None
+
+    def frame(self, sql: str, params: list | tuple | dict | None = None):
+        """A pandas DataFrame of the result (for pages and reports)."""
+        with self.connect() as con:
+            return con.execute(sql, params or []).df()
+
+    # ------------------------------------------------------------------ schema
+    def migrate(self) -> list[int]:
+        """Apply the migrations this file has not seen, each in its own transaction."""
+        applied: list[int] = []
+        with self.connect() as con:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+                " applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
+            )
+            done = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+            for version, name, fn in MIGRATIONS:
+                if version in done:
+                    continue
+                with self.transaction():
+                    fn(con)
+                    con.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name]
+                    )
+                applied.append(version)
+        return applied
+
+    def schema_version(self) -> int:
+        return self.scalar("SELECT coalesce(max(version), 0) FROM schema_migrations")
+
+    # ------------------------------------------------------------------ jobs
+    def start_job(self, kind: str, args: dict | None = None) -> Job:
+        job_id = self.scalar(
+            "INSERT INTO jobs (kind, args, state, pid, host) VALUES (?, ?, 'running', ?, ?) RETURNING id",
+            [kind, json.dumps(args or {}, default=str), os.getpid(), socket.gethostname()],
+        )
+        return Job(job_id, self)
+
+    def finish_job(self, job: Job, state: str, error: str | None = None, result: dict | None = None) -> None:
+        self.execute(
+            "UPDATE jobs SET state = ?, error = ?, result = ?, finished_at = current_timestamp,"
+            " heartbeat_at = current_timestamp, progress = CASE WHEN ? = 'succeeded' THEN 1 ELSE progress END"
+            " WHERE id = ?",
+            [state, error, json.dumps(result, default=str) if result is not None else None, state, job.id],
+        )
+
+    @contextlib.contextmanager
+    def job(self, kind: str, args: dict | None = None) -> Iterator[Job]:
+        """Run a block as a job: succeeded, failed (with the error) or interrupted (Ctrl-C)."""
+        job = self.start_job(kind, args)
+        try:
+            yield job
+        except KeyboardInterrupt:
+            self.finish_job(job, "interrupted", "interrupted by the user")
+            raise
+        except BaseException as exc:
+            self.finish_job(job, "failed", f"{type(exc).__name__}: {exc}")
+            raise
+        else:
+            self.finish_job(job, "succeeded")
+
+    def mark_stale_jobs(self) -> int:
+        """Running jobs whose process is gone or whose heartbeat stopped become interrupted."""
+        running = self.rows(
+            "SELECT id, pid, host, epoch(current_timestamp - heartbeat_at) AS age"
+            " FROM jobs WHERE state = 'running'"
+        )
+        host = socket.gethostname()
+        stale = [
+            r["id"] for r in running
+            if r["age"] > STALE_AFTER_SECONDS or (r["host"] == host and not _pid_alive(r["pid"]))
+        ]
+        if stale:
+            self.execute(
+                "UPDATE jobs SET state = 'interrupted', finished_at = current_timestamp,"
+                " error = 'the process stopped without finishing (killed or crashed)'"
+                " WHERE list_contains(?, id)",
+                [stale],
+            )
+        return len(stale)
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (killed, not yet reaped by its parent) still answers kill(0).
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True

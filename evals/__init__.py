@@ -1,0 +1,1 @@
+"""evals: filled in by the evals issues; imports curate, never the app."""

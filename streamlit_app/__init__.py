@@ -1,0 +1,1 @@
+"""The curation app: pages that display and call library functions (no SQL, no logic)."""

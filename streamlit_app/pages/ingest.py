@@ -1,0 +1,40 @@
+import streamlit as st
+
+from curate.ingest import FORMATS, MAX_UPLOAD_BYTES, ingest_upload, parse_mapping
+from curate.errors import TuneloopError
+from curate.pairs import extract
+from curate.readers import EXTENSIONS
+from streamlit_app.common import get_store
+
+store = get_store()
+st.title("Ingest")
+st.write("Import FAQs, support logs, chats or documents. Bad records are kept aside with the reason;"
+         " the good ones are stored. Importing the same file twice does nothing.")
+uploaded = st.file_uploader(f"Files (up to {MAX_UPLOAD_BYTES // 2**20} MiB each)",
+                            type=[e.lstrip(".") for e in EXTENSIONS], accept_multiple_files=True)
+with st.expander("Options"):
+    fmt = st.selectbox("Format", FORMATS, help="auto detects it from the name and the first bytes")
+    topic = st.text_input("Topic", help="The domain these logs are about, e.g. your product's name")
+    mapping = st.text_input("Field mapping", placeholder="instruction=question response=reply",
+                            help="FIELD=COLUMN pairs separated by spaces, when the names aren't recognised")
+
+if st.button("Import", type="primary", disabled=not uploaded):
+    for file in uploaded:
+        try:
+            with st.spinner(f"Importing {file.name}…"):
+                report = ingest_upload(store, file.name, file.getvalue(), format=fmt, topic=topic or None,
+                                       mapping=parse_mapping(mapping.split()))
+        except TuneloopError as exc:
+            st.error(str(exc))
+            continue
+        (st.success if report.ok else st.error)(report.summary())
+        for reason, count in report.reasons.most_common(5):
+            st.warning(f"rejected {count} × {reason} (first at line {report.first_lines[reason]})")
+
+st.divider()
+st.subheader("Pairs from imported logs")
+st.write("Q&A records become pairs; each customer turn and the agent turn answering it become a pair.")
+if st.button("Extract pairs"):
+    with st.spinner("Extracting pairs…"):
+        report = extract(store)
+    st.success(report.summary())

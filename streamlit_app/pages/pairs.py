@@ -1,0 +1,23 @@
+import streamlit as st
+
+from curate.pairs import ORIGINS, STATUSES, search
+from curate.stats import sources_frame
+from streamlit_app.common import get_store
+
+PAGE_SIZE = 50
+store = get_store()
+st.title("Pairs")
+sources = sources_frame(store)
+text_col, origin_col, status_col, source_col = st.columns([3, 1, 1, 2])
+text = text_col.text_input("Search instruction and response")
+origin = origin_col.selectbox("Origin", ["", *ORIGINS], format_func=lambda v: v or "any")
+status = status_col.selectbox("Status", ["", *STATUSES], format_func=lambda v: v or "any")
+source_names = dict(zip(sources["id"], sources["name"]))
+source_id = source_col.selectbox("Source", [None, *source_names], format_func=lambda v: source_names.get(v, "any"))
+
+_, total = search(store, text, origin, status, source_id, page=1, page_size=1)
+pages = max(1, -(-total // PAGE_SIZE))
+page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1)
+frame, total = search(store, text, origin, status, source_id, page=page, page_size=PAGE_SIZE)
+st.caption(f"{total:,} pairs match")
+st.dataframe(frame, hide_index=True, width="stretch")

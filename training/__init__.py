@@ -1,0 +1,1 @@
+"""training: filled in by the training issues; imports curate, never the app."""

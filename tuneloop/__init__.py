@@ -1,0 +1,1 @@
+"""tuneloop: the `tuneloop` command and the app launcher. The work lives in curate, training and evals."""

@@ -1,0 +1,170 @@
+"""The `tuneloop` command. Each command is a thin shell over one library function."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from curate.errors import TuneloopError
+from curate.store import ENV_DB, Store, default_db_path
+
+
+def library_errors(fn):
+    """A library error becomes one clear line on stderr and exit status 1."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TuneloopError as exc:
+            raise click.ClickException(str(exc)) from None
+    return wrapper
+
+
+def open_store(ctx: click.Context) -> Store:
+    return Store(ctx.obj["db"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", default=None, metavar="PATH",
+              help=f"The DuckDB store (default: ${ENV_DB} or ./tuneloop.duckdb).")
+@click.version_option(package_name="tuneloop")
+@click.pass_context
+def main(ctx: click.Context, db: str | None) -> None:
+    """tuneloop: prepare fine-tuning data, fine-tune, and prove that it worked."""
+    ctx.ensure_object(dict)
+    ctx.obj["db"] = db or default_db_path()
+
+
+@main.command()
+@click.pass_context
+@library_errors
+def init(ctx: click.Context) -> None:
+    """Create the store (or bring an existing one up to the current schema)."""
+    store = Store(ctx.obj["db"], migrate=False)
+    applied = store.migrate()
+    click.echo(f"{store.path}: schema version {store.schema_version()}"
+               + (f" (applied {', '.join(map(str, applied))})" if applied else " (up to date)"))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", default="auto", show_default=True,
+              type=click.Choice(["auto", "jsonl", "json", "csv", "tsv", "parquet", "openai-chat", "sharegpt",
+                                 "alpaca", "text"]),
+              help="File format, or the record shape (openai-chat, sharegpt, alpaca) to insist on.")
+@click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
+              help="Name the column for a field, e.g. --map instruction=question --map response=reply."
+                   " Fields: instruction, response, input, system, topic, history, turns, message_id,"
+                   " parent_id, text, role, inbound, author, created_at.")
+@click.option("--topic", default=None, help="The domain these logs are about (used by off-topic pairs).")
+@click.option("--split", "doc_split", default="auto", show_default=True,
+              type=click.Choice(["auto", "file", "heading"]),
+              help="Documents: one per file, or one per heading (auto: per heading for markdown).")
+@click.pass_context
+@library_errors
+def ingest(ctx, paths, fmt, mapping, topic, doc_split) -> None:
+    """Import raw logs and documents from files or folders.
+
+    Folders are searched for .jsonl .json .csv .tsv .parquet .txt .md files (README and LICENSE
+    files are skipped). Importing the same file again does nothing; an interrupted import resumes.
+    Bad records are stored in rejects with file, line and reason, and summarized here.
+    """
+    from curate.ingest import ingest as run, parse_mapping
+
+    reports = run(open_store(ctx), paths, format=fmt, mapping=parse_mapping(mapping), topic=topic,
+                  doc_split=doc_split, show_progress=sys.stderr.isatty())
+    for report in reports:
+        click.echo(report.summary())
+        for reason, count in report.reasons.most_common(5):
+            click.echo(f"  rejected {count} × {reason} (first at line {report.first_lines[reason]})")
+        if len(report.reasons) > 5:
+            click.echo(f"  … and {len(report.reasons) - 5} other reasons; see the Overview page")
+    if not any(r.ok and (r.rows_stored or r.rows_duplicate or r.status == "already imported") for r in reports):
+        raise click.ClickException("nothing could be imported: " + "; ".join(
+            r.error or f"{r.file}: every record was rejected" for r in reports))
+
+
+@main.group()
+def pairs() -> None:
+    """Instruction–response pairs."""
+
+
+@pairs.command("extract")
+@click.option("--all", "all_sources", is_flag=True, help="Look at every source again, not only new ones.")
+@click.option("--topic", default=None, help="Topic for pairs whose source and record name none.")
+@click.pass_context
+@library_errors
+def pairs_extract(ctx, all_sources, topic) -> None:
+    """Turn imported Q&A records, conversations and reply threads into pairs."""
+    from curate.pairs import extract
+
+    report = extract(open_store(ctx), all_sources=all_sources, topic=topic, show_progress=sys.stderr.isatty())
+    for name, new in report.by_source.items():
+        click.echo(f"  {name}: {new} new")
+    click.echo(report.summary())
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.pass_context
+@library_errors
+def stats(ctx, as_json) -> None:
+    """Counts by table, and pairs by origin, status and source."""
+    from curate.stats import stats as collect
+
+    counts = collect(open_store(ctx))
+    if as_json:
+        click.echo(json.dumps(counts, indent=2))
+        return
+    for section, values in counts.items():
+        click.echo(section.replace("_", " ") + ":")
+        total = sum(values.values()) if section.startswith("pairs_by") else None
+        for key, value in values.items():
+            share = f"  ({100 * value / total:.1f}%)" if total else ""
+            click.echo(f"  {key:<40} {value:>8}{share}")
+
+
+@main.command()
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--status", default=None, help="Only pairs with this status (new, approved, …).")
+@click.option("--origin", default=None, help="Only pairs of this origin (extracted, generated, offtopic, edited).")
+@click.pass_context
+@library_errors
+def export(ctx, out, status, origin) -> None:
+    """Write pairs to a JSON lines file."""
+    from curate.export import export_pairs
+
+    n = export_pairs(open_store(ctx), out, status=status, origin=origin)
+    click.echo(f"wrote {n} pairs to {out}")
+
+
+@main.command("demo-data")
+@click.pass_context
+@library_errors
+def demo_data(ctx) -> None:
+    """Load the sample support log of a fictional lamp maker, and extract its pairs."""
+    from curate.demo import load_demo_data
+
+    reports, extracted = load_demo_data(open_store(ctx))
+    for report in reports:
+        click.echo(report.summary())
+    click.echo(extracted.summary())
+
+
+@main.command()
+@click.option("--port", default=8501, show_default=True, help="Port to serve the app on.")
+@click.option("--headless/--browser", default=False, help="Don't open a browser window.")
+@click.pass_context
+@library_errors
+def app(ctx, port, headless) -> None:
+    """Open the curation app on the store (seeded with sample data when empty)."""
+    from tuneloop.launcher import run_app
+
+    raise SystemExit(run_app(Path(ctx.obj["db"]).resolve(), port=port, headless=headless))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
