@@ -92,9 +92,14 @@ def sniff_encoding(path: Path) -> str:
     if non_ascii and bad / non_ascii > 0.5:
         from charset_normalizer import from_bytes
 
-        best = from_bytes(head).best()
-        if best is not None:
-            return best.encoding
+        matches = list(from_bytes(head))
+        if matches:
+            # Short samples fit several code pages about equally; Windows-1252 is by far the most
+            # common, so it wins whenever it reads the bytes nearly as cleanly as the best guess.
+            for match in matches:
+                if "cp1252" in match.could_be_from_charset and match.chaos <= matches[0].chaos + 0.05:
+                    return "cp1252"
+            return matches[0].encoding
     return "utf-8"
 
 

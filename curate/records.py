@@ -123,6 +123,11 @@ def kind_for(roles: dict[str, str], shape: str = "auto") -> str | None:
 
 def describe_missing(columns: list[str], shape: str = "auto") -> str:
     names = ", ".join(map(str, columns[:12])) + (" …" if len(columns) > 12 else "")
+    roles = resolve_fields(columns, {}, shape)
+    for have, lack in (("instruction", "response"), ("response", "instruction")):
+        if have in roles and lack not in roles and shape != "openai-chat" and shape != "sharegpt":
+            return (f"no {lack} field (fields: {names}); expected one of {', '.join(QA_FIELDS[lack][:6])},"
+                    f" or name it with --map {lack}=COLUMN")
     wanted = {
         "openai-chat": "a 'messages' list", "sharegpt": "a 'conversations' list",
         "alpaca": "instruction and output fields",

@@ -1,0 +1,92 @@
+"""An AppTest per page, driven as a user would."""
+import json
+import subprocess
+import sys
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+from curate.store import Store
+
+APP = str(ROOT / "streamlit_app" / "app.py")
+
+
+@pytest.fixture
+def app(db_path, monkeypatch):
+    monkeypatch.setenv("TUNELOOP_DB", str(db_path))
+    from streamlit_app.common import _open
+    _open.clear()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_overview_seeds_an_empty_store_and_shows_counts(app, db_path):
+    metrics = {m.label: m.value for m in app.metric}
+    store = Store(db_path)
+    assert metrics["pairs"] == f"{store.scalar('SELECT count(*) FROM pairs'):,}"
+    assert int(metrics["sources"]) == 3  # the sample data: FAQ, chats, manual
+    assert any("lumo_support_faq.jsonl" in str(df.value["name"].tolist()) for df in app.dataframe)
+
+
+def test_ingest_page_imports_an_upload_and_extracts_pairs(app, db_path, tmp_path):
+    app.switch_page("pages/ingest.py").run()
+    rows = [json.dumps({"question": f"Uploaded question {i}?", "answer": f"Answer {i}."}) for i in range(3)]
+    app.file_uploader[0].upload("../../../etc/upload.jsonl", ("\n".join(rows) + "\n{broken\n").encode(),
+                                "application/json")
+    app.run()
+    [import_button] = [b for b in app.button if b.label == "Import"]
+    import_button.click().run()
+    assert not app.exception
+    assert "upload.jsonl: imported (jsonl) read 4, stored 3" in app.success[0].value
+    assert "invalid JSON" in app.warning[0].value
+    store = Store(db_path)
+    assert store.scalar("SELECT name FROM sources ORDER BY id DESC LIMIT 1") == "upload.jsonl"
+    assert not (tmp_path.parent / "etc").exists()
+    [extract_button] = [b for b in app.button if b.label == "Extract pairs"]
+    extract_button.click().run()
+    assert "3 new pair" in app.success[-1].value
+    assert store.scalar("SELECT count(*) FROM pairs WHERE instruction LIKE 'Uploaded question%'") == 3
+
+
+def test_ingest_page_refuses_an_upload_over_the_limit(app, monkeypatch):
+    import curate.ingest
+    monkeypatch.setattr(curate.ingest, "MAX_UPLOAD_BYTES", 10)
+    app.switch_page("pages/ingest.py").run()
+    app.file_uploader[0].upload("big.jsonl", b'{"question": "q", "answer": "a"}\n', "application/json").run()
+    [b for b in app.button if b.label == "Import"][0].click().run()
+    assert "over the upload limit" in app.error[0].value
+
+
+def test_pairs_page_searches_and_filters(app):
+    app.switch_page("pages/pairs.py").run()
+    assert not app.exception
+    everything = int(app.caption[0].value.split()[0].replace(",", ""))
+    app.text_input[0].set_value("warranty").run()
+    found = int(app.caption[0].value.split()[0].replace(",", ""))
+    assert 0 < found < everything
+    assert all("warranty" in (q + r).lower() for q, r in zip(app.dataframe[0].value["instruction"],
+                                                             app.dataframe[0].value["response"]))
+    app.selectbox[1].set_value("approved").run()  # status filter: nothing is approved yet
+    assert app.caption[0].value.startswith("0 pairs")
+
+
+def test_app_and_cli_write_the_same_store_at_the_same_time(app, db_path, tmp_path):
+    big = tmp_path / "big.jsonl"
+    big.write_text("".join(json.dumps({"question": f"cli question {i}", "answer": f"a {i}"}) + "\n"
+                           for i in range(30_000)))
+    cli = subprocess.Popen([sys.executable, "-m", "tuneloop.cli", "--db", str(db_path), "ingest", str(big)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    app.switch_page("pages/ingest.py").run()
+    for n in range(3):  # the app imports while the CLI does
+        app.file_uploader[0].clear().upload(f"app{n}.jsonl", json.dumps(
+            {"question": f"app question {n}", "answer": "a"}).encode() + b"\n", "application/json").run()
+        [b for b in app.button if b.label == "Import"][0].click().run()
+        assert not app.exception and not app.error, [e.value for e in app.error]
+    out, err = cli.communicate(timeout=300)
+    assert cli.returncode == 0, err
+    store = Store(db_path)
+    assert store.scalar("SELECT count(*) FROM raw_logs WHERE payload->>'instruction' LIKE 'cli question%'") == 30_000
+    assert store.scalar("SELECT count(*) FROM raw_logs WHERE payload->>'instruction' LIKE 'app question%'") == 3

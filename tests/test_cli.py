@@ -1,0 +1,77 @@
+import json
+import re
+
+from conftest import ROOT, shared
+from tuneloop.cli import main
+
+
+def all_commands(group=main, prefix=()):
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from all_commands(command, prefix + (name,))
+        else:
+            yield prefix + (name,)
+
+
+def test_every_command_has_help_and_a_line_in_the_readme(cli):
+    readme = (ROOT / "README.md").read_text()
+    for words in all_commands():
+        result = cli(*words, "--help")
+        assert result.exit_code == 0 and "Usage:" in result.output
+        assert re.search(r"tuneloop\s+(--db \S+\s+)?" + r"\s+".join(words) + r"\b", readme), \
+            f"`tuneloop {' '.join(words)}` is not documented in README.md"
+
+
+def test_init_is_idempotent(cli):
+    assert "applied 1" in cli("init").output
+    assert "up to date" in cli("init").output
+
+
+def test_ingest_extract_stats_export(cli, tmp_path):
+    result = cli("ingest", str(shared("lamini_docs")), "--topic", "Lamini")
+    assert result.exit_code == 0 and "lamini_docs.jsonl: imported (jsonl) read 933" in result.output
+    assert "new pair" in cli("pairs", "extract").output
+    counts = json.loads(cli("stats", "--json").output)
+    assert counts["pairs_by_origin"]["extracted"] == counts["tables"]["pairs"] > 900
+    assert "pairs by origin" in cli("stats").output
+    out = tmp_path / "pairs.jsonl"
+    result = cli("export", str(out), "--status", "new")
+    assert result.exit_code == 0
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == counts["tables"]["pairs"]
+    assert lines[0]["topic"] == "Lamini" and lines[0]["instruction"]
+
+
+def test_export_round_trips_exactly(cli, tmp_path, store):
+    cli("demo-data")
+    out = tmp_path / "pairs.jsonl"
+    cli("export", str(out))
+    exported = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    stored = store.rows("SELECT id, instruction, response, context FROM pairs ORDER BY id")
+    assert [(e["id"], e["instruction"], e["response"]) for e in exported] == \
+        [(s["id"], s["instruction"], s["response"]) for s in stored]
+    assert [e["context"] for e in exported] == [json.loads(s["context"]) if s["context"] else None for s in stored]
+
+
+def test_demo_data_loads_once(cli):
+    first = cli("demo-data").output
+    assert "lumo_support_faq.jsonl: imported" in first
+    second = cli("demo-data").output
+    assert "already imported" in second and "0 new pair" in second
+
+
+def test_library_errors_are_one_line_and_non_zero(cli):
+    result = cli("ingest", "/no/such/file.jsonl")
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: /no/such/file.jsonl: no such file or folder"
+    result = cli("ingest", str(shared("lamini_docs")), "--map", "nonsense")
+    assert result.exit_code == 1 and "expected FIELD=COLUMN" in result.output
+
+
+def test_db_from_the_environment(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    db = tmp_path / "env.duckdb"
+    monkeypatch.setenv("TUNELOOP_DB", str(db))
+    result = CliRunner().invoke(main, ["init"])
+    assert result.exit_code == 0 and db.exists()

@@ -1,0 +1,47 @@
+"""kill -9 during an import leaves whole batches only; running it again completes it."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from curate.ingest import BATCH_SIZE
+from curate.store import Store
+
+ROWS = 120_000
+
+
+def test_kill_during_import_then_resume(tmp_path, db_path):
+    data = tmp_path / "big.jsonl"
+    with open(data, "w") as fh:
+        for i in range(ROWS):
+            fh.write(json.dumps({"question": f"question {i}", "answer": f"answer {i}"}) + "\n")
+    tuneloop = [sys.executable, "-m", "tuneloop.cli", "--db", str(db_path), "ingest", str(data)]
+    proc = subprocess.Popen(tuneloop, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    store = Store(db_path)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until a few batches are in, then kill the importer hard
+        read = store.scalar("SELECT coalesce(max(rows_read), 0) FROM sources")
+        if read >= 3 * BATCH_SIZE:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    store = Store(db_path)  # start-up marks the dead import's job interrupted
+    source = store.one("SELECT * FROM sources")
+    stored = store.scalar("SELECT count(*) FROM raw_logs")
+    assert source["status"] == "importing"
+    assert 0 < stored < ROWS
+    assert stored == source["rows_stored"] == source["rows_read"]  # counters match the rows: whole batches
+    assert stored % BATCH_SIZE == 0
+    assert store.scalar("SELECT state FROM jobs ORDER BY id LIMIT 1") == "interrupted"
+
+    rerun = subprocess.run(tuneloop, capture_output=True, text=True, env={**os.environ})
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resumed" in rerun.stdout
+    assert store.scalar("SELECT count(*) FROM raw_logs") == ROWS
+    assert store.scalar("SELECT count(DISTINCT content_hash) FROM raw_logs") == ROWS
+    assert store.one("SELECT status, rows_read, rows_stored FROM sources") == {
+        "status": "complete", "rows_read": ROWS, "rows_stored": ROWS}
