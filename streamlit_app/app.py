@@ -9,4 +9,5 @@ st.navigation([
     st.Page("pages/overview.py", title="Overview", icon="🏠", default=True),
     st.Page("pages/ingest.py", title="Ingest", icon="📥"),
     st.Page("pages/pairs.py", title="Pairs", icon="🗂️"),
+    st.Page("pages/generate.py", title="Generate", icon="✨"),
 ]).run()

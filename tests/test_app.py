@@ -90,3 +90,29 @@ def test_app_and_cli_write_the_same_store_at_the_same_time(app, db_path, tmp_pat
     store = Store(db_path)
     assert store.scalar("SELECT count(*) FROM raw_logs WHERE payload->>'instruction' LIKE 'cli question%'") == 30_000
     assert store.scalar("SELECT count(*) FROM raw_logs WHERE payload->>'instruction' LIKE 'app question%'") == 3
+
+
+def test_generate_page_previews_then_accepts(app, db_path, openai_stub):
+    app.switch_page("pages/generate.py").run()
+    assert not app.exception
+    app.radio[0].set_value("openai")
+    [model] = [t for t in app.text_input if t.label == "Model"]
+    model.set_value("stub-model")
+    [pairs] = [n for n in app.number_input if n.label == "Pairs"]
+    pairs.set_value(3)
+    [b for b in app.button if b.label == "Generate"][0].click().run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert "3 pairs from" in app.caption[0].value
+    store = Store(db_path)
+    before = store.scalar("SELECT count(*) FROM pairs WHERE origin = 'generated'")
+    assert before == 0  # a preview only
+    [b for b in app.button if b.label == "Accept kept pairs"][0].click().run()
+    assert "stored 3 new pairs" in app.success[0].value
+    assert store.scalar("SELECT count(*) FROM pairs WHERE origin = 'generated'") == 3
+
+
+def test_generate_page_adds_offtopic_pairs(app, db_path):
+    app.switch_page("pages/generate.py").run()
+    [b for b in app.button if b.label == "Add off-topic pairs"][0].click().run()
+    assert "off-topic pairs" in app.success[0].value
+    assert Store(db_path).scalar("SELECT count(*) FROM pairs WHERE origin = 'offtopic'") > 0

@@ -75,3 +75,35 @@ def test_db_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNELOOP_DB", str(db))
     result = CliRunner().invoke(main, ["init"])
     assert result.exit_code == 0 and db.exists()
+
+
+def test_pairs_offtopic_reports_the_share(cli):
+    cli("demo-data")
+    result = cli("pairs", "offtopic", "--topic", "Lumo", "--n", "5")
+    assert result.exit_code == 0
+    assert re.match(r"added 5 off-topic pairs; off-topic pairs are \d+\.\d% of all pairs", result.output)
+
+
+def test_pairs_generate_with_the_openai_backend(cli, openai_stub):
+    cli("demo-data")
+    result = cli("pairs", "generate", "--backend", "openai", "--topic", "Lumo", "--n", "4", "--dry-run")
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 5 and "4 pairs from" in lines[-1]
+    assert json.loads(lines[0])["response"].startswith("The text explains it clearly")
+    result = cli("pairs", "generate", "--backend", "openai", "--topic", "Lumo", "--n", "4")
+    assert result.output.strip().endswith("stored")
+
+
+def test_pairs_generate_without_an_endpoint_is_a_clear_error(cli, monkeypatch):
+    monkeypatch.delenv("TUNELOOP_OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    cli("demo-data")
+    result = cli("pairs", "generate", "--backend", "openai")
+    assert result.exit_code == 1 and "TUNELOOP_OPENAI_BASE_URL" in result.output
+
+
+def test_models_shows_where_models_come_from(cli, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    output = cli("models").output
+    assert "causal LM: gguf:" in output and "SmolLM2-135M-Instruct" in output and "embeddings:" in output

@@ -107,6 +107,72 @@ def pairs_extract(ctx, all_sources, topic) -> None:
     click.echo(report.summary())
 
 
+@pairs.command("generate")
+@click.option("--from", "source", default="documents", show_default=True, type=click.Choice(["documents", "raw", "pairs"]),
+              help="documents: questions and grounded answers from imported documents; raw: rewrite raw logs"
+                   " into clean pairs; pairs: new questions in the style of existing pairs (self-instruct).")
+@click.option("--topic", default=None, help="The domain, e.g. your product's name.")
+@click.option("--model", default=None, help="Model spec: hub id, model folder, .gguf file or run:N"
+              " (default SmolLM2-135M-Instruct); with --backend openai, the endpoint's model name.")
+@click.option("--backend", default="local", show_default=True, type=click.Choice(["local", "openai"]),
+              help="local: transformers on this machine; openai: an OpenAI-compatible server named by"
+                   " $TUNELOOP_OPENAI_BASE_URL (key in $TUNELOOP_OPENAI_API_KEY).")
+@click.option("--n", default=20, show_default=True, help="How many pairs to generate.")
+@click.option("--seed", default=0, show_default=True, help="Same seed, same model, same pairs.")
+@click.option("--batch-size", default=8, show_default=True, help="Prompts per forward pass.")
+@click.option("--source-id", "source_ids", multiple=True, type=int, help="Only these sources (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Print the pairs instead of storing them.")
+@click.pass_context
+@library_errors
+def pairs_generate(ctx, source, topic, model, backend, n, seed, batch_size, source_ids, dry_run) -> None:
+    """Generate instruction–response pairs with an LLM."""
+    from curate.backends import make_backend
+    from curate.generate import GenerationConfig, generate
+
+    store = open_store(ctx)
+    config = GenerationConfig(source=source, topic=topic, n=n, seed=seed, batch_size=batch_size)
+    result = generate(store, make_backend(backend, model, store, batch_size), config,
+                      source_ids=list(source_ids) or None, write=not dry_run, show_progress=sys.stderr.isatty())
+    if dry_run:
+        for pair in result.pairs:
+            click.echo(json.dumps({"instruction": pair["instruction"], "response": pair["response"]}, ensure_ascii=False))
+    click.echo(result.summary() + ("" if dry_run else "; stored"))
+
+
+@pairs.command("offtopic")
+@click.option("--topic", required=True, help="The domain the model must keep to.")
+@click.option("--n", default=20, show_default=True, help="How many off-topic pairs to add.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--refusal", default="Let's keep the discussion relevant to {topic}.", show_default=True,
+              help="The answer; {topic} is replaced by the topic.")
+@click.option("--model", default=None, help="Also ask this model for off-topic questions (default: built-in pool only).")
+@click.pass_context
+@library_errors
+def pairs_offtopic(ctx, topic, n, seed, refusal, model) -> None:
+    """Add off-topic questions answered with a refusal that keeps to the topic."""
+    from curate.offtopic import add_offtopic
+
+    store = open_store(ctx)
+    backend = None
+    if model:
+        from curate.backends import make_backend
+        backend = make_backend("local", None if model == "default" else model, store)
+    added = add_offtopic(store, topic, n, seed, refusal, backend)
+    share = store.scalar("SELECT avg(CASE WHEN origin = 'offtopic' THEN 1.0 ELSE 0 END) FROM pairs") or 0
+    click.echo(f"added {added} off-topic pairs; off-topic pairs are {100 * share:.1f}% of all pairs")
+
+
+@main.command()
+@click.pass_context
+@library_errors
+def models(ctx) -> None:
+    """Show which causal LM and embedding model tuneloop would use, and from where."""
+    from curate.models import resolve_causal_lm, resolve_embedding_model
+
+    click.echo(f"causal LM: {resolve_causal_lm().describe()}")
+    click.echo(f"embeddings: {resolve_embedding_model()}")
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @click.pass_context

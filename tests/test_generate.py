@@ -1,0 +1,131 @@
+import json
+
+import pytest
+
+from curate.backends import LocalBackend, OpenAIBackend
+from curate.errors import TuneloopError
+from curate.generate import (
+    GenerationConfig, chunk_text, clean_answer, drop_reason, generate, kept, parse_questions,
+)
+from curate.ingest import ingest
+from curate.pairs import extract
+from conftest import shared
+
+MANUAL = "\n\n".join(
+    f"## Part {i}\n\nThe Lumo lamp feature number {i} works like this: you hold the touch strip and the light"
+    f" changes to setting {i}. It stays there until you tap it again or the schedule runs." for i in range(6))
+
+
+def test_questions_are_parsed_from_numbered_bulleted_and_quoted_lines():
+    reply = ('1. How do I reset it?\n- What is Focus mode? Why blue?\nFor example: "Can I mount it?"\nNot a question.\n'
+             "A customer might ask: What is in the box?\n### Question 2: How bright is it?")
+    assert parse_questions(reply) == ["How do I reset it?", "What is Focus mode?", "Why blue?", "Can I mount it?",
+                                      "What is in the box?", "How bright is it?"]
+
+
+def test_answers_lose_their_label_and_a_cut_off_last_sentence():
+    assert clean_answer("Answer: Hold it. Then wait for the blue li") == "Hold it."
+    assert clean_answer("It is 800 lumens.") == "It is 800 lumens."
+
+
+@pytest.mark.parametrize("text,reason", [("", "empty"), ("Yes.", "too_short"),
+                                         ("Write one question per line please", "copied_prompt"),
+                                         ("I'm ready to assist you. Please go ahead and ask your question.", "small_talk"),
+                                         ("Hold the strip for twenty seconds.", None)])
+def test_drop_reasons(text, reason):
+    assert drop_reason(text, ("Write one question per line",)) == reason
+
+
+def test_documents_are_chunked_by_paragraph():
+    chunks = chunk_text(MANUAL, max_words=60)
+    assert len(chunks) >= 3 and all(len(c.split()) <= 60 for c in chunks)
+    assert chunk_text("too short") == []
+
+
+def test_generation_through_an_openai_compatible_server(store, write, openai_stub):
+    ingest(store, [write("manual.md", MANUAL)], topic="Lumo")
+    backend = OpenAIBackend.from_env()
+    result = generate(store, backend, GenerationConfig(topic="Lumo", n=5, seed=3))
+    assert len(result.pairs) == 5
+    rows = store.rows("SELECT * FROM pairs ORDER BY id")
+    assert len(rows) == 5 and all(r["origin"] == "generated" and r["topic"] == "Lumo" for r in rows)
+    lineage = json.loads(rows[0]["lineage"])
+    assert lineage["backend"] == "openai" and lineage["model"] == "stub-model" and lineage["seed"] == 3
+    assert "feature number" in lineage["chunk"]
+    assert rows[0]["raw_log_id"] == store.scalar("SELECT id FROM raw_logs WHERE id = ?", [rows[0]["raw_log_id"]])
+    assert openai_stub.requests[0]["auth"] == "Bearer test-key"
+    assert rows[0]["response"].startswith("The text explains it clearly")  # the server's text, label removed
+    job = store.one("SELECT kind, state, args FROM jobs WHERE kind = 'pairs.generate'")
+    assert job["state"] == "succeeded" and json.loads(job["args"])["n"] == 5
+
+
+def test_pairs_already_in_the_store_are_skipped(store, write, openai_stub):
+    ingest(store, [write("manual.md", MANUAL)], topic="Lumo")
+    first = generate(store, OpenAIBackend.from_env(), GenerationConfig(topic="Lumo", n=4, seed=1))
+    again = generate(store, OpenAIBackend.from_env(), GenerationConfig(topic="Lumo", n=4, seed=1), write=False)
+    assert {p["instruction"] for p in first.pairs}.isdisjoint({p["instruction"] for p in again.pairs})
+    assert again.dropped["duplicate"] >= 4
+
+
+def test_rewrite_raw_logs_and_self_instruct(store, write, openai_stub):
+    ingest(store, [write("faq.jsonl", "".join(json.dumps({"question": f"how reset lamp {i}", "answer": "hold"}) + "\n"
+                                               for i in range(4)))])
+    result = generate(store, OpenAIBackend.from_env(), GenerationConfig(source="raw", topic="Lumo", n=3))
+    assert len(result.pairs) == 3 and all(p["raw_log_id"] for p in result.pairs)
+    extract(store)
+    result = generate(store, OpenAIBackend.from_env(), GenerationConfig(source="pairs", topic="Lumo", n=3))
+    assert len(result.pairs) == 3 and all(p["lineage"]["examples"] for p in result.pairs)
+
+
+def test_a_preview_is_stored_only_when_accepted(store, write, openai_stub):
+    from curate.generate import accept
+
+    ingest(store, [write("manual.md", MANUAL)])
+    result = generate(store, OpenAIBackend.from_env(), GenerationConfig(n=3), write=False)
+    assert store.scalar("SELECT count(*) FROM pairs") == 0
+    assert accept(store, result.pairs, [True, False, True]) == 2
+    with pytest.raises(TuneloopError, match="preview changed"):
+        kept(result.pairs, [True])
+
+
+def test_no_documents_is_a_clear_error(store, openai_stub):
+    with pytest.raises(TuneloopError, match="no documents imported"):
+        generate(store, OpenAIBackend.from_env(), GenerationConfig())
+
+
+def test_local_backend_with_a_tiny_model_is_deterministic_for_a_seed(tiny_model_dir):
+    backend = LocalBackend.load(str(tiny_model_dir), batch_size=2)
+    chats = [[{"role": "user", "content": f"Question {i}?"}] for i in range(3)]
+    first = backend.chat(chats, max_new_tokens=8, temperature=0.8, seed=5)
+    assert first == backend.chat(chats, max_new_tokens=8, temperature=0.8, seed=5)
+    assert len(first) == 3 and all(isinstance(t, str) for t in first)
+    # batched with left padding, a prompt gets the same greedy reply as alone
+    alone = backend.chat(chats[:1], max_new_tokens=8)
+    assert backend.chat(chats[:2], max_new_tokens=8)[0] == alone[0]
+
+
+def test_generation_with_a_tiny_model_counts_every_prompt(store, write, tiny_model_dir):
+    ingest(store, [write("manual.md", MANUAL)])
+    backend = LocalBackend.load(str(tiny_model_dir), batch_size=4)
+    config = GenerationConfig(n=2, max_new_tokens=12, max_rounds=1)
+    result = generate(store, backend, config, write=False)
+    assert result.prompts >= len(chunk_text(MANUAL))
+    assert len(result.pairs) + sum(result.dropped.values()) > 0  # random text is parsed and judged
+
+
+@pytest.mark.slow
+def test_real_packaged_model_generates_grounded_pairs_from_lamini_style_documents(store, write, monkeypatch):
+    """SmolLM2-135M offline: pairs are the model's own text (greedy answers reproduce exactly)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    docs = [json.loads(line) for line in shared("lamini_docs", "lamini_docs.jsonl").read_text().splitlines()[:60]]
+    text = "\n\n".join(d["answer"] for d in docs if len(d["answer"].split()) > 20)
+    ingest(store, [write("lamini_notes.md", "# Lamini notes\n\n" + text)], topic="Lamini")
+    backend = LocalBackend.load(batch_size=8)
+    result = generate(store, backend, GenerationConfig(topic="Lamini", n=6, seed=0, max_new_tokens=96))
+    assert len(result.pairs) == 6
+    pair = store.one("SELECT instruction, response, lineage FROM pairs WHERE origin = 'generated' ORDER BY id LIMIT 1")
+    lineage = json.loads(pair["lineage"])
+    assert lineage["backend"] == "local" and "SmolLM2" in lineage["model"]
+    from curate.generate import answer_messages
+    [again] = backend.chat([answer_messages(lineage["chunk"], pair["instruction"], "Lamini")], max_new_tokens=96)
+    assert clean_answer(again) == pair["response"]
