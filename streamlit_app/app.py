@@ -10,4 +10,6 @@ st.navigation([
     st.Page("pages/ingest.py", title="Ingest", icon="📥"),
     st.Page("pages/pairs.py", title="Pairs", icon="🗂️"),
     st.Page("pages/generate.py", title="Generate", icon="✨"),
+    st.Page("pages/dedupe.py", title="Dedupe", icon="🧬"),
+    st.Page("pages/diversity.py", title="Diversity", icon="🌈"),
 ]).run()

@@ -116,3 +116,48 @@ def test_generate_page_adds_offtopic_pairs(app, db_path):
     [b for b in app.button if b.label == "Add off-topic pairs"][0].click().run()
     assert "off-topic pairs" in app.success[0].value
     assert Store(db_path).scalar("SELECT count(*) FROM pairs WHERE origin = 'offtopic'") > 0
+
+
+def test_dedupe_page_resolves_a_cluster(app, db_path):
+    from curate.dedupe import DedupeConfig, dedupe
+
+    store = Store(db_path)
+    dedupe(store, DedupeConfig(method="minhash"))
+    app.switch_page("pages/dedupe.py").run()
+    assert not app.exception
+    assert "proposed clusters" in app.caption[0].value
+    duplicates = store.scalar("SELECT count(*) FROM pairs WHERE status = 'duplicate'")
+    [b for b in app.button if b.label.startswith("Keep the chosen pair")][0].click().run()
+    assert not app.exception
+    assert store.scalar("SELECT count(*) FROM pairs WHERE status = 'duplicate'") > duplicates
+    assert store.scalar("SELECT count(*) FROM dup_clusters WHERE state = 'resolved'") == 1
+    [b for b in app.button if b.label.startswith("Accept all")][0].click().run()
+    assert store.scalar("SELECT count(*) FROM dup_clusters WHERE state = 'proposed'") == 0
+
+
+def test_dedupe_page_shows_text_as_text(app, db_path):
+    """Markdown and HTML in a pair are escaped, not rendered."""
+    from curate.dedupe import DedupeConfig, dedupe
+    from curate.pairs import insert_pairs, make_pair
+
+    store = Store(db_path)
+    evil = "Click [here](javascript:alert(1)) <img src=x onerror=alert(1)> **bold**"
+    insert_pairs(store, [make_pair(evil + "!" * i, f"answer {i}", origin="extracted") for i in range(4)])
+    dedupe(store, DedupeConfig(method="exact", field="instruction"))
+    evil_cluster = store.scalar("SELECT c.id FROM dup_clusters c JOIN pairs p ON p.id = c.keeper_id"
+                                " WHERE p.instruction LIKE 'Click%'")
+    app.switch_page("pages/dedupe.py").run()
+    [b for b in app.selectbox if b.label == "Cluster"][0].set_value(evil_cluster).run()
+    rendered = " ".join(m.value for m in app.markdown)
+    assert "\\[here\\]\\(javascript\\:alert" in rendered  # the link's brackets are escaped: shown, not linked
+    assert "\\<img" in rendered and "\\*\\*bold" in rendered
+    assert "<img" not in rendered.replace("\\<img", "")
+
+
+def test_diversity_page_analyzes_and_shows_the_map(app):
+    app.switch_page("pages/diversity.py").run()
+    assert app.info  # nothing analyzed yet
+    [b for b in app.button if b.label == "Analyze the pairs"][0].click().run()
+    assert not app.exception
+    assert "clusters" in app.caption[0].value
+    assert len(app.metric) == 4

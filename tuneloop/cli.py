@@ -163,6 +163,54 @@ def pairs_offtopic(ctx, topic, n, seed, refusal, model) -> None:
 
 
 @main.command()
+@click.option("--method", default="all", show_default=True, type=click.Choice(["exact", "minhash", "semantic", "all"]),
+              help="exact: same text up to case, punctuation and spaces; minhash: near-duplicates by Jaccard of"
+                   " character 5-grams; semantic: same meaning by embedding cosine similarity.")
+@click.option("--threshold", type=float, default=None,
+              help="minhash: Jaccard (default 0.7); semantic: cosine (default 0.92).")
+@click.option("--field", default="pair", show_default=True, type=click.Choice(["pair", "instruction", "response"]),
+              help="What is compared.")
+@click.option("--keeper", default="longest", show_default=True, type=click.Choice(["longest", "earliest", "best_rated"]),
+              help="Which member of a cluster is proposed to keep.")
+@click.option("--accept-all", is_flag=True, help="Accept every proposal at once (review them in the app instead).")
+@click.pass_context
+@library_errors
+def dedupe(ctx, method, threshold, field, keeper, accept_all) -> None:
+    """Find duplicate pairs and propose a keeper for each cluster (nothing is deleted)."""
+    from curate.dedupe import METHODS, DedupeConfig, accept_all as accept, dedupe as run
+
+    store = open_store(ctx)
+    for m in (METHODS if method == "all" else (method,)):
+        report = run(store, DedupeConfig(method=m, threshold=threshold, field=field, keeper=keeper),
+                     show_progress=sys.stderr.isatty())
+        click.echo(report.summary())
+    if accept_all:
+        click.echo(f"accepted {accept(store)} clusters: their other members are marked duplicate")
+    else:
+        click.echo("review the clusters on the app's Dedupe page, or run again with --accept-all")
+
+
+@main.command()
+@click.option("--field", default="instruction", show_default=True, type=click.Choice(["instruction", "response", "pair"]))
+@click.option("--k", type=int, default=None, help="Number of topic clusters (default: about sqrt(pairs / 2)).")
+@click.option("--seed", default=0, show_default=True)
+@click.pass_context
+@library_errors
+def diversity(ctx, field, k, seed) -> None:
+    """Cluster the pairs by topic and measure how varied they are."""
+    from curate.diversity import DiversityConfig, diversity as run
+
+    summary = run(open_store(ctx), DiversityConfig(field=field, k=k, seed=seed), show_progress=sys.stderr.isatty())
+    click.echo(f"{summary['pairs']} pairs in {summary['k']} clusters (run {summary['run_id']})")
+    for key in ("distinct_1_instructions", "distinct_2_instructions", "distinct_1_responses", "distinct_2_responses",
+                "mean_nearest_similarity", "share_near_copies"):
+        click.echo(f"  {key.replace('_', ' '):<28} {summary[key]}")
+    for c in sorted(summary["clusters"], key=lambda c: -c["size"]):
+        click.echo(f"  cluster {c['cluster']:>2} {c['size']:>6} pairs {100 * c['share']:5.1f}%  {c['label']}"
+                   + ("  (thin)" if c["thin"] else ""))
+
+
+@main.command()
 @click.pass_context
 @library_errors
 def models(ctx) -> None:

@@ -1,0 +1,352 @@
+"""Find duplicate pairs (exact, near-duplicate, semantic), propose a keeper, let people decide.
+
+Each method writes a dedupe run and its clusters (members with their similarity to the keeper).
+Nothing is deleted: accepting a cluster marks the other members `duplicate` (their previous status
+kept, so it can be undone); `distinct` takes a member out; dismissing a cluster undoes it all.
+Re-running a method replaces its undecided proposals and leaves decided clusters alone.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from curate.errors import TuneloopError
+from curate.minhash import MinHashConfig, cluster, near_duplicates
+from curate.store import Store
+
+METHODS = ("exact", "minhash", "semantic")
+KEEPERS = ("longest", "earliest", "best_rated")
+FIELDS = ("pair", "instruction", "response")
+# Pairs taken out of consideration: already marked duplicate, or rejected by people.
+_ACTIVE = "status NOT IN ('duplicate', 'rejected')"
+# Exact duplicates: the same text once case, punctuation and white space are set aside.
+NORMALIZED_SQL = ("trim(regexp_replace(regexp_replace(lower({col}), '[^\\p{{L}}\\p{{N}}\\s]', ' ', 'g'),"
+                  " '\\s+', ' ', 'g'))")
+
+
+@dataclass
+class DedupeConfig:
+    method: str = "minhash"
+    field: str = "pair"             # what is compared: instruction + response, or one of them
+    keeper: str = "longest"         # longest answer | earliest | best_rated (falls back to longest)
+    threshold: float | None = None  # minhash: Jaccard (0.7); semantic: cosine (0.92)
+    num_perm: int = 128
+    exact_knn_max: int = 20_000     # semantic: exact kNN up to this many pairs, approximate above
+
+
+def _text_sql(field: str) -> str:
+    return {"pair": "instruction || ' ' || response", "instruction": "instruction", "response": "response"}[field]
+
+
+@dataclass
+class DedupeReport:
+    method: str
+    run_id: int
+    pairs_scanned: int
+    clusters: int
+    members: int
+    seconds: float
+
+    def summary(self) -> str:
+        return (f"{self.method}: {self.clusters} clusters with {self.members} pairs among {self.pairs_scanned}"
+                f" scanned ({self.seconds:.1f} s)")
+
+
+def dedupe(store: Store, config: DedupeConfig, show_progress: bool = False) -> DedupeReport:
+    """Run one method and store its proposals."""
+    if config.method not in METHODS:
+        raise TuneloopError(f"unknown method {config.method!r}; choose one of {', '.join(METHODS)} or all")
+    if config.field not in FIELDS:
+        raise TuneloopError(f"unknown field {config.field!r}; choose one of {', '.join(FIELDS)}")
+    if config.keeper not in KEEPERS:
+        raise TuneloopError(f"unknown keeper rule {config.keeper!r}; choose one of {', '.join(KEEPERS)}")
+    started = time.perf_counter()
+    with store.job(f"dedupe.{config.method}", asdict(config)):
+        if config.method == "exact":
+            run_id, scanned, timings = _exact(store, config)
+        else:
+            run_id, scanned, timings = _similar(store, config, show_progress)
+        seconds = time.perf_counter() - started
+        counts = store.one("SELECT count(DISTINCT c.id) AS clusters, count(m.pair_id) AS members FROM dup_clusters c"
+                           " JOIN dup_members m ON m.cluster_id = c.id WHERE c.run_id = ?", [run_id])
+        store.execute("UPDATE dedupe_runs SET pairs_scanned = ?, clusters = ?, members = ?, timings = ? WHERE id = ?",
+                      [scanned, counts["clusters"], counts["members"], json.dumps({**timings, "total": seconds}),
+                       run_id])
+    return DedupeReport(config.method, run_id, scanned, counts["clusters"], counts["members"], seconds)
+
+
+def _new_run(con, config: DedupeConfig) -> int:
+    # undecided proposals of this method make way for the new ones
+    con.execute("DELETE FROM dup_members WHERE cluster_id IN"
+                " (SELECT id FROM dup_clusters WHERE method = ? AND state = 'proposed')", [config.method])
+    con.execute("DELETE FROM dup_clusters WHERE method = ? AND state = 'proposed'", [config.method])
+    return con.execute("INSERT INTO dedupe_runs (method, params) VALUES (?, ?) RETURNING id",
+                       [config.method, json.dumps(asdict(config))]).fetchone()[0]
+
+
+def _keeper_order(store: Store, keeper: str) -> str:
+    """ORDER BY for choosing the keeper within a cluster (first wins)."""
+    if keeper == "best_rated" and store.scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ratings'"):
+        return ("(SELECT avg(TRY_CAST(r.value AS DOUBLE)) FROM ratings r WHERE r.pair_id = p.id"
+                " AND r.question = 'quality') DESC NULLS LAST, length(p.response) DESC, p.id")
+    if keeper == "earliest":
+        return "p.created_at, p.id"
+    return "length(p.response) DESC, p.id"
+
+
+def _exact(store: Store, config: DedupeConfig) -> tuple[int, int, dict]:
+    """Exact duplicates in SQL: group by the normalized text."""
+    key = NORMALIZED_SQL.format(col=_text_sql(config.field))
+    order = _keeper_order(store, config.keeper)
+    started = time.perf_counter()
+    with store.transaction() as con:
+        run_id = _new_run(con, config)
+        scanned = con.execute(f"SELECT count(*) FROM pairs WHERE {_ACTIVE}").fetchone()[0]
+        con.execute(f"""
+            CREATE TEMP TABLE _groups AS
+            SELECT {key} AS key, list(p.id ORDER BY {order}) AS ids FROM pairs p
+            WHERE {_ACTIVE} AND p.id NOT IN (SELECT pair_id FROM dup_members m JOIN dup_clusters c
+                ON c.id = m.cluster_id WHERE c.method = 'exact' AND m.decision = 'distinct')
+            GROUP BY key HAVING count(*) > 1""")
+        _write_clusters(con, run_id, "exact", "SELECT ids, list_transform(ids, lambda x: 1.0) AS sims FROM _groups")
+        con.execute("DROP TABLE _groups")
+    return run_id, scanned, {"group_by": time.perf_counter() - started}
+
+
+def _write_clusters(con, run_id: int, method: str, source_sql: str) -> None:
+    """Clusters from rows of (ids ordered keeper first, similarities to the keeper)."""
+    con.execute(f"""
+        CREATE TEMP TABLE _new_clusters AS
+        SELECT nextval('seq_dup_clusters') AS id, ids, sims FROM ({source_sql})""")
+    con.execute("""
+        INSERT INTO dup_clusters (id, run_id, method, keeper_id, size, min_similarity)
+        SELECT id, ?, ?, ids[1], len(ids), list_min(sims) FROM _new_clusters""", [run_id, method])
+    con.execute("""
+        INSERT INTO dup_members (cluster_id, pair_id, similarity)
+        SELECT id, unnest(ids), unnest(sims) FROM _new_clusters""")
+    con.execute("DROP TABLE _new_clusters")
+
+
+def _candidates(store: Store, config: DedupeConfig) -> list[dict]:
+    """Active pairs not already decided for this method, with what the keeper rule needs."""
+    order = _keeper_order(store, config.keeper)
+    return store.rows(f"""
+        SELECT p.id, {_text_sql(config.field)} AS text, row_number() OVER (ORDER BY {order}) AS keeper_rank
+        FROM pairs p WHERE {_ACTIVE} ORDER BY p.id""")
+
+
+def _judged_distinct(store: Store, method: str) -> set[tuple[int, int]]:
+    """Pairs of pair ids a person said are not duplicates of each other (in a decided cluster)."""
+    rows = store.rows("""
+        SELECT a.pair_id AS a, b.pair_id AS b FROM dup_members a
+        JOIN dup_members b ON a.cluster_id = b.cluster_id AND a.pair_id < b.pair_id
+        JOIN dup_clusters c ON c.id = a.cluster_id
+        WHERE c.method = ? AND c.state <> 'proposed' AND (a.decision = 'distinct' OR b.decision = 'distinct')""",
+                      [method])
+    return {(r["a"], r["b"]) for r in rows}
+
+
+def _similar(store: Store, config: DedupeConfig, show_progress: bool) -> tuple[int, int, dict]:
+    """minhash or semantic: read, compute with the store let go, then write the clusters."""
+    rows = _candidates(store, config)
+    ids = np.array([r["id"] for r in rows], dtype=np.int64)
+    rank = np.array([r["keeper_rank"] for r in rows], dtype=np.int64)
+    texts = [r["text"] for r in rows]
+    if config.method == "minhash":
+        threshold = config.threshold if config.threshold is not None else MinHashConfig.threshold
+        found = near_duplicates(texts, MinHashConfig(threshold=threshold, num_perm=config.num_perm))
+        labels, edges, sims, timings = found.labels, found.edges, found.similarity, found.timings
+    else:
+        from curate.embeddings import vectors_for
+
+        threshold = config.threshold if config.threshold is not None else 0.92
+        started = time.perf_counter()
+        vectors = vectors_for(store, texts, show_progress=show_progress)
+        embedded = time.perf_counter()
+        edges, sims = similar_pairs(vectors, threshold, config.exact_knn_max)
+        labels = cluster(len(texts), edges)
+        timings = {"embed": embedded - started, "knn": time.perf_counter() - embedded}
+    judged = _judged_distinct(store, config.method)
+    if judged and len(edges):
+        keep = np.array([(int(ids[i]), int(ids[j])) not in judged for i, j in edges], dtype=bool)
+        edges, sims = edges[keep], sims[keep]
+        labels = cluster(len(texts), edges)
+    groups = _groups(labels, rank, edges, sims)
+    with store.transaction() as con:
+        run_id = _new_run(con, config)
+        if groups:
+            con.register("_found", pa.table({
+                "ids": pa.array([[int(ids[i]) for i in g] for g, _ in groups], pa.list_(pa.int64())),
+                "sims": pa.array([s for _, s in groups], pa.list_(pa.float64()))}))
+            _write_clusters(con, run_id, config.method, "SELECT ids, sims FROM _found")
+            con.unregister("_found")
+    return run_id, len(rows), timings
+
+
+def _groups(labels: np.ndarray, rank: np.ndarray, edges: np.ndarray, sims: np.ndarray
+            ) -> list[tuple[list[int], list[float]]]:
+    """Per cluster: member indexes with the keeper first, and each member's similarity to the
+    cluster (the best verified edge it has; 1.0 for the keeper)."""
+    best = np.zeros(len(labels))
+    if len(edges):
+        np.maximum.at(best, edges[:, 0], sims)
+        np.maximum.at(best, edges[:, 1], sims)
+    members: dict[int, list[int]] = {}
+    for i in np.flatnonzero(labels >= 0):
+        members.setdefault(int(labels[i]), []).append(int(i))
+    out = []
+    for group in members.values():
+        if len(group) < 2:
+            continue
+        group.sort(key=lambda i: rank[i])
+        out.append((group, [1.0] + [round(float(best[i]), 4) for i in group[1:]]))
+    return out
+
+
+def similar_pairs(vectors: np.ndarray, threshold: float, exact_max: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of unit vectors with cosine ≥ threshold: exact blocked kNN up to exact_max vectors,
+    an approximate HNSW index (usearch) above."""
+    n = len(vectors)
+    if n < 2:
+        return np.empty((0, 2), dtype=np.int64), np.empty(0)
+    if n <= exact_max:
+        found_i, found_j, found_s = [], [], []
+        for start in range(0, n, 2048):
+            block = vectors[start:start + 2048] @ vectors.T
+            i, j = np.nonzero(block >= threshold)
+            i = i + start
+            keep = i < j
+            found_i.append(i[keep])
+            found_j.append(j[keep])
+            found_s.append(block[i[keep] - start, j[keep]])
+        edges = np.stack([np.concatenate(found_i), np.concatenate(found_j)], axis=1).astype(np.int64)
+        return edges, np.concatenate(found_s).astype(float)
+    from usearch.index import Index
+
+    index = Index(ndim=vectors.shape[1], metric="cos")
+    index.add(np.arange(n), vectors)
+    matches = index.search(vectors, 20)
+    keys, distances = np.asarray(matches.keys), np.asarray(matches.distances)
+    rows = np.repeat(np.arange(n), keys.shape[1])
+    cols, sims = keys.ravel().astype(np.int64), 1.0 - distances.ravel()
+    keep = (sims >= threshold) & (rows < cols)
+    edges = np.stack([rows[keep], cols[keep]], axis=1)
+    unique, first = np.unique(edges[:, 0] * n + edges[:, 1], return_index=True)
+    return edges[first], sims[keep][first]
+
+
+# --------------------------------------------------------------------------- review actions
+def _cluster(con, cluster_id: int) -> dict:
+    row = con.execute("SELECT id, keeper_id, state FROM dup_clusters WHERE id = ?", [cluster_id]).fetchone()
+    if row is None:
+        raise TuneloopError(f"no duplicate cluster {cluster_id}")
+    return {"id": row[0], "keeper_id": row[1], "state": row[2]}
+
+
+def resolve(store: Store, cluster_id: int, keeper_id: int | None = None, distinct: list[int] = ()) -> None:
+    """Keep one member (the proposed keeper unless named), mark the others duplicate, except the
+    ones a person called distinct."""
+    with store.transaction() as con:
+        cluster = _cluster(con, cluster_id)
+        keeper_id = keeper_id or cluster["keeper_id"]
+        members = [r[0] for r in con.execute("SELECT pair_id FROM dup_members WHERE cluster_id = ?",
+                                             [cluster_id]).fetchall()]
+        if keeper_id not in members:
+            raise TuneloopError(f"pair {keeper_id} is not in cluster {cluster_id}")
+        _restore(con, cluster_id)
+        con.execute("UPDATE dup_members SET decision = CASE WHEN pair_id = ? THEN 'keep'"
+                    " WHEN list_contains(?, pair_id) THEN 'distinct' ELSE 'duplicate' END WHERE cluster_id = ?",
+                    [keeper_id, list(distinct), cluster_id])
+        con.execute("UPDATE dup_members m SET prev_status = p.status FROM pairs p"
+                    " WHERE m.pair_id = p.id AND m.cluster_id = ? AND m.decision = 'duplicate'", [cluster_id])
+        con.execute("UPDATE pairs SET status = 'duplicate' WHERE id IN"
+                    " (SELECT pair_id FROM dup_members WHERE cluster_id = ? AND decision = 'duplicate')", [cluster_id])
+        con.execute("UPDATE dup_clusters SET keeper_id = ?, state = 'resolved', resolved_at = current_timestamp"
+                    " WHERE id = ?", [keeper_id, cluster_id])
+
+
+def dismiss(store: Store, cluster_id: int) -> None:
+    """Not duplicates after all: every member stays, statuses are restored."""
+    with store.transaction() as con:
+        _cluster(con, cluster_id)
+        _restore(con, cluster_id)
+        con.execute("UPDATE dup_members SET decision = 'distinct' WHERE cluster_id = ?", [cluster_id])
+        con.execute("UPDATE dup_clusters SET state = 'dismissed', resolved_at = current_timestamp WHERE id = ?",
+                    [cluster_id])
+
+
+def reopen(store: Store, cluster_id: int) -> None:
+    """Undo a decision: statuses restored, the cluster proposed again."""
+    with store.transaction() as con:
+        _cluster(con, cluster_id)
+        _restore(con, cluster_id)
+        con.execute("UPDATE dup_members SET decision = NULL WHERE cluster_id = ?", [cluster_id])
+        con.execute("UPDATE dup_clusters SET state = 'proposed', resolved_at = NULL WHERE id = ?", [cluster_id])
+
+
+def _restore(con, cluster_id: int) -> None:
+    con.execute("UPDATE pairs p SET status = m.prev_status FROM dup_members m WHERE m.pair_id = p.id"
+                " AND m.cluster_id = ? AND m.decision = 'duplicate' AND m.prev_status IS NOT NULL"
+                " AND p.status = 'duplicate'", [cluster_id])
+    con.execute("UPDATE dup_members SET prev_status = NULL WHERE cluster_id = ?", [cluster_id])
+
+
+def accept_all(store: Store, method: str | None = None) -> int:
+    """Resolve every proposed cluster (of one method, or all) with its proposed keeper."""
+    ids = [r["id"] for r in store.rows(
+        "SELECT id FROM dup_clusters WHERE state = 'proposed'" + (" AND method = ?" if method else "") + " ORDER BY id",
+        [method] if method else [])]
+    for cluster_id in ids:
+        resolve(store, cluster_id)
+    return len(ids)
+
+
+# --------------------------------------------------------------------------- reading
+def clusters_frame(store: Store, method: str | None = None, state: str | None = "proposed",
+                   page: int = 1, page_size: int = 20):
+    """Clusters, largest first, one page at a time; and how many there are."""
+    where, params = [], []
+    if method:
+        where.append("c.method = ?")
+        params.append(method)
+    if state:
+        where.append("c.state = ?")
+        params.append(state)
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    total = store.scalar(f"SELECT count(*) FROM dup_clusters c{clause}", params)
+    frame = store.frame(
+        f"SELECT c.id, c.method, c.size, round(c.min_similarity, 3) AS min_similarity, c.state, c.keeper_id,"
+        f" left(p.instruction, 120) AS keeper_instruction FROM dup_clusters c JOIN pairs p ON p.id = c.keeper_id"
+        f"{clause} ORDER BY c.size DESC, c.id LIMIT ? OFFSET ?", params + [page_size, (max(page, 1) - 1) * page_size])
+    return frame, total
+
+
+def cluster_members(store: Store, cluster_id: int) -> list[dict]:
+    """The members of a cluster, keeper first, with their text and decision."""
+    return store.rows(
+        "SELECT m.pair_id, m.similarity, m.decision, p.instruction, p.response, p.status, p.origin,"
+        " m.pair_id = c.keeper_id AS is_keeper FROM dup_members m JOIN dup_clusters c ON c.id = m.cluster_id"
+        " JOIN pairs p ON p.id = m.pair_id WHERE m.cluster_id = ? ORDER BY is_keeper DESC, m.similarity DESC,"
+        " m.pair_id", [cluster_id])
+
+
+def diff_segments(a: str, b: str) -> list[tuple[str, str]]:
+    """b compared with a, word by word: (text, 'same' | 'added' | 'removed') segments."""
+    import difflib
+
+    wa, wb = a.split(" "), b.split(" ")
+    out: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=wa, b=wb, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append((" ".join(wb[j1:j2]), "same"))
+            continue
+        if i2 > i1:
+            out.append((" ".join(wa[i1:i2]), "removed"))
+        if j2 > j1:
+            out.append((" ".join(wb[j1:j2]), "added"))
+    return out
