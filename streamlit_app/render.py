@@ -25,3 +25,22 @@ def diff_markdown(segments: list[tuple[str, str]]) -> str:
         else:
             out.append(safe)
     return " ".join(out)
+
+
+RESERVED_KEYS = {"C", "R", "S", "U"}  # Streamlit keeps C and R; S skips and U undoes on the Rate page
+
+
+def shortcut_keys(values: list) -> dict:
+    """A keyboard key for each value: digits stay digits, labels get their first free letter."""
+    keys, used = {}, set(RESERVED_KEYS)
+    for value in values:
+        text = str(value)
+        if text.isdigit() and len(text) == 1:
+            keys[value] = text
+            continue
+        for letter in text.upper() + "XYZQWVBKJ":
+            if letter.isalpha() and letter not in used:
+                keys[value] = letter
+                used.add(letter)
+                break
+    return keys

@@ -161,3 +161,113 @@ def test_diversity_page_analyzes_and_shows_the_map(app):
     assert not app.exception
     assert "clusters" in app.caption[0].value
     assert len(app.metric) == 4
+
+
+def signed_in(db_path, name, password):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.text_input[0].set_value(name)
+    at.text_input[1].set_value(password)
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    return at
+
+
+def current_pair(at) -> int | None:
+    for caption in at.caption:
+        if caption.value.startswith("pair "):
+            return int(caption.value.split()[1])
+    return None
+
+
+def test_two_sessions_rate_the_same_50_pairs_without_losing_or_repeating(db_path, monkeypatch, write):
+    from curate.ingest import ingest
+    from curate.users import add_user
+
+    monkeypatch.setenv("TUNELOOP_DB", str(db_path))
+    from streamlit_app.common import _open
+    _open.clear()
+    store = Store(db_path)
+    ingest(store, [write("fifty.jsonl", "".join(json.dumps({"question": f"q{i}?", "answer": f"a{i}."}) + "\n"
+                                                for i in range(50)))])
+    from curate.pairs import extract
+    extract(store)
+    add_user(store, "ann", "annotator", "password-ann")
+    add_user(store, "ben", "annotator", "password-ben")
+    sessions = {"ann": signed_in(db_path, "ann", "password-ann"), "ben": signed_in(db_path, "ben", "password-ben")}
+    rated = {"ann": [], "ben": []}
+    for at in sessions.values():
+        at.switch_page("pages/rate.py").run()
+    while True:
+        progressed = False
+        for name, at in sessions.items():
+            pair = current_pair(at)
+            if pair is None:
+                continue
+            [b for b in at.button if b.label == "4"][0].click().run()
+            [b for b in at.button if b.label.startswith("approve")][0].click().run()
+            assert not at.exception and not at.error, [e.value for e in at.error]
+            rated[name].append(pair)
+            progressed = True
+        if not progressed:
+            break
+    assert len(rated["ann"]) + len(rated["ben"]) == 50
+    assert not set(rated["ann"]) & set(rated["ben"])  # k = 1: nobody got a pair the other had
+    assert store.scalar("SELECT count(DISTINCT submission_id) FROM ratings") == 50
+    assert store.scalar("SELECT count(*) FROM current_ratings WHERE question = 'quality' AND value = '4'") == 50
+    assert all("Nothing left for you to rate" in " ".join(s.value for s in at.success) for at in sessions.values())
+
+
+def test_an_anonymous_visitor_sees_only_the_sign_in(db_path, monkeypatch, app):
+    from curate.users import add_user
+
+    add_user(Store(db_path), "ann", "annotator", "password-ann")
+    fresh = AppTest.from_file(APP, default_timeout=60).run()
+    assert [t.label for t in fresh.text_input] == ["Name", "Password"]
+    assert not fresh.dataframe and not fresh.metric
+    fresh.text_input[0].set_value("ann")
+    fresh.text_input[1].set_value("nope")
+    fresh.button[0].click().run()
+    assert fresh.error[0].value == "Wrong name or password."
+
+
+def test_an_annotator_cannot_review_or_manage_the_team(db_path, app):
+    from curate.users import add_user
+
+    add_user(Store(db_path), "ann", "annotator", "password-ann")
+    at = signed_in(db_path, "ann", "password-ann")
+    at.switch_page("pages/review.py").run()
+    assert "can't review" in at.error[0].value
+    at.switch_page("pages/team.py").run()
+    assert "can't manage users" in at.error[0].value
+
+
+def test_from_the_seeded_store_to_approved_pairs_in_the_app(app, db_path):
+    """Solo: rate with the keyboard-first buttons, then approve by the rule on the Review page."""
+    app.switch_page("pages/rate.py").run()
+    for _ in range(3):
+        [b for b in app.button if b.label == "5"][0].click().run()
+        [b for b in app.button if b.label.startswith("approve")][0].click().run()
+    [b for b in app.button if b.label == "3"][0].click().run()
+    [b for b in app.button if b.label.startswith("needs-edit")][0].click().run()
+    assert not app.exception
+    [b for b in app.button if b.label == "Undo last rating"][0].click().run()
+    assert Store(db_path).scalar("SELECT count(DISTINCT pair_id) FROM current_ratings") == 3
+    app.switch_page("pages/review.py").run()
+    [b for b in app.button if b.label == "Save rule and approve"][0].click().run()
+    assert "approved 3 pairs" in app.success[0].value
+    assert Store(db_path).scalar("SELECT count(*) FROM pairs WHERE status = 'approved'") == 3
+
+
+def test_team_page_sets_up_sign_in(app, db_path):
+    app.switch_page("pages/team.py").run()
+    assert "working alone" in app.info[0].value
+    app.text_input[0].set_value("boss")
+    app.text_input[1].set_value("a long password")
+    [b for b in app.button if b.label == "Add"][0].click().run()
+    assert "added admin boss" in app.success[0].value
+    assert app.session_state["user"]["name"] == "boss"  # the one who set it up stays signed in
+    app.switch_page("pages/overview.py").run()
+    assert not app.exception and app.title[0].value == "Overview"
+    fresh = AppTest.from_file(APP, default_timeout=60).run()
+    assert [t.label for t in fresh.text_input] == ["Name", "Password"]  # everyone else signs in now

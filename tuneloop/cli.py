@@ -210,6 +210,117 @@ def diversity(ctx, field, k, seed) -> None:
                    + ("  (thin)" if c["thin"] else ""))
 
 
+@main.group()
+def users() -> None:
+    """People who rate and review."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", default="annotator", show_default=True, type=click.Choice(["annotator", "reviewer", "admin"]))
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="At least 8 characters (asked for when not given).")
+@click.option("--email", default=None, help="Matches an OIDC login (st.login) to this account.")
+@click.pass_context
+@library_errors
+def users_add(ctx, name, role, password, email) -> None:
+    """Add a user; once anyone has a password, the app asks everyone to sign in."""
+    from curate.users import add_user
+
+    user_id = add_user(open_store(ctx), name, role, password, email)
+    click.echo(f"added {role} {name} (user {user_id})")
+
+
+@users.command("list")
+@click.pass_context
+@library_errors
+def users_list(ctx) -> None:
+    """List the users and their roles."""
+    from curate.users import users_frame
+
+    for row in users_frame(open_store(ctx)).to_dict("records"):
+        click.echo(f"{row['id']:>4}  {row['name']:<24} {row['role']:<10} {'active' if row['active'] else 'inactive'}")
+
+
+@main.group()
+def rate() -> None:
+    """Rating outside the app: export pairs to rate, import the ratings."""
+
+
+@rate.command("export")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--limit", type=int, default=None, help="At most this many pairs.")
+@click.pass_context
+@library_errors
+def rate_export(ctx, out, limit) -> None:
+    """Write pairs that still need ratings as JSON lines, each with an empty "answers" object."""
+    from curate.rating import export_for_annotation
+
+    click.echo(f"wrote {export_for_annotation(open_store(ctx), out, limit)} pairs to {out}")
+
+
+@rate.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--annotator", required=True, help="The user whose ratings these are.")
+@click.pass_context
+@library_errors
+def rate_import(ctx, path, annotator) -> None:
+    """Store ratings from JSON lines ({"pair_id": …, "answers": {"quality": 4, "verdict": "approve"}})."""
+    from curate.rating import import_ratings
+    from curate.users import get_user
+
+    store = open_store(ctx)
+    stored, problems = import_ratings(store, path, get_user(store, annotator)["id"])
+    for problem in problems:
+        click.echo(problem, err=True)
+    click.echo(f"stored {stored} ratings" + (f"; {len(problems)} lines refused" if problems else ""))
+    if problems and not stored:
+        raise click.ClickException("no rating could be imported")
+
+
+@main.command()
+@click.option("--min-ratings", type=int, default=None, help="k: ratings a pair needs (saved as the rule).")
+@click.option("--min-quality", type=float, default=None, help="Mean quality a pair needs (saved as the rule).")
+@click.pass_context
+@library_errors
+def approve(ctx, min_ratings, min_quality) -> None:
+    """Approve pairs with ≥ k ratings, mean quality ≥ threshold and no reject."""
+    from curate.rating import approve as run, get_rule, set_rule
+
+    store = open_store(ctx)
+    rule = get_rule(store)
+    if min_ratings is not None or min_quality is not None:
+        rule.min_ratings = min_ratings if min_ratings is not None else rule.min_ratings
+        rule.min_quality = min_quality if min_quality is not None else rule.min_quality
+        set_rule(store, rule)
+    n = run(store, rule)
+    click.echo(f"approved {n} pairs (rule: at least {rule.min_ratings} ratings, mean quality ≥ {rule.min_quality},"
+               " no reject)")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+@click.pass_context
+@library_errors
+def agreement(ctx, as_json) -> None:
+    """Agreement between annotators: Krippendorff's alpha, Cohen's kappa, per-annotator numbers."""
+    from curate.rating import agreement as compute
+
+    result = compute(open_store(ctx))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for name, q in result["questions"].items():
+        alpha = "n/a" if q["alpha"] is None else f"{q['alpha']:.3f}"
+        click.echo(f"{name}: Krippendorff's alpha ({q['level']}) {alpha} over {q['pairs_with_2_or_more']} pairs")
+    for k in result["kappa"]:
+        kappa = "n/a" if k["kappa"] is None else f"{k['kappa']:.3f}"
+        click.echo(f"  Cohen's kappa {k['question']} {k['a']} × {k['b']}: {kappa} ({k['pairs']} pairs)")
+    for a in result["annotators"]:
+        click.echo(f"  {a['annotator']:<20} {a['submissions']:>5} pairs, {a['median_seconds_per_pair']} s/pair,"
+                   f" agreement with consensus {a['agreement_with_consensus']}")
+
+
 @main.command()
 @click.pass_context
 @library_errors

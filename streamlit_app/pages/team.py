@@ -1,0 +1,28 @@
+import streamlit as st
+
+from curate.errors import TuneloopError
+from curate.users import ROLES, add_user, sign_in_required, users_frame
+from streamlit_app.common import get_store, require
+
+store = get_store()
+admin = require("manage_users")
+st.title("Team")
+if not sign_in_required(store):
+    st.info("You are working alone: nobody signs in. Add the first account with a password (yourself, as admin)"
+            " and everyone will sign in from then on.")
+st.dataframe(users_frame(store), hide_index=True, width="stretch")
+with st.form("add-user", clear_on_submit=True):
+    st.subheader("Add a user")
+    name = st.text_input("Name")
+    role = st.selectbox("Role", ROLES, index=2 if not sign_in_required(store) else 0)
+    password = st.text_input("Password (at least 8 characters)", type="password")
+    email = st.text_input("Email (to match an OIDC sign-in)")
+    if st.form_submit_button("Add", type="primary"):
+        try:
+            first = not sign_in_required(store)
+            user_id = add_user(store, name, role, password or None, email or None)
+            st.success(f"added {role} {name}")
+            if first:  # the person setting up sign-in stays signed in as the account they made
+                st.session_state["user"] = {"id": user_id, "name": name.strip(), "role": role}
+        except TuneloopError as exc:
+            st.error(str(exc))

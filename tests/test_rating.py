@@ -1,0 +1,217 @@
+import json
+import random
+import threading
+
+import pytest
+
+from curate import rating
+from curate.errors import TuneloopError
+from curate.pairs import insert_pairs, make_pair
+from curate.users import add_user, authenticate, can, get_user, sign_in_required
+
+
+@pytest.fixture
+def fifty(store):
+    insert_pairs(store, [make_pair(f"question {i}?", f"answer number {i}.", origin="extracted") for i in range(50)])
+    return store
+
+
+def people(store, n, role="annotator"):
+    return [add_user(store, f"{role}{i}", role, "password123") for i in range(n)]
+
+
+def rate_all(store, annotator, quality=4, verdict="approve"):
+    rated = []
+    while (pair := rating.next_pair(store, annotator)) is not None:
+        rating.submit(store, annotator, pair["id"], {"quality": quality, "verdict": verdict})
+        rated.append(pair["id"])
+    return rated
+
+
+def test_users_roles_and_passwords(store):
+    assert not sign_in_required(store)
+    add_user(store, "ann", "annotator", "correct horse")
+    assert sign_in_required(store)
+    assert authenticate(store, "ann", "correct horse")["role"] == "annotator"
+    assert authenticate(store, "ann", "wrong password") is None
+    assert store.scalar("SELECT password_hash FROM users").startswith("$argon2")
+    with pytest.raises(TuneloopError, match="at least 8"):
+        add_user(store, "bob", "annotator", "short")
+    with pytest.raises(TuneloopError, match="already a user"):
+        add_user(store, "ann", "reviewer", "another one")
+    ann = get_user(store, "ann")
+    assert can(ann, "rate") and not can(ann, "review") and not can(ann, "export")
+
+
+def test_unrated_first_then_flagged_then_partly_rated(fifty):
+    rating.set_rule(fifty, rating.ApprovalRule(min_ratings=2))
+    a, b = people(fifty, 2)
+    fifty.execute("UPDATE pairs SET status = 'flagged' WHERE id = 50")
+    first = rating.next_pair(fifty, a)
+    assert first["id"] == 1
+    rating.submit(fifty, a, 1, {"quality": 5, "verdict": "approve"})
+    # b: unrated pairs come before pair 1, which a already rated
+    order = []
+    for _ in range(51):
+        pair = rating.next_pair(fifty, b)
+        if pair is None:
+            break
+        order.append(pair["id"])
+        rating.submit(fifty, b, pair["id"], {"quality": 3, "verdict": "approve"})
+    assert order[:49] == list(range(2, 50)) + [50] or order[48] == 50
+    assert order.index(50) < order.index(1)  # flagged before partly rated
+
+
+def test_a_lease_holds_a_pair_and_lapses(fifty, monkeypatch):
+    a, b = people(fifty, 2)
+    held = rating.next_pair(fifty, a)
+    assert rating.next_pair(fifty, a)["id"] == held["id"]  # asking again resumes the same pair
+    assert rating.next_pair(fifty, b)["id"] != held["id"]
+    fifty.execute("UPDATE leases SET expires_at = current_timestamp - INTERVAL 1 SECOND WHERE annotator_id = ?", [a])
+    fifty.execute("DELETE FROM leases WHERE annotator_id = ?", [b])
+    assert rating.next_pair(fifty, b)["id"] == held["id"]  # lapsed: back in the queue
+
+
+def test_ten_annotators_in_threads_lose_nothing_and_never_repeat(fifty):
+    rating.set_rule(fifty, rating.ApprovalRule(min_ratings=3))
+    annotators = people(fifty, 10)
+    handed: dict[int, list[int]] = {a: [] for a in annotators}
+    errors = []
+
+    def work(annotator):
+        rng = random.Random(annotator)
+        try:
+            while (pair := rating.next_pair(fifty, annotator)) is not None:
+                handed[annotator].append(pair["id"])
+                rating.submit(fifty, annotator, pair["id"], {"quality": rng.randint(4, 5), "verdict": "approve"})
+        except Exception as exc:  # noqa: BLE001 - collected, asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(a,)) for a in annotators]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    submitted = sum(len(v) for v in handed.values())
+    assert submitted == 150  # 50 pairs × k = 3
+    assert fifty.scalar("SELECT count(DISTINCT submission_id) FROM ratings") == submitted
+    assert all(len(ids) == len(set(ids)) for ids in handed.values())
+    per_pair = fifty.rows("SELECT pair_id, count(DISTINCT annotator_id) AS n FROM current_ratings"
+                          " WHERE question = 'quality' GROUP BY 1")
+    assert {r["n"] for r in per_pair} == {3} and len(per_pair) == 50
+
+
+def test_answers_are_checked_against_the_schema(fifty):
+    [a] = people(fifty, 1)
+    with pytest.raises(TuneloopError, match="Quality is required"):
+        rating.submit(fifty, a, 1, {"verdict": "approve"})
+    with pytest.raises(TuneloopError, match="not one of 1, 2, 3, 4, 5"):
+        rating.submit(fifty, a, 1, {"quality": 9, "verdict": "approve"})
+    with pytest.raises(TuneloopError, match="unknown question"):
+        rating.submit(fifty, a, 1, {"quality": 3, "verdict": "approve", "colour": "red"})
+
+
+def test_ratings_are_append_only_and_undo_retracts(fifty):
+    a, b = people(fifty, 2)
+    rating.submit(fifty, a, 1, {"quality": 2, "verdict": "reject"})
+    rating.submit(fifty, b, 1, {"quality": 5, "verdict": "approve"})
+    rating.submit(fifty, a, 1, {"quality": 3, "verdict": "approve"})  # a changes their mind
+    current = {(r["annotator_id"], r["question"]): r["value"] for r in fifty.rows("SELECT * FROM current_ratings")}
+    assert current[(a, "quality")] == "3" and current[(b, "quality")] == "5"
+    assert fifty.scalar("SELECT count(*) FROM ratings") == 6
+    assert rating.undo_last(fifty, a) == 1
+    current = {(r["annotator_id"], r["question"]) for r in fifty.rows("SELECT * FROM current_ratings")}
+    assert (a, "quality") not in current and (b, "quality") in current
+    assert rating.next_pair(fifty, a)["id"] == 1  # the pair comes back to them
+    assert rating.undo_last(fifty, people(fifty, 1, "reviewer")[0]) is None
+
+
+def test_an_edited_response_becomes_a_new_pair_version(fifty):
+    [a] = people(fifty, 1)
+    rating.submit(fifty, a, 3, {"quality": 2, "verdict": "needs-edit", "response": "A better answer."})
+    edited = fifty.one("SELECT * FROM pairs WHERE origin = 'edited'")
+    assert edited["parent_id"] == 3 and edited["response"] == "A better answer."
+    assert edited["instruction"] == "question 2?" and edited["status"] == "new"
+    rating.submit(fifty, a, 4, {"quality": 5, "verdict": "approve", "response": "answer number 3."})  # unchanged
+    assert fifty.scalar("SELECT count(*) FROM pairs WHERE origin = 'edited'") == 1
+    rating.undo_last(fifty, a)
+    rating.undo_last(fifty, a)
+    assert fifty.scalar("SELECT status FROM pairs WHERE origin = 'edited'") == "rejected"
+
+
+def test_approval_follows_the_rule(fifty):
+    rating.set_rule(fifty, rating.ApprovalRule(min_ratings=2, min_quality=4.0))
+    a, b = people(fifty, 2)
+    rating.submit(fifty, a, 1, {"quality": 5, "verdict": "approve"})
+    rating.submit(fifty, b, 1, {"quality": 4, "verdict": "approve"})   # mean 4.5, no reject → approved
+    rating.submit(fifty, a, 2, {"quality": 5, "verdict": "approve"})
+    rating.submit(fifty, b, 2, {"quality": 5, "verdict": "reject"})    # a reject → not approved
+    rating.submit(fifty, a, 3, {"quality": 4, "verdict": "approve"})
+    rating.submit(fifty, b, 3, {"quality": 3, "verdict": "approve"})   # mean 3.5 → not approved
+    rating.submit(fifty, a, 4, {"quality": 5, "verdict": "approve"})   # one rating only → not approved
+    assert rating.approve(fifty) == 1
+    assert fifty.scalar("SELECT id FROM pairs WHERE status = 'approved'") == 1
+
+
+def test_disagreements_go_to_review_and_a_reviewer_decides(fifty):
+    a, b = people(fifty, 2)
+    [reviewer] = people(fifty, 1, "reviewer")
+    rating.submit(fifty, a, 1, {"quality": 5, "verdict": "approve"})
+    rating.submit(fifty, b, 1, {"quality": 2, "verdict": "approve"})   # spread 3
+    rating.submit(fifty, a, 2, {"quality": 4, "verdict": "approve"})
+    rating.submit(fifty, b, 2, {"quality": 4, "verdict": "reject"})    # conflicting verdicts
+    rating.submit(fifty, a, 3, {"quality": 4, "verdict": "approve"})
+    rating.submit(fifty, b, 3, {"quality": 3, "verdict": "approve"})   # close enough
+    split = rating.disagreements(fifty)
+    assert [d["id"] for d in split] == [1, 2]
+    assert split[0]["ratings"]["annotator0"]["quality"] == "5" and split[0]["ratings"]["annotator1"]["quality"] == "2"
+    with pytest.raises(TuneloopError, match="needs a reviewer"):
+        rating.review(fifty, get_user(fifty, "annotator0"), 1, "approve")
+    rating.review(fifty, get_user(fifty, "reviewer0"), 2, "approve")
+    assert fifty.scalar("SELECT status FROM pairs WHERE id = 2") == "approved"
+    assert [d["id"] for d in rating.disagreements(fifty)] == [1]
+
+
+def test_agreement_equals_a_hand_computed_example(fifty):
+    """Two annotators, four pairs: A says approve, approve, reject, reject; B approve, reject, reject, reject.
+    Coincidences: o(aa) = 2, o(ab) = o(ba) = 1, o(bb) = 4; n_a = 3, n_b = 5, n = 8.
+    Nominal alpha = 1 - (2/8) / ((3·5 + 5·3) / (8·7)) = 1 - 0.25 / 0.535714 = 0.533333.
+    Cohen's kappa: p_o = 3/4, p_e = 0.5·0.25 + 0.5·0.75 = 0.5, kappa = 0.25 / 0.5 = 0.5."""
+    a, b = people(fifty, 2)
+    for pair, (va, vb) in enumerate([("approve", "approve"), ("approve", "reject"), ("reject", "reject"),
+                                     ("reject", "reject")], start=1):
+        rating.submit(fifty, a, pair, {"quality": 3, "verdict": va})
+        rating.submit(fifty, b, pair, {"quality": 3, "verdict": vb})
+    result = rating.agreement(fifty)
+    assert result["questions"]["verdict"]["alpha"] == pytest.approx(0.533333, abs=1e-6)
+    [kappa] = [k for k in result["kappa"] if k["question"] == "verdict"]
+    assert kappa["kappa"] == pytest.approx(0.5) and kappa["pairs"] == 4
+    by_name = {x["annotator"]: x for x in result["annotators"]}
+    assert by_name["annotator0"]["submissions"] == 4
+
+
+def test_export_and_import_for_annotation_outside_the_app(fifty, tmp_path, cli):
+    [a] = people(fifty, 1)
+    out = tmp_path / "to_rate.jsonl"
+    assert rating.export_for_annotation(fifty, out, limit=3) == 3
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert set(lines[0]["answers"]) == {"quality", "verdict", "response", "note"}
+    lines[0]["answers"].update(quality=5, verdict="approve")
+    lines[1]["answers"].update(quality=7, verdict="approve")  # out of range
+    out.write_text("\n".join(json.dumps(x) for x in lines) + "\n{not json\n")
+    result = cli("rate", "import", str(out), "--annotator", "annotator0")
+    assert result.exit_code == 0 and "stored 1 ratings; 2 lines refused" in result.output
+    assert "to_rate.jsonl line 2: Quality: 7 is not one of" in result.output
+    assert "to_rate.jsonl line 4" in result.output
+
+
+def test_cli_approve_and_agreement(fifty, cli):
+    a, b = people(fifty, 2)
+    rating.submit(fifty, a, 1, {"quality": 5, "verdict": "approve"})
+    rating.submit(fifty, b, 1, {"quality": 4, "verdict": "approve"})
+    result = cli("approve", "--min-ratings", "2", "--min-quality", "4")
+    assert "approved 1 pairs" in result.output
+    assert rating.get_rule(fifty).min_ratings == 2
+    assert "Krippendorff's alpha" in cli("agreement").output
+    assert "added reviewer rita" in cli("users", "add", "rita", "--role", "reviewer", "--password", "long enough").output
