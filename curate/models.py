@@ -196,3 +196,18 @@ def load_causal_lm(spec: str | None = None, store=None):
     tokenizer.padding_side = "left"  # generation continues on the right
     model.eval()
     return model, tokenizer, resolved
+
+
+def load_tokenizer(spec: str | None = None, store=None):
+    """(tokenizer, resolved) without loading the model's weights when it can be helped: a GGUF
+    file's tokenizer is read from the file (or from the safetensors cache when it exists)."""
+    resolved = resolve_causal_lm(spec, store)
+    from transformers import AutoTokenizer
+
+    if resolved.kind == "gguf" and not (_gguf_cache(resolved) / "tokenizer.json").exists():
+        tokenizer = AutoTokenizer.from_pretrained(resolved.path, gguf_file=resolved.gguf_file)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(local_model_dir(resolved))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer, resolved

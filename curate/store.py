@@ -245,11 +245,66 @@ def _m004_rating(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _m005_datasets_runs(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE SEQUENCE seq_dataset_versions START 1;
+        CREATE TABLE dataset_versions (     -- immutable once built
+            id BIGINT PRIMARY KEY DEFAULT nextval('seq_dataset_versions'),
+            name VARCHAR NOT NULL UNIQUE,
+            template VARCHAR NOT NULL,
+            tokenizer VARCHAR NOT NULL,     -- the resolved model whose tokenizer counted the tokens
+            max_length INTEGER NOT NULL,
+            test_size DOUBLE NOT NULL,
+            seed INTEGER NOT NULL,
+            report JSON,
+            export_dir VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE TABLE dataset_items (         -- the pairs' text at build time, frozen
+            version_id BIGINT NOT NULL,
+            pair_id BIGINT NOT NULL,
+            split VARCHAR NOT NULL,         -- train | test
+            instruction VARCHAR NOT NULL, input VARCHAR, response VARCHAR NOT NULL,
+            context JSON, system VARCHAR, topic VARCHAR, origin VARCHAR NOT NULL,
+            prompt VARCHAR NOT NULL, completion VARCHAR NOT NULL,
+            prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+            truncated_prompt BOOLEAN NOT NULL, truncated_answer BOOLEAN NOT NULL
+        );
+        CREATE SEQUENCE seq_runs START 1;
+        CREATE TABLE runs (
+            id BIGINT PRIMARY KEY DEFAULT nextval('seq_runs'),
+            kind VARCHAR NOT NULL,          -- train
+            dataset_version_id BIGINT,
+            base_model VARCHAR,
+            config JSON,                    -- fully resolved
+            state VARCHAR NOT NULL,         -- running | succeeded | failed | interrupted
+            output_dir VARCHAR,
+            pid INTEGER, host VARCHAR,
+            started_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            heartbeat_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            finished_at TIMESTAMP,
+            error VARCHAR,
+            metrics JSON                    -- wall time, tokens/s, final losses
+        );
+        CREATE TABLE run_metrics (
+            run_id BIGINT NOT NULL, step INTEGER NOT NULL, epoch DOUBLE,
+            loss DOUBLE, learning_rate DOUBLE, eval_loss DOUBLE, tokens BIGINT,
+            logged_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE TABLE example_losses (
+            run_id BIGINT NOT NULL, pair_id BIGINT NOT NULL, split VARCHAR NOT NULL, loss DOUBLE NOT NULL
+        );
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     (1, "core tables: sources, raw_logs, rejects, pairs, jobs", _m001_core),
     (2, "dedupe runs, clusters and members; embeddings", _m002_dedupe),
     (3, "diversity runs and pair clusters", _m003_diversity),
     (4, "users, settings, ratings, leases, reviews", _m004_rating),
+    (5, "dataset versions and items; training runs, metrics, example losses", _m005_datasets_runs),
 ]
 
 
@@ -417,24 +472,21 @@ class Store:
             self.finish_job(job, "succeeded")
 
     def mark_stale_jobs(self) -> int:
-        """Running jobs whose process is gone or whose heartbeat stopped become interrupted."""
-        running = self.rows(
-            "SELECT id, pid, host, epoch(current_timestamp - heartbeat_at) AS age"
-            " FROM jobs WHERE state = 'running'"
-        )
-        host = socket.gethostname()
-        stale = [
-            r["id"] for r in running
-            if r["age"] > STALE_AFTER_SECONDS or (r["host"] == host and not _pid_alive(r["pid"]))
-        ]
-        if stale:
-            self.execute(
-                "UPDATE jobs SET state = 'interrupted', finished_at = current_timestamp,"
-                " error = 'the process stopped without finishing (killed or crashed)'"
-                " WHERE list_contains(?, id)",
-                [stale],
-            )
-        return len(stale)
+        """Running jobs and runs whose process is gone or whose heartbeat stopped become interrupted."""
+        host, count = socket.gethostname(), 0
+        tables = [t for t in ("jobs", "runs") if self.scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [t])]
+        for table in tables:
+            running = self.rows(f"SELECT id, pid, host, epoch(current_timestamp - heartbeat_at) AS age"
+                                f" FROM {table} WHERE state = 'running'")
+            stale = [r["id"] for r in running
+                     if r["age"] > STALE_AFTER_SECONDS or (r["host"] == host and not _pid_alive(r["pid"]))]
+            if stale:
+                self.execute(f"UPDATE {table} SET state = 'interrupted', finished_at = current_timestamp,"
+                             " error = 'the process stopped without finishing (killed or crashed)'"
+                             " WHERE list_contains(?, id)", [stale])
+            count += len(stale)
+        return count
 
 
 def _pid_alive(pid: int | None) -> bool:

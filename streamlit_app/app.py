@@ -27,4 +27,8 @@ st.navigation({
         st.Page("views/review.py", title="Review", icon=":material/gavel:"),
         st.Page("views/team.py", title="Team", icon=":material/group:"),
     ],
+    "Training": [
+        st.Page("views/datasets.py", title="Datasets", icon=":material/dataset:"),
+        st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+    ],
 }).run()

@@ -271,3 +271,28 @@ def test_team_page_sets_up_sign_in(app, db_path):
     assert not app.exception and app.title[0].value == "Overview"
     fresh = AppTest.from_file(APP, default_timeout=60).run()
     assert [t.label for t in fresh.text_input] == ["Name", "Password"]  # everyone else signs in now
+
+
+def test_datasets_and_train_pages(app, db_path, tiny_model_dir, tmp_path, monkeypatch):
+    from curate.dataset import DatasetConfig, build_dataset
+    from training.config import TrainConfig
+    from training.train import train
+
+    store = Store(db_path)
+    app.switch_page("views/datasets.py").run()
+    assert not app.exception and app.info[0].value == "No dataset version yet."
+    app.text_input[0].set_value("v0")
+    [b for b in app.button if b.label == "Build version"][0].click().run()  # nothing approved yet
+    assert "no approved pairs" in app.error[0].value
+    store.execute("UPDATE pairs SET status = 'approved'")
+    build_dataset(store, DatasetConfig("v1", model=str(tiny_model_dir), max_length=64), export_root=tmp_path / "ds")
+    app.switch_page("views/datasets.py").run()
+    assert not app.exception and [m.label for m in app.metric][:2] == ["examples", "mean tokens"]
+    assert any(b.label == "Download train.jsonl" for b in app.get("download_button"))
+    run_id = train(store, TrainConfig(dataset="v1", model=str(tiny_model_dir), max_steps=4, logging_steps=1,
+                                      eval_steps=2, save_steps=2, output_root=str(tmp_path / "runs")))
+    app.switch_page("views/train.py").run()
+    assert not app.exception
+    assert run_id in list(app.dataframe[0].value["id"])
+    [b for b in app.button if b.label.startswith("Send the 20 hardest")][0].click().run()
+    assert store.scalar("SELECT count(*) FROM pairs WHERE status = 'flagged'") == 20

@@ -1,1 +1,1 @@
-"""training: filled in by the training issues; imports curate, never the app."""
+"""training: fine-tune a causal LM on a dataset version (full or LoRA), with runs in the store."""

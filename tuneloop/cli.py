@@ -321,6 +321,114 @@ def agreement(ctx, as_json) -> None:
                    f" agreement with consensus {a['agreement_with_consensus']}")
 
 
+@main.group()
+def dataset() -> None:
+    """Dataset versions: frozen, templated, tokenized, split and exported approved pairs."""
+
+
+@dataset.command("build")
+@click.option("--name", required=True, help="Version name, e.g. v1 (versions are immutable).")
+@click.option("--template", default="qa", show_default=True, type=click.Choice(["qa", "alpaca", "chat"]))
+@click.option("--model", default=None, help="Whose tokenizer counts tokens (default SmolLM2-135M-Instruct).")
+@click.option("--max-length", default=512, show_default=True, help="Tokens per example; longer ones are cut.")
+@click.option("--test-size", default=0.1, show_default=True, help="Share held out, per topic and origin.")
+@click.option("--seed", default=0, show_default=True, help="Split seed.")
+@click.option("--out", default=None, help="Export folder (default: tuneloop_datasets/ beside the store).")
+@click.option("--push-to-hub", default=None, metavar="REPO", help="Also upload the DatasetDict to this hub repo.")
+@click.pass_context
+@library_errors
+def dataset_build(ctx, name, template, model, max_length, test_size, seed, out, push_to_hub) -> None:
+    """Freeze the approved pairs into a dataset version and export it."""
+    from curate.dataset import DatasetConfig, build_dataset, push_to_hub as push
+
+    report = build_dataset(open_store(ctx), DatasetConfig(name, template, model, max_length, test_size, seed),
+                           export_root=out, show_progress=sys.stderr.isatty())
+    click.echo(f"{name}: {report['examples']} examples ({report['train']} train, {report['test']} test),"
+               f" {report['tokens']['mean']} tokens on average, {100 * report['truncated_answer_share']:.1f}% of"
+               f" answers and {100 * report['truncated_prompt_share']:.1f}% of prompts cut at {max_length}")
+    for origin, counts in report["by_origin"].items():
+        click.echo(f"  {origin:<10} train {counts['train']:>6}  test {counts['test']:>6}")
+    click.echo(f"exported to {report['export_dir']} (train/test .jsonl, *_chat.jsonl, hf/)")
+    if push_to_hub:
+        push(report["export_dir"], push_to_hub)
+        click.echo(f"pushed to {push_to_hub}")
+
+
+@dataset.command("list")
+@click.pass_context
+@library_errors
+def dataset_list(ctx) -> None:
+    """List the dataset versions."""
+    from curate.dataset import versions_frame
+
+    for row in versions_frame(open_store(ctx)).to_dict("records"):
+        click.echo(f"{row['name']:<16} {row['examples']:>7} examples ({row['train']} train, {row['test']} test)"
+                   f"  {row['template']}  max {row['max_length']}  {row['export_dir']}")
+
+
+@main.command()
+@click.option("--dataset", "dataset_name", default="", help="Dataset version to train on.")
+@click.option("--model", default=None, help="Base model spec (default SmolLM2-135M-Instruct).")
+@click.option("--lora", is_flag=True, help="Train LoRA adapters (merged into the saved model).")
+@click.option("--epochs", type=float, default=3.0, show_default=True)
+@click.option("--max-steps", type=int, default=-1, show_default=True, help="Stop after this many steps (-1: epochs).")
+@click.option("--lr", type=float, default=None, help="Learning rate (default 5e-5 full, 2e-4 LoRA).")
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--save-steps", type=int, default=50, show_default=True, help="Checkpoint every N steps.")
+@click.option("--eval-steps", type=int, default=50, show_default=True, help="Held-out loss every N steps.")
+@click.option("--logging-steps", type=int, default=10, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "output_root", default="", help="Folder for runs (default: tuneloop_runs/ beside the store).")
+@click.option("--resume", type=int, default=None, metavar="RUN", help="Continue an interrupted run from its checkpoint.")
+@click.pass_context
+@library_errors
+def train(ctx, dataset_name, model, lora, epochs, max_steps, lr, batch_size, save_steps, eval_steps, logging_steps,
+          seed, output_root, resume) -> None:
+    """Fine-tune a model on a dataset version, full or LoRA; the run is recorded in the store."""
+    from training.config import TrainConfig
+    from training.train import train as run
+
+    store = open_store(ctx)
+    config = TrainConfig(dataset=dataset_name, model=model, lora=lora, epochs=epochs, max_steps=max_steps,
+                         lr=lr if lr is not None else (2e-4 if lora else 5e-5), batch_size=batch_size,
+                         save_steps=save_steps, eval_steps=eval_steps, logging_steps=logging_steps, seed=seed,
+                         output_root=output_root)
+    run_id = run(store, config, resume_run=resume, show_progress=sys.stderr.isatty())
+    row = store.one("SELECT output_dir, metrics FROM runs WHERE id = ?", [run_id])
+    metrics = json.loads(row["metrics"])
+    click.echo(f"run {run_id} succeeded: {metrics['steps']} steps, {metrics['tokens_per_s']} tokens/s,"
+               f" held-out loss {metrics['final_eval_loss']}; model in {row['output_dir']} (use --model run:{run_id})")
+
+
+@main.group()
+def runs() -> None:
+    """Training runs."""
+
+
+@runs.command("list")
+@click.pass_context
+@library_errors
+def runs_list(ctx) -> None:
+    """List training runs with their state and numbers."""
+    from training.runs import runs_frame
+
+    for row in runs_frame(open_store(ctx)).to_dict("records"):
+        click.echo(f"run {row['id']:>3}  {row['state']:<11} dataset {row['dataset']:<10} steps {row['steps']}"
+                   f"  tokens/s {row['tokens_per_s']}  held-out loss {row['final_eval_loss']}")
+
+
+@runs.command("flag")
+@click.argument("run_id", type=int)
+@click.option("--top", default=20, show_default=True, help="How many of the highest-loss train pairs.")
+@click.pass_context
+@library_errors
+def runs_flag(ctx, run_id, top) -> None:
+    """Send a run's highest-loss training pairs back to the rating queue."""
+    from training.runs import flag_hardest
+
+    click.echo(f"flagged {flag_hardest(open_store(ctx), run_id, top)} pairs for review")
+
+
 @main.command()
 @click.pass_context
 @library_errors

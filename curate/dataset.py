@@ -1,0 +1,211 @@
+"""Dataset versions: frozen snapshots of the approved pairs, templated, tokenized, split, exported.
+
+A version keeps the pairs' text as it was at build time, the template, the tokenizer, the
+maximum length and the split seed, so training on it later sees exactly the same examples.
+Exports: JSON lines in prompt/completion and chat `messages` forms, and a Hugging Face
+DatasetDict (save_to_disk; push_to_hub on request) with input_ids, attention_mask and labels
+padded and truncated to max_length, the prompt's labels masked with -100.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from curate.errors import TuneloopError
+from curate.store import Store
+from curate.templates import TEMPLATES, chat_messages, render_example
+
+IGNORE_INDEX = -100
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass
+class DatasetConfig:
+    name: str
+    template: str = "qa"            # qa | alpaca | chat (see curate.templates)
+    model: str | None = None        # whose tokenizer counts and cuts the tokens (default SmolLM2)
+    max_length: int = 512           # tokens: prompt + answer; longer examples are cut
+    test_size: float = 0.1          # share held out for evaluation, per (topic, origin) group
+    seed: int = 0
+
+
+def split_pairs(pairs: list[dict], test_size: float, seed: int) -> dict[int, str]:
+    """train/test per pair id, stratified by (topic, origin) and the same for the same seed.
+    Off-topic pairs land in both splits whenever there are two or more of them."""
+    groups: dict[tuple, list[int]] = {}
+    for p in pairs:
+        groups.setdefault((p["topic"] or "", p["origin"]), []).append(p["id"])
+    split = {}
+    for key, ids in sorted(groups.items()):
+        ids = sorted(ids)
+        random.Random(f"{seed}:{key}").shuffle(ids)
+        n_test = round(test_size * len(ids))
+        if key[1] == "offtopic" and len(ids) >= 2:
+            n_test = min(max(n_test, 1), len(ids) - 1)
+        for i, pair_id in enumerate(ids):
+            split[pair_id] = "test" if i < n_test else "train"
+    return split
+
+
+def tokenize_example(tokenizer, prompt: str, completion: str, max_length: int) -> dict:
+    """Token ids of prompt + completion within max_length: the answer is cut at its end; a prompt
+    longer than max_length keeps its last tokens (the question sits at the end)."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+    truncated_prompt = len(prompt_ids) >= max_length
+    if truncated_prompt:
+        prompt_ids = prompt_ids[-(max_length - 1):]  # keep room for one answer token
+    room = max_length - len(prompt_ids)
+    truncated_answer = len(answer_ids) > room
+    answer_ids = answer_ids[:room]
+    return {"prompt_ids": prompt_ids, "answer_ids": answer_ids,
+            "truncated_prompt": truncated_prompt, "truncated_answer": truncated_answer}
+
+
+def padded(tokenizer, prompt_ids: list[int], answer_ids: list[int], max_length: int) -> dict:
+    """input_ids, attention_mask and labels padded to max_length; loss on the answer only."""
+    ids = prompt_ids + answer_ids
+    pad = max_length - len(ids)
+    return {"input_ids": ids + [tokenizer.pad_token_id] * pad,
+            "attention_mask": [1] * len(ids) + [0] * pad,
+            "labels": [IGNORE_INDEX] * len(prompt_ids) + answer_ids + [IGNORE_INDEX] * pad}
+
+
+def default_export_root(store: Store) -> Path:
+    return Path(store.path).resolve().parent / "tuneloop_datasets"
+
+
+def build_dataset(store: Store, config: DatasetConfig, export_root: str | Path | None = None,
+                  show_progress: bool = False) -> dict:
+    """Freeze the approved pairs into a new dataset version and export it. Returns its report."""
+    from tqdm.auto import tqdm
+
+    from curate.models import load_tokenizer
+
+    if not _NAME.match(config.name or ""):
+        raise TuneloopError("a dataset name is letters, digits, '.', '_' or '-' (up to 64), e.g. v1")
+    if config.template not in TEMPLATES:
+        raise TuneloopError(f"unknown template {config.template!r}; choose one of {', '.join(TEMPLATES)}")
+    if not 0 <= config.test_size < 1:
+        raise TuneloopError("--test-size is a share between 0 and 1")
+    if config.max_length < 8:
+        raise TuneloopError("--max-length must be at least 8 tokens")
+    if store.scalar("SELECT count(*) FROM dataset_versions WHERE name = ?", [config.name]):
+        raise TuneloopError(f"dataset {config.name!r} exists; versions are immutable, choose a new name")
+    pairs = store.rows("SELECT id, instruction, input, response, context, system, topic, origin FROM pairs"
+                       " WHERE status = 'approved' ORDER BY id")
+    if not pairs:
+        raise TuneloopError("no approved pairs yet: rate and approve some first (Rate page, `tuneloop approve`)")
+    tokenizer, resolved = load_tokenizer(config.model, store)
+    splits = split_pairs(pairs, config.test_size, config.seed)
+    items = []
+    with store.job("dataset.build", asdict(config)):
+        for pair in tqdm(pairs, desc="tokenize", unit="pair", disable=not show_progress):
+            pair["context"] = json.loads(pair["context"]) if pair["context"] else None
+            prompt, completion = render_example(config.template, pair, tokenizer)
+            tokens = tokenize_example(tokenizer, prompt, completion, config.max_length)
+            items.append({**pair, "split": splits[pair["id"]], "prompt": prompt, "completion": completion,
+                          **tokens})
+        report = dataset_report(items, config.max_length)
+        export_dir = Path(export_root or default_export_root(store)) / config.name
+        with store.transaction() as con:
+            version_id = con.execute(
+                "INSERT INTO dataset_versions (name, template, tokenizer, max_length, test_size, seed, report,"
+                " export_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                [config.name, config.template, resolved.describe(), config.max_length, config.test_size,
+                 config.seed, json.dumps(report), str(export_dir)]).fetchone()[0]
+            con.register("_items", pa.table({
+                "pair_id": pa.array([i["id"] for i in items], pa.int64()),
+                "split": [i["split"] for i in items],
+                "instruction": [i["instruction"] for i in items], "input": [i["input"] for i in items],
+                "response": [i["response"] for i in items],
+                "context": [json.dumps(i["context"]) if i["context"] else None for i in items],
+                "system": [i["system"] for i in items], "topic": [i["topic"] for i in items],
+                "origin": [i["origin"] for i in items],
+                "prompt": [i["prompt"] for i in items], "completion": [i["completion"] for i in items],
+                "prompt_tokens": pa.array([len(i["prompt_ids"]) for i in items], pa.int32()),
+                "completion_tokens": pa.array([len(i["answer_ids"]) for i in items], pa.int32()),
+                "truncated_prompt": [i["truncated_prompt"] for i in items],
+                "truncated_answer": [i["truncated_answer"] for i in items]}))
+            con.execute("INSERT INTO dataset_items SELECT ?, * FROM _items", [version_id])
+            con.unregister("_items")
+        export(items, tokenizer, config.max_length, export_dir)
+    return {"version_id": version_id, "name": config.name, "export_dir": str(export_dir), **report}
+
+
+def dataset_report(items: list[dict], max_length: int) -> dict:
+    lengths = np.array([len(i["prompt_ids"]) + len(i["answer_ids"]) for i in items])
+    counts: dict[str, dict[str, int]] = {}
+    for i in items:
+        counts.setdefault(i["origin"], {"train": 0, "test": 0})[i["split"]] += 1
+    hist, edges = np.histogram(lengths, bins=min(20, max(1, len(set(lengths.tolist())))))
+    return {
+        "examples": len(items), "train": sum(i["split"] == "train" for i in items),
+        "test": sum(i["split"] == "test" for i in items),
+        "by_origin": counts,
+        "tokens": {"mean": round(float(lengths.mean()), 1), "max": int(lengths.max()), "total": int(lengths.sum())},
+        "length_histogram": {"counts": hist.tolist(), "edges": [round(float(e), 1) for e in edges]},
+        "truncated_prompt_share": round(sum(i["truncated_prompt"] for i in items) / len(items), 4),
+        "truncated_answer_share": round(sum(i["truncated_answer"] for i in items) / len(items), 4),
+        "max_length": max_length,
+    }
+
+
+def export(items: list[dict], tokenizer, max_length: int, out: Path) -> None:
+    """JSON lines (prompt/completion and chat messages) per split, and a Hugging Face DatasetDict."""
+    from datasets import Dataset, DatasetDict
+
+    out.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        rows = [i for i in items if i["split"] == split]
+        with open(out / f"{split}.jsonl", "w", encoding="utf-8") as fh:
+            for i in rows:
+                fh.write(json.dumps({"pair_id": i["id"], "prompt": i["prompt"], "completion": i["completion"]},
+                                    ensure_ascii=False) + "\n")
+        with open(out / f"{split}_chat.jsonl", "w", encoding="utf-8") as fh:
+            for i in rows:
+                messages = chat_messages(i) + [{"role": "assistant", "content": i["response"]}]
+                fh.write(json.dumps({"pair_id": i["id"], "messages": messages}, ensure_ascii=False) + "\n")
+    DatasetDict({
+        split: Dataset.from_list([
+            {"pair_id": i["id"], "prompt": i["prompt"], "completion": i["completion"], "origin": i["origin"],
+             **padded(tokenizer, i["prompt_ids"], i["answer_ids"], max_length)}
+            for i in items if i["split"] == split])
+        for split in ("train", "test")}).save_to_disk(str(out / "hf"))
+
+
+def push_to_hub(version_dir: str | Path, repo_id: str, private: bool = True) -> None:
+    """Upload an exported version's DatasetDict to the Hugging Face hub (needs a token and network)."""
+    from datasets import load_from_disk
+
+    load_from_disk(str(Path(version_dir) / "hf")).push_to_hub(repo_id, private=private)
+
+
+def versions_frame(store: Store):
+    return store.frame("SELECT id, name, template, max_length, test_size, seed, report->>'examples' AS examples,"
+                       " report->>'train' AS train, report->>'test' AS test, export_dir, created_at"
+                       " FROM dataset_versions ORDER BY id DESC")
+
+
+def get_version(store: Store, name: str) -> dict:
+    row = store.one("SELECT * FROM dataset_versions WHERE name = ?", [name])
+    if row is None:
+        names = [r["name"] for r in store.rows("SELECT name FROM dataset_versions ORDER BY id")]
+        raise TuneloopError(f"no dataset {name!r}" + (f"; there are {', '.join(names)}" if names else
+                                                      "; build one with `tuneloop dataset build`"))
+    row["report"] = json.loads(row["report"]) if row["report"] else {}
+    return row
+
+
+def version_items(store: Store, version_id: int, split: str | None = None) -> list[dict]:
+    rows = store.rows("SELECT * FROM dataset_items WHERE version_id = ?" + (" AND split = ?" if split else "")
+                      + " ORDER BY pair_id", [version_id] + ([split] if split else []))
+    for r in rows:
+        r["context"] = json.loads(r["context"]) if r["context"] else None
+    return rows

@@ -1,0 +1,53 @@
+import pandas as pd
+import streamlit as st
+
+from curate.dataset import DatasetConfig, build_dataset, get_version, versions_frame
+from curate.errors import TuneloopError
+from curate.templates import TEMPLATES
+from streamlit_app.common import get_store, require
+
+store = get_store()
+require("approve")
+st.title("Datasets")
+approved = store.scalar("SELECT count(*) FROM pairs WHERE status = 'approved'")
+st.caption(f"{approved:,} approved pairs are ready to freeze into a version.")
+with st.form("build"):
+    left, middle, right = st.columns(3)
+    name = left.text_input("Version name", placeholder="v1")
+    template = middle.selectbox("Prompt template", list(TEMPLATES), format_func=lambda t: f"{t}: {TEMPLATES[t].description}")
+    max_length = right.number_input("Max length (tokens)", min_value=16, max_value=8192, value=512, step=64)
+    test_size = left.slider("Held-out share", 0.0, 0.5, 0.1, 0.05)
+    seed = middle.number_input("Split seed", min_value=0, value=0)
+    if st.form_submit_button("Build version", type="primary"):
+        try:
+            with st.spinner("Tokenizing and exporting…"):
+                report = build_dataset(store, DatasetConfig(name, template, None, int(max_length), test_size, int(seed)))
+            st.success(f"{name}: {report['examples']} examples exported to {report['export_dir']}")
+        except TuneloopError as exc:
+            st.error(str(exc))
+
+versions = versions_frame(store)
+if versions.empty:
+    st.info("No dataset version yet.")
+    st.stop()
+st.dataframe(versions, hide_index=True, width="stretch")
+chosen = st.selectbox("Version", versions["name"].tolist())
+version = get_version(store, chosen)
+report = version["report"]
+cols = st.columns(4)
+cols[0].metric("examples", report["examples"])
+cols[1].metric("mean tokens", report["tokens"]["mean"])
+cols[2].metric("answers cut", f"{100 * report['truncated_answer_share']:.1f}%")
+cols[3].metric("prompts cut", f"{100 * report['truncated_prompt_share']:.1f}%")
+hist = report["length_histogram"]
+st.subheader("Tokens per example")
+st.bar_chart(pd.DataFrame({"tokens from": hist["edges"][:-1], "examples": hist["counts"]}), x="tokens from", y="examples")
+st.subheader("By origin")
+st.dataframe(pd.DataFrame(report["by_origin"]).T, width="stretch")
+for split in ("train", "test"):
+    path = f"{version['export_dir']}/{split}.jsonl"
+    try:
+        with open(path, "rb") as fh:
+            st.download_button(f"Download {split}.jsonl", fh.read(), file_name=f"{chosen}-{split}.jsonl")
+    except OSError:
+        st.warning(f"{path} is gone; build a new version to export again")

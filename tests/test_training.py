@@ -1,0 +1,102 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from curate.dataset import DatasetConfig, build_dataset
+from curate.store import Store
+from training.config import TrainConfig, help_text
+from training.runs import curve, flag_hardest, hardest
+from training.train import train
+
+
+@pytest.fixture
+def dataset(cli, store, tiny_model_dir, tmp_path):
+    cli("demo-data")
+    store.execute("UPDATE pairs SET status = 'approved'")
+    build_dataset(store, DatasetConfig("v1", model=str(tiny_model_dir), max_length=96), export_root=tmp_path / "ds")
+    return store
+
+
+def config(tiny_model_dir, tmp_path, **overrides):
+    base = dict(dataset="v1", model=str(tiny_model_dir), max_steps=30, lr=2e-3, logging_steps=5, eval_steps=10,
+                save_steps=10, batch_size=8, output_root=str(tmp_path / "runs"))
+    return TrainConfig(**{**base, **overrides})
+
+
+def weights(path):
+    from transformers import AutoModelForCausalLM
+
+    return {k: v.clone() for k, v in AutoModelForCausalLM.from_pretrained(path).state_dict().items()}
+
+
+def test_full_fine_tune_changes_the_weights_and_lowers_the_loss(dataset, tiny_model_dir, tmp_path):
+    run_id = train(dataset, config(tiny_model_dir, tmp_path))
+    run = dataset.one("SELECT * FROM runs WHERE id = ?", [run_id])
+    assert run["state"] == "succeeded"
+    assert json.loads(run["config"])["max_steps"] == 30  # the resolved config is stored
+    before, after = weights(tiny_model_dir), weights(run["output_dir"])
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    points = curve(dataset, run_id)
+    losses = points["loss"].dropna().tolist()
+    evals = points["eval_loss"].dropna().tolist()
+    assert losses[-1] < losses[0] and evals[-1] < evals[0]
+    metrics = json.loads(run["metrics"])
+    assert metrics["steps"] == 30 and metrics["tokens_per_s"] > 0 and metrics["trained_tokens"] > 0
+    n = dataset.scalar("SELECT count(*) FROM dataset_items")
+    assert dataset.scalar("SELECT count(*) FROM example_losses WHERE run_id = ?", [run_id]) == n
+    worst = hardest(dataset, run_id, 3)
+    assert list(worst["loss"]) == sorted(worst["loss"], reverse=True)
+    assert flag_hardest(dataset, run_id, 5) == 5
+    assert dataset.scalar("SELECT count(*) FROM pairs WHERE status = 'flagged'") == 5
+
+
+def test_lora_trains_adapters_and_saves_a_merged_model(dataset, tiny_model_dir, tmp_path):
+    run_id = train(dataset, config(tiny_model_dir, tmp_path, lora=True, lora_r=4, lora_alpha=8, max_steps=15))
+    run = dataset.one("SELECT * FROM runs WHERE id = ?", [run_id])
+    assert run["state"] == "succeeded"
+    before, after = weights(tiny_model_dir), weights(run["output_dir"])
+    assert set(before) == set(after)  # merged: a plain model, no adapter weights left
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert changed and all("proj" in k for k in changed)  # only the adapted projections moved
+    from curate.models import resolve_causal_lm
+    assert resolve_causal_lm(f"run:{run_id}", dataset).kind == "run"
+
+
+def test_kill_9_then_resume_continues_from_the_checkpoint(dataset, tiny_model_dir, tmp_path, db_path):
+    command = [sys.executable, "-m", "tuneloop.cli", "--db", str(db_path), "train", "--dataset", "v1",
+               "--model", str(tiny_model_dir), "--max-steps", "60", "--lr", "2e-3", "--save-steps", "10",
+               "--eval-steps", "20", "--logging-steps", "5", "--out", str(tmp_path / "runs")]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list((tmp_path / "runs").glob("run-*/checkpoint-20")):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store = Store(db_path)  # start-up marks the run interrupted
+    run = store.one("SELECT id, state FROM runs ORDER BY id DESC LIMIT 1")
+    assert run["state"] == "interrupted"
+    result = subprocess.run([sys.executable, "-m", "tuneloop.cli", "--db", str(db_path), "train", "--resume",
+                             str(run["id"])], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"run {run['id']} succeeded: 60 steps" in result.stdout
+    steps = curve(store, run["id"])["step"].tolist()
+    assert steps[-1] == 60 and min(s for s in steps if s > 20) <= 30  # it went on from the checkpoint
+
+
+def test_config_fields_carry_help():
+    helps = help_text()
+    assert set(helps) >= {"dataset", "lora", "lr", "batch_size", "max_steps", "group_by_length"}
+    assert all(len(text) > 10 for text in helps.values())
+
+
+def test_resume_refuses_a_finished_run(dataset, tiny_model_dir, tmp_path):
+    from curate.errors import TuneloopError
+
+    run_id = train(dataset, config(tiny_model_dir, tmp_path, max_steps=3))
+    with pytest.raises(TuneloopError, match="already finished"):
+        train(dataset, TrainConfig(), resume_run=run_id)

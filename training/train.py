@@ -1,0 +1,238 @@
+"""Fine-tune on a dataset version with transformers' Trainer, full or LoRA (peft).
+
+The store is read first (the frozen examples), let go while training runs, and written in short
+transactions: the run row (running → succeeded / failed / interrupted, with a heartbeat), the loss
+and learning rate at each logging step, held-out loss, and afterwards each example's loss.
+A killed run is marked interrupted the next time the store is opened; `resume` continues it
+from its last checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from curate.dataset import IGNORE_INDEX, get_version, version_items
+from curate.errors import TuneloopError
+from curate.store import Store
+from training.config import TrainConfig
+
+CHECKPOINT_PREFIX = "checkpoint-"
+
+
+def examples(tokenizer, items: list[dict], max_length: int) -> list[dict]:
+    """Token ids with labels masked over the prompt: the loss is on the answer tokens only."""
+    from curate.dataset import tokenize_example
+
+    out = []
+    for item in items:
+        t = tokenize_example(tokenizer, item["prompt"], item["completion"], max_length)
+        ids = t["prompt_ids"] + t["answer_ids"]
+        out.append({"input_ids": ids, "attention_mask": [1] * len(ids),
+                    "labels": [IGNORE_INDEX] * len(t["prompt_ids"]) + t["answer_ids"], "pair_id": item["pair_id"]})
+    return out
+
+
+class Collator:
+    """Pads a batch to its longest example (right side; labels with -100)."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, batch: list[dict]) -> dict:
+        import torch
+
+        width = max(len(b["input_ids"]) for b in batch)
+        out = {"input_ids": [], "attention_mask": [], "labels": []}
+        for b in batch:
+            pad = width - len(b["input_ids"])
+            out["input_ids"].append(b["input_ids"] + [self.pad_id] * pad)
+            out["attention_mask"].append(b["attention_mask"] + [0] * pad)
+            out["labels"].append(b["labels"] + [IGNORE_INDEX] * pad)
+        return {k: torch.tensor(v) for k, v in out.items()}
+
+
+def _output_root(store: Store, config: TrainConfig) -> Path:
+    return Path(config.output_root) if config.output_root else Path(store.path).resolve().parent / "tuneloop_runs"
+
+
+def start_run(store: Store, config: TrainConfig, base_model: str, version_id: int) -> tuple[int, Path]:
+    run_id = store.scalar(
+        "INSERT INTO runs (kind, dataset_version_id, base_model, config, state, pid, host)"
+        " VALUES ('train', ?, ?, ?, 'running', ?, ?) RETURNING id",
+        [version_id, base_model, json.dumps(asdict(config)), os.getpid(), socket.gethostname()])
+    output_dir = _output_root(store, config) / f"run-{run_id}"
+    store.execute("UPDATE runs SET output_dir = ? WHERE id = ?", [str(output_dir), run_id])
+    return run_id, output_dir
+
+
+def train(store: Store, config: TrainConfig, resume_run: int | None = None, show_progress: bool = False,
+          on_log=None) -> int:
+    """Train (or resume) a run; returns its id."""
+    if resume_run is not None:
+        row = store.one("SELECT * FROM runs WHERE id = ?", [resume_run])
+        if row is None:
+            raise TuneloopError(f"no run {resume_run}")
+        if row["state"] == "succeeded":
+            raise TuneloopError(f"run {resume_run} already finished")
+        if row["state"] == "running":
+            raise TuneloopError(f"run {resume_run} is still running (pid {row['pid']})")
+        config = TrainConfig(**json.loads(row["config"]))
+    if not config.dataset:
+        raise TuneloopError("name the dataset version to train on (--dataset)")
+    version = get_version(store, config.dataset)
+    train_items = version_items(store, version["id"], "train")
+    test_items = version_items(store, version["id"], "test")
+    if not train_items:
+        raise TuneloopError(f"dataset {config.dataset!r} has no training examples")
+
+    from curate.models import load_causal_lm
+
+    model, tokenizer, resolved = load_causal_lm(config.model, store)
+    tokenizer.padding_side = "right"
+    if resume_run is not None:
+        run_id, output_dir = resume_run, Path(row["output_dir"])
+        store.execute("UPDATE runs SET state = 'running', pid = ?, host = ?, error = NULL, finished_at = NULL,"
+                      " heartbeat_at = current_timestamp WHERE id = ?", [os.getpid(), socket.gethostname(), run_id])
+    else:
+        run_id, output_dir = start_run(store, config, resolved.describe(), version["id"])
+    try:
+        _fit(store, run_id, output_dir, model, tokenizer, config, version, train_items, test_items,
+             resume=resume_run is not None, show_progress=show_progress, on_log=on_log)
+    except KeyboardInterrupt:
+        store.execute("UPDATE runs SET state = 'interrupted', error = 'stopped by the user',"
+                      " finished_at = current_timestamp WHERE id = ?", [run_id])
+        raise
+    except Exception as exc:
+        store.execute("UPDATE runs SET state = 'failed', error = ?, finished_at = current_timestamp WHERE id = ?",
+                      [f"{type(exc).__name__}: {exc}", run_id])
+        raise
+    return run_id
+
+
+def _fit(store, run_id, output_dir, model, tokenizer, config, version, train_items, test_items, *, resume,
+         show_progress, on_log) -> None:
+    import torch
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    torch.set_num_threads(config.threads or os.cpu_count() or 1)
+    torch.manual_seed(config.seed)
+    max_length = version["max_length"]
+    train_set = examples(tokenizer, train_items, max_length)
+    test_set = examples(tokenizer, test_items, max_length)
+    if config.lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(
+            r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, task_type="CAUSAL_LM",
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]))
+    counted = {"tokens": 0, "started": time.perf_counter(), "last_beat": 0.0}
+
+    class StoreMetrics(TrainerCallback):
+        """Loss, learning rate and held-out loss into the store; a heartbeat on the run."""
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if time.perf_counter() - counted["last_beat"] > 15:
+                store.execute("UPDATE runs SET heartbeat_at = current_timestamp WHERE id = ?", [run_id])
+                counted["last_beat"] = time.perf_counter()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            if not any(k in logs for k in ("loss", "eval_loss")):
+                return
+            store.execute("INSERT INTO run_metrics (run_id, step, epoch, loss, learning_rate, eval_loss, tokens)"
+                          " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          [run_id, state.global_step, logs.get("epoch"), logs.get("loss"), logs.get("learning_rate"),
+                           logs.get("eval_loss"), counted["tokens"]])
+            store.execute("UPDATE runs SET heartbeat_at = current_timestamp WHERE id = ?", [run_id])
+            if on_log:
+                on_log(state.global_step, state.max_steps, logs)
+
+    class CountingCollator(Collator):
+        def __call__(self, batch):
+            out = super().__call__(batch)
+            counted["tokens"] += int(out["attention_mask"].sum())
+            return out
+
+    args = TrainingArguments(
+        output_dir=str(output_dir), per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
+        num_train_epochs=config.epochs, max_steps=config.max_steps, learning_rate=config.lr,
+        warmup_steps=config.warmup_ratio, weight_decay=config.weight_decay, lr_scheduler_type="cosine",
+        logging_steps=config.logging_steps, eval_strategy="steps" if test_set else "no",
+        eval_steps=config.eval_steps, save_strategy="steps", save_steps=config.save_steps, save_total_limit=2,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random", report_to=[], use_cpu=True, seed=config.seed,
+        dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=not show_progress,
+        logging_first_step=True)
+    trainer = Trainer(model=model, args=args, train_dataset=_Rows(train_set), eval_dataset=_Rows(test_set) or None,
+                      data_collator=CountingCollator(tokenizer.pad_token_id), callbacks=[StoreMetrics()])
+    checkpoint = last_checkpoint(output_dir) if resume else None
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    wall = time.perf_counter() - counted["started"]
+    final_eval = trainer.evaluate()["eval_loss"] if test_set else None
+    if config.lora:
+        model = model.merge_and_unload()
+    model.save_pretrained(output_dir / "model")
+    tokenizer.save_pretrained(output_dir / "model")
+    losses = example_losses(model, train_set + test_set, tokenizer.pad_token_id, config.batch_size)
+    splits = ["train"] * len(train_set) + ["test"] * len(test_set)
+    import pyarrow as pa
+
+    with store.transaction() as con:
+        con.register("_losses", pa.table({"pair_id": pa.array([e["pair_id"] for e in train_set + test_set], pa.int64()),
+                                          "split": splits, "loss": losses}))
+        con.execute("INSERT INTO example_losses SELECT ?, pair_id, split, loss FROM _losses", [run_id])
+        con.unregister("_losses")
+        con.execute("UPDATE runs SET state = 'succeeded', finished_at = current_timestamp, output_dir = ?,"
+                    " metrics = ? WHERE id = ?",
+                    [str(output_dir / "model"), json.dumps({
+                        "wall_seconds": round(wall, 1), "trained_tokens": counted["tokens"],
+                        "tokens_per_s": round(counted["tokens"] / wall, 1), "final_eval_loss": final_eval,
+                        "steps": trainer.state.global_step}), run_id])
+
+
+class _Rows:
+    """A list of examples as a torch-style dataset (lengths known, for length grouping)."""
+
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __bool__(self):
+        return bool(self.rows)
+
+    def __getitem__(self, i):
+        row = self.rows[i]
+        return {k: row[k] for k in ("input_ids", "attention_mask", "labels")}
+
+
+def last_checkpoint(output_dir: Path) -> Path | None:
+    found = sorted((p for p in Path(output_dir).glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir()),
+                   key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
+    return found[-1] if found else None
+
+
+def example_losses(model, rows: list[dict], pad_id: int, batch_size: int = 8) -> list[float]:
+    """Mean answer-token loss of each example (high: the model found the pair hard or odd)."""
+    import torch
+
+    model.eval()
+    collate = Collator(pad_id)
+    out: list[float] = []
+    with torch.inference_mode():
+        for start in range(0, len(rows), batch_size):
+            batch = collate([{k: r[k] for k in ("input_ids", "attention_mask", "labels")}
+                             for r in rows[start:start + batch_size]])
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            shift_logits, shift_labels = logits[:, :-1], batch["labels"][:, 1:]
+            token_loss = torch.nn.functional.cross_entropy(
+                shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1),
+                ignore_index=IGNORE_INDEX, reduction="none").view(shift_labels.shape)
+            mask = (shift_labels != IGNORE_INDEX).float()
+            out += (token_loss.sum(1) / mask.sum(1).clamp(min=1)).tolist()
+    return out
