@@ -1,1 +1,1 @@
-"""evals: filled in by the evals issues; imports curate, never the app."""
+"""evals: benchmarks (lm-eval), domain evaluation, error heuristics and reports."""

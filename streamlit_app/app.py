@@ -30,5 +30,6 @@ st.navigation({
     "Training": [
         st.Page("views/datasets.py", title="Datasets", icon=":material/dataset:"),
         st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("views/evaluate.py", title="Evaluate", icon=":material/analytics:"),
     ],
 }).run()

@@ -296,3 +296,9 @@ def test_datasets_and_train_pages(app, db_path, tiny_model_dir, tmp_path, monkey
     assert run_id in list(app.dataframe[0].value["id"])
     [b for b in app.button if b.label.startswith("Send the 20 hardest")][0].click().run()
     assert store.scalar("SELECT count(*) FROM pairs WHERE status = 'flagged'") == 20
+
+
+def test_evaluate_page(app, db_path):
+    app.switch_page("views/evaluate.py").run()
+    assert not app.exception and app.title[0].value == "Evaluate"
+    assert [s.label for s in app.selectbox][:2] == ["Model", "Dataset version"]

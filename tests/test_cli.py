@@ -23,7 +23,7 @@ def test_every_command_has_help_and_a_line_in_the_readme(cli):
 
 
 def test_init_is_idempotent(cli):
-    assert "(applied 1, 2, 3, 4, 5" in cli("init").output
+    assert "(applied 1, 2, 3, 4, 5, 6" in cli("init").output
     assert "up to date" in cli("init").output
 
 

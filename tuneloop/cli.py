@@ -429,6 +429,75 @@ def runs_flag(ctx, run_id, top) -> None:
     click.echo(f"flagged {flag_hardest(open_store(ctx), run_id, top)} pairs for review")
 
 
+@main.group("eval")
+def eval_group() -> None:
+    """Evaluate models: benchmarks, domain evaluation, error heuristics."""
+
+
+@eval_group.command("import-benchmark")
+@click.argument("source", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", default=None, help="Folder for the local tasks (default: tuneloop_benchmarks/ beside the store).")
+@click.pass_context
+@library_errors
+def eval_import(ctx, source, out) -> None:
+    """Convert local benchmark files into local mirrors of lm-eval's tasks (same prompts and metrics)."""
+    from evals.benchmarks import default_tasks_dir, import_benchmarks
+
+    target = out or default_tasks_dir(open_store(ctx))
+    click.echo(f"local tasks in {target}: {', '.join(import_benchmarks(source, target))}")
+
+
+@eval_group.command("bench")
+@click.option("--model", default=None, help="Model spec or run:N (default SmolLM2-135M-Instruct).")
+@click.option("--tasks", default="arc_easy,arc_challenge,hellaswag,mmlu,truthfulqa_mc2", show_default=True)
+@click.option("--limit", type=float, default=None, help="Items per task (a number, or a share below 1).")
+@click.option("--num-fewshot", type=int, default=None)
+@click.option("--tasks-dir", default=None, help="Where import-benchmark put the local tasks.")
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.pass_context
+@library_errors
+def eval_bench(ctx, model, tasks, limit, num_fewshot, tasks_dir, batch_size) -> None:
+    """Run lm-eval benchmarks on a model; local mirrors are used where imported."""
+    from evals.benchmarks import run_benchmarks
+
+    limit = int(limit) if limit is not None and limit >= 1 else limit
+    results = run_benchmarks(open_store(ctx), model, [t.strip() for t in tasks.split(",") if t.strip()], limit,
+                             num_fewshot, tasks_dir, batch_size)
+    for task, metrics in results.items():
+        for metric, v in metrics.items():
+            click.echo(f"{task:<24} {metric:<10} {v['value']:.4f} ± {v['stderr'] or 0:.4f}")
+
+
+@eval_group.command("domain")
+@click.option("--model", default=None, help="Model spec or run:N.")
+@click.option("--dataset", "dataset_name", required=True, help="Dataset version whose held-out split is answered.")
+@click.option("--limit", type=int, default=None, help="Only the first N held-out examples.")
+@click.option("--max-new-tokens", type=int, default=128, show_default=True)
+@click.option("--no-flag", is_flag=True, help="Do not send flagged outputs' pairs back to the rating queue.")
+@click.pass_context
+@library_errors
+def eval_domain(ctx, model, dataset_name, limit, max_new_tokens, no_flag) -> None:
+    """Answer the held-out split; score against the references; run the error heuristics."""
+    from evals.domain import evaluate_domain
+
+    metrics = evaluate_domain(open_store(ctx), model, dataset_name, max_new_tokens, limit, flag=not no_flag)
+    for key, value in metrics.items():
+        click.echo(f"{key:<22} {value}")
+
+
+@main.command()
+@click.option("--run", "run_id", type=int, required=True, help="The training run to report on.")
+@click.option("--out", default=None, help="HTML file (default: report-run-N.html).")
+@click.pass_context
+@library_errors
+def report(ctx, run_id, out) -> None:
+    """Write one self-contained HTML report: base vs fine-tuned, heuristics, worst answers."""
+    from evals.report import write_report
+
+    path = write_report(open_store(ctx), run_id, out or f"report-run-{run_id}.html")
+    click.echo(f"wrote {path}")
+
+
 @main.command()
 @click.pass_context
 @library_errors

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,5 +23,7 @@ def app_command(port: int = 8501, headless: bool = False) -> list[str]:
 
 
 def run_app(db: Path, port: int = 8501, headless: bool = False) -> int:
-    env = {**os.environ, ENV_DB: str(db)}
-    return subprocess.call(app_command(port, headless), env=env)
+    """Become the Streamlit server (exec), so stopping this process stops the server."""
+    command = app_command(port, headless)
+    os.execve(command[0], command, {**os.environ, ENV_DB: str(db)})
+    return 1  # not reached

@@ -1,0 +1,130 @@
+"""Training throughput: tuneloop's trainer against TRL's SFTTrainer with its defaults, on the same
+model (SmolLM2-135M-Instruct, offline), the same data (approved lamini_docs pairs, prompt and
+completion, loss on the completion) and the same machine, each in its own process.
+
+    .venv/bin/python benchmarks/train.py              # 40 steps of 8 examples each (about 8 minutes)
+    .venv/bin/python benchmarks/train.py --steps 10
+
+Trained tokens are the non-padding tokens of the batches; tokens/s is that over the time spent
+in `Trainer.train`. Both start from the same weights, batch size 8 and learning rate 5e-5.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "lamini_docs" / "lamini_docs.jsonl"
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def prepare(workdir: Path, max_length: int) -> Path:
+    """A store with the lamini pairs approved and a dataset version v1 built from them."""
+    from curate.dataset import DatasetConfig, build_dataset
+    from curate.ingest import ingest
+    from curate.pairs import extract
+    from curate.store import Store
+
+    store = Store(workdir / "bench.duckdb")
+    ingest(store, [DATA], topic="Lamini")
+    extract(store)
+    store.execute("UPDATE pairs SET status = 'approved'")
+    build_dataset(store, DatasetConfig("v1", max_length=max_length, test_size=0.1), export_root=workdir / "ds")
+    return workdir
+
+
+def run_ours(workdir: Path, steps: int) -> dict:
+    from curate.store import Store
+    from training.config import TrainConfig
+    from training.runs import curve
+    from training.train import train
+
+    store = Store(workdir / "bench.duckdb")
+    run_id = train(store, TrainConfig(dataset="v1", max_steps=steps, batch_size=8, lr=5e-5, logging_steps=5,
+                                      eval_steps=10**6, save_steps=10**6, output_root=str(workdir / "runs")))
+    metrics = json.loads(store.scalar("SELECT metrics FROM runs WHERE id = ?", [run_id]))
+    losses = curve(store, run_id)["loss"].dropna().tolist()
+    return {"tokens": metrics["trained_tokens"], "seconds": metrics["wall_seconds"],
+            "first_loss": losses[0], "last_loss": losses[-1]}
+
+
+def run_trl(workdir: Path, steps: int) -> dict:
+    import torch
+    from datasets import load_dataset
+    from transformers import TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from curate.models import load_causal_lm
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    model, tokenizer, _ = load_causal_lm(None)
+    tokenizer.padding_side = "right"
+    data = load_dataset("json", data_files=str(workdir / "ds" / "v1" / "train.jsonl"), split="train")
+    data = data.remove_columns(["pair_id"])
+    losses = []
+
+    class Losses(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                losses.append(logs["loss"])
+
+    trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=data, callbacks=[Losses()],
+                         args=SFTConfig(output_dir=str(workdir / "trl"), max_steps=steps, learning_rate=5e-5,
+                                        per_device_train_batch_size=8, logging_steps=5, logging_first_step=True,
+                                        save_strategy="no", report_to=[], use_cpu=True))
+    counted = {"tokens": 0}
+    collate = trainer.data_collator
+
+    def counting(batch):
+        out = collate(batch)
+        counted["tokens"] += int(out["attention_mask"].sum()) if "attention_mask" in out else int(out["input_ids"].numel())
+        return out
+
+    trainer.data_collator = counting
+    started = time.perf_counter()
+    trainer.train()
+    return {"tokens": counted["tokens"], "seconds": round(time.perf_counter() - started, 1),
+            "first_loss": losses[0], "last_loss": losses[-1]}
+
+
+def in_subprocess(which: str, workdir: Path, steps: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--one", which, "--workdir", str(workdir), "--steps", str(steps)],
+                         capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--one", choices=["tuneloop", "trl"], help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        fn = run_ours if args.one == "tuneloop" else run_trl
+        print(json.dumps(fn(Path(args.workdir), args.steps)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = prepare(Path(tmp), args.max_length)
+        results = {name: in_subprocess(name, workdir, args.steps) for name in ("tuneloop", "trl")}
+    print(f"fine-tuning SmolLM2-135M-Instruct on lamini_docs, {args.steps} steps × 8 examples, CPU")
+    print(f"{'':10}{'tokens':>9}{'seconds':>9}{'tokens/s':>10}{'loss first':>12}{'loss last':>11}")
+    for name, r in results.items():
+        r["tokens_per_s"] = r["tokens"] / r["seconds"]
+        print(f"{name:10}{r['tokens']:>9,}{r['seconds']:>9}{r['tokens_per_s']:>10.1f}{r['first_loss']:>12.3f}"
+              f"{r['last_loss']:>11.3f}")
+    ratio = results["tuneloop"]["tokens_per_s"] / results["trl"]["tokens_per_s"]
+    print(f"throughput ratio tuneloop/TRL SFTTrainer: {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

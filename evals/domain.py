@@ -1,0 +1,134 @@
+"""Domain evaluation on a dataset version's held-out split: generate answers, compare them with
+the references, run the error heuristics, and send flagged outputs back to the rating queue
+with the training pairs nearest to their question."""
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+
+import numpy as np
+
+from curate.dataset import get_version, version_items
+from curate.errors import TuneloopError
+from curate.store import Store
+from evals.heuristics import REFUSAL, Context, learn_allowlist, run_all
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    p, r = re.findall(r"\w+", prediction.lower()), re.findall(r"\w+", reference.lower())
+    common = sum((Counter(p) & Counter(r)).values())
+    if not p or not r or not common:
+        return 0.0
+    precision, recall = common / len(p), common / len(r)
+    return 2 * precision * recall / (precision + recall)
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True).score(reference, prediction)["rougeL"].fmeasure
+
+
+def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 8) -> list[dict]:
+    """Greedy answers, batched with left padding; with their token counts and latency."""
+    import torch
+
+    tokenizer.padding_side = "left"
+    out = []
+    for start in range(0, len(prompts), batch_size):
+        batch = prompts[start:start + batch_size]
+        encoded = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
+        began = time.perf_counter()
+        with torch.inference_mode():
+            ids = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id, repetition_penalty=1.0)
+        per_item = (time.perf_counter() - began) * 1000 / len(batch)
+        width = encoded["input_ids"].shape[1]
+        for row in ids:
+            new = row[width:]
+            new = new[new != tokenizer.pad_token_id]
+            out.append({"output": tokenizer.decode(new, skip_special_tokens=True).strip(), "tokens": int(len(new)),
+                        "latency_ms": round(per_item, 1)})
+    return out
+
+
+def evaluate_domain(store: Store, model_spec: str | None, dataset: str, max_new_tokens: int = 128,
+                    limit: int | None = None, batch_size: int = 8, flag: bool = True) -> dict:
+    """Answer the held-out split with the model; store outputs, metrics and flags. Returns the metrics."""
+    from curate.embeddings import embed
+    from curate.models import load_causal_lm
+
+    version = get_version(store, dataset)
+    test = version_items(store, version["id"], "test")[: limit or None]
+    train = version_items(store, version["id"], "train")
+    if not test:
+        raise TuneloopError(f"dataset {dataset!r} has no held-out examples")
+    model, tokenizer, resolved = load_causal_lm(model_spec, store)
+    with store.job("eval.domain", {"model": model_spec or resolved.describe(), "dataset": dataset, "limit": limit}):
+        answers = generate(model, tokenizer, [i["prompt"] for i in test], max_new_tokens, batch_size)
+        refs = [i["response"] for i in test]
+        outs = [a["output"] for a in answers]
+        vectors = embed(outs + refs)
+        similarity = (vectors[: len(outs)] * vectors[len(outs):]).sum(axis=1)
+        question_vectors = embed([i["instruction"] for i in test])
+        train_vectors = embed([i["instruction"] for i in train]) if train else np.zeros((0, question_vectors.shape[1]))
+        allowlist = learn_allowlist([i["instruction"] + " " + i["response"] for i in train])
+        rows = []
+        for k, (item, answer) in enumerate(zip(test, answers)):
+            should_refuse = item["origin"] == "offtopic"
+            ctx = Context(question=item["instruction"], reference=item["response"], should_refuse=should_refuse,
+                          allowlist=allowlist, max_new_tokens=max_new_tokens, tokens=answer["tokens"])
+            flags = run_all(answer["output"], ctx)
+            nearest = []
+            if flags and len(train_vectors):
+                order = np.argsort(train_vectors @ question_vectors[k])[::-1][:3]
+                nearest = [int(train[j]["pair_id"]) for j in order]
+            rows.append({**answer, "pair_id": item["pair_id"], "prompt": item["prompt"], "reference": item["response"],
+                         "exact_match": answer["output"].strip().lower() == item["response"].strip().lower(),
+                         "token_f1": token_f1(answer["output"], item["response"]),
+                         "rouge_l": rouge_l(answer["output"], item["response"]),
+                         "similarity": float(similarity[k]), "refused": bool(REFUSAL.search(answer["output"])),
+                         "should_refuse": should_refuse, "flags": flags, "nearest": nearest})
+        metrics = summarize(rows)
+        with store.transaction() as con:
+            run_id = con.execute("INSERT INTO eval_runs (kind, model, dataset_version_id, config, metrics)"
+                                 " VALUES ('domain', ?, ?, ?, ?) RETURNING id",
+                                 [model_spec or resolved.describe(), version["id"],
+                                  json.dumps({"max_new_tokens": max_new_tokens, "limit": limit}),
+                                  json.dumps(metrics)]).fetchone()[0]
+            for r in rows:
+                output_id = con.execute(
+                    "INSERT INTO model_outputs (eval_run_id, pair_id, prompt, output, reference, tokens, latency_ms,"
+                    " exact_match, token_f1, rouge_l, similarity, refused, should_refuse)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    [run_id, r["pair_id"], r["prompt"], r["output"], r["reference"], r["tokens"], r["latency_ms"],
+                     r["exact_match"], r["token_f1"], r["rouge_l"], r["similarity"], r["refused"],
+                     r["should_refuse"]]).fetchone()[0]
+                for name, detail in r["flags"].items():
+                    con.execute("INSERT INTO output_flags VALUES (?, ?, ?, ?)",
+                                [output_id, name, detail, json.dumps(r["nearest"])])
+            if flag:
+                flagged = sorted({p for r in rows if r["flags"] for p in [r["pair_id"], *r["nearest"]]})
+                if flagged:  # the question's pair and the training pairs behind it go back to the rating queue
+                    con.execute("UPDATE pairs SET status = 'flagged' WHERE list_contains(?, id)"
+                                " AND status NOT IN ('duplicate', 'rejected')", [flagged])
+    return {"eval_run_id": run_id, **metrics}
+
+
+def summarize(rows: list[dict]) -> dict:
+    on_topic = [r for r in rows if not r["should_refuse"]]
+    off_topic = [r for r in rows if r["should_refuse"]]
+    counts = Counter(name for r in rows for name in r["flags"])
+    return {
+        "examples": len(rows),
+        "exact_match": round(float(np.mean([r["exact_match"] for r in rows])), 4),
+        "token_f1": round(float(np.mean([r["token_f1"] for r in rows])), 4),
+        "rouge_l": round(float(np.mean([r["rouge_l"] for r in rows])), 4),
+        "similarity": round(float(np.mean([r["similarity"] for r in rows])), 4),
+        "offtopic_refused": round(float(np.mean([r["refused"] for r in off_topic])), 4) if off_topic else None,
+        "ontopic_not_refused": round(float(np.mean([not r["refused"] for r in on_topic])), 4) if on_topic else None,
+        "mean_words": round(float(np.mean([len(r["output"].split()) for r in rows])), 1),
+        "flags": dict(counts), "flagged_outputs": sum(bool(r["flags"]) for r in rows),
+    }

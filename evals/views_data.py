@@ -1,0 +1,24 @@
+"""What the Evaluate page shows, read with SQL."""
+from __future__ import annotations
+
+from curate.store import Store
+
+
+def domain_runs(store: Store):
+    return store.frame("SELECT e.id, e.model, d.name AS dataset, e.metrics->>'examples' AS examples,"
+                       " e.metrics->>'token_f1' AS token_f1, e.metrics->>'rouge_l' AS rouge_l,"
+                       " e.metrics->>'similarity' AS similarity, e.metrics->>'flagged_outputs' AS flagged,"
+                       " e.created_at FROM eval_runs e LEFT JOIN dataset_versions d ON d.id = e.dataset_version_id"
+                       " ORDER BY e.id DESC")
+
+
+def flagged_outputs(store: Store, eval_run_id: int, limit: int = 50):
+    return store.frame("SELECT o.pair_id, f.heuristic, f.detail, left(o.output, 200) AS output,"
+                       " f.nearest_pairs FROM output_flags f JOIN model_outputs o ON o.id = f.output_id"
+                       " WHERE o.eval_run_id = ? ORDER BY o.pair_id LIMIT ?", [eval_run_id, limit])
+
+
+def benchmark_table(store: Store):
+    return store.frame("SELECT model, task, metric, last(value ORDER BY created_at) AS value,"
+                       " last(stderr ORDER BY created_at) AS stderr FROM benchmark_results GROUP BY 1, 2, 3"
+                       " ORDER BY task, metric, model")

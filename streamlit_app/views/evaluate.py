@@ -1,0 +1,60 @@
+import streamlit as st
+
+from curate.dataset import versions_frame
+from curate.errors import TuneloopError
+from evals.benchmarks import TASKS, run_benchmarks
+from evals.domain import evaluate_domain
+from evals.report import report_data, render
+from evals.views_data import benchmark_table, domain_runs, flagged_outputs
+from streamlit_app.common import get_store, require
+from training.runs import runs_frame
+
+store = get_store()
+require("approve")
+st.title("Evaluate")
+versions = versions_frame(store)
+runs = runs_frame(store)
+models = ["(base model)"] + [f"run:{r}" for r in runs.loc[runs["state"] == "succeeded", "id"]]
+
+with st.form("domain"):
+    st.subheader("Domain evaluation")
+    left, middle, right = st.columns(3)
+    model = left.selectbox("Model", models)
+    dataset = middle.selectbox("Dataset version", versions["name"].tolist() if not versions.empty else [])
+    limit = right.number_input("Held-out examples (0: all)", min_value=0, value=20)
+    if st.form_submit_button("Evaluate on the held-out split", type="primary", disabled=versions.empty):
+        try:
+            with st.spinner("Generating answers…"):
+                metrics = evaluate_domain(store, None if model == "(base model)" else model, dataset,
+                                          limit=int(limit) or None)
+            st.success(f"token F1 {metrics['token_f1']}, ROUGE-L {metrics['rouge_l']},"
+                       f" {metrics['flagged_outputs']} flagged outputs sent to review")
+        except TuneloopError as exc:
+            st.error(str(exc))
+
+with st.form("bench"):
+    st.subheader("Benchmarks (lm-eval)")
+    left, middle, right = st.columns(3)
+    bench_model = left.selectbox("Model", models, key="bench-model")
+    tasks = middle.multiselect("Tasks", TASKS, default=["arc_easy"])
+    bench_limit = right.number_input("Items per task", min_value=1, value=20)
+    if st.form_submit_button("Run benchmarks"):
+        try:
+            with st.spinner("Running lm-eval…"):
+                run_benchmarks(store, None if bench_model == "(base model)" else bench_model, tasks, int(bench_limit))
+        except TuneloopError as exc:
+            st.error(str(exc))
+
+table = benchmark_table(store)
+if not table.empty:
+    st.dataframe(table.pivot_table(index=["task", "metric"], columns="model", values="value"), width="stretch")
+evals = domain_runs(store)
+if not evals.empty:
+    st.subheader("Domain runs")
+    st.dataframe(evals, hide_index=True, width="stretch")
+    chosen = st.selectbox("Flagged outputs of", evals["id"].tolist())
+    st.dataframe(flagged_outputs(store, chosen), hide_index=True, width="stretch")
+if not runs.empty:
+    run_id = st.selectbox("Report for run", runs["id"].tolist())
+    st.download_button("Download HTML report", render(report_data(store, run_id)), file_name=f"report-run-{run_id}.html",
+                       mime="text/html")
