@@ -1,17 +1,28 @@
-"""Pairs out of the store as JSON lines: one object a line, exactly what the store holds."""
+"""Pairs out of the store: JSON lines and Parquet round-trip exactly; CSV and XLSX are for
+spreadsheets, so cells that a spreadsheet would run as a formula are neutralized."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from curate.errors import TuneloopError
 from curate.store import Store
 
 COLUMNS = ("id", "instruction", "input", "response", "context", "system", "topic", "origin", "status",
            "source_id", "raw_log_id", "parent_id")
+FORMATS = ("jsonl", "parquet", "csv", "xlsx")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def export_pairs(store: Store, path: str | Path, status: str | None = None, origin: str | None = None) -> int:
-    """Write matching pairs to a JSONL file; returns how many were written."""
+def neutralize(value):
+    """A cell a spreadsheet would treat as a formula (=, +, -, @, tab, CR first) gets a leading
+    apostrophe, which spreadsheets show as text (OWASP's advice for CSV injection)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _rows(store: Store, status: str | None, origin: str | None) -> list[dict]:
     where, params = [], []
     for column, value in (("status", status), ("origin", origin)):
         if value:
@@ -19,11 +30,49 @@ def export_pairs(store: Store, path: str | Path, status: str | None = None, orig
             params.append(value)
     rows = store.rows(f"SELECT {', '.join(COLUMNS)} FROM pairs"
                       + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id", params)
+    for row in rows:
+        if row["context"] is not None:
+            row["context"] = json.loads(row["context"])
+    return rows
+
+
+def export_pairs(store: Store, path: str | Path, status: str | None = None, origin: str | None = None,
+                 format: str | None = None) -> int:
+    """Write matching pairs; the format comes from the extension unless given. Returns how many."""
     path = Path(path)
+    format = format or path.suffix.lower().lstrip(".") or "jsonl"
+    if format not in FORMATS:
+        raise TuneloopError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    rows = _rows(store, status, origin)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            if row["context"] is not None:
-                row["context"] = json.loads(row["context"])
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if format == "jsonl":
+        with open(path, "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    elif format == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({c: [json.dumps(r[c], ensure_ascii=False) if c == "context" and r[c] is not None else r[c]
+                              for r in rows] for c in COLUMNS})
+        pq.write_table(table, path)
+    else:
+        cells = [[neutralize(json.dumps(r[c], ensure_ascii=False) if c == "context" and r[c] is not None else r[c])
+                  for c in COLUMNS] for r in rows]
+        if format == "csv":
+            import csv
+
+            with open(path, "w", encoding="utf-8", newline="") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(COLUMNS)
+                writer.writerows(cells)
+        else:
+            from openpyxl import Workbook
+
+            book = Workbook(write_only=True)
+            sheet = book.create_sheet("pairs")
+            sheet.append(list(COLUMNS))
+            for row in cells:
+                sheet.append(row)
+            book.save(path)
     return len(rows)

@@ -30,8 +30,19 @@ def shot(page, name: str) -> None:
 
 def wait_idle(page) -> None:
     """Until Streamlit has finished running the script."""
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
     page.wait_for_timeout(300)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+
+
+def rate_with_keys(page, score: int) -> None:
+    """Press the score's digit, see it selected, press A (approve, which saves), see the next pair."""
+    caption = page.get_by_text("· extracted ·").first.inner_text()
+    page.keyboard.press(str(score))
+    page.locator("[data-testid='stBaseButton-primary']", has_text=str(score)).first.wait_for(timeout=60_000)
+    wait_idle(page)
+    page.keyboard.press("a")
+    page.wait_for_function(f"!document.body.innerText.includes({json.dumps(caption)})", timeout=60_000)
+    wait_idle(page)
 
 
 def ratings(db) -> list[dict]:
@@ -52,18 +63,13 @@ def test_keyboard_shortcuts_rate_in_a_real_browser(app_url, tmp_path):
         page.get_by_role("button", name="approve").wait_for(timeout=90_000)
         shot(page, "rate")
         for n in range(5):
-            caption = page.get_by_text("· extracted ·").first.inner_text()
-            page.keyboard.press(str(1 + n % 5))
-            wait_idle(page)
-            page.keyboard.press("a")
-            page.wait_for_function(f"!document.body.innerText.includes({json.dumps(caption)})", timeout=30_000)
-        wait_idle(page)
+            rate_with_keys(page, 1 + n)
         stored = ratings(db)
         assert len({r["pair_id"] for r in stored}) == 5
         assert [r["value"] for r in stored if r["question"] == "quality"] == ["1", "2", "3", "4", "5"]
         assert all(r["value"] == "approve" for r in stored if r["question"] == "verdict")
         page.keyboard.press("u")  # undo the last one
-        page.wait_for_function("document.body.innerText.includes('Took back your rating')", timeout=30_000)
+        page.wait_for_function("document.body.innerText.includes('Took back your rating')", timeout=60_000)
         assert len({r["pair_id"] for r in ratings(db)}) == 4
         shot(page, "rate-after-undo")
 
@@ -110,11 +116,7 @@ def test_every_page_works_and_untrusted_text_stays_text(app_url, tmp_path):
         page.goto(url + "/rate")
         page.get_by_role("button", name="approve").wait_for(timeout=60_000)
         for _ in range(5):
-            caption = page.get_by_text("· extracted ·").first.inner_text()
-            page.keyboard.press("5")
-            wait_idle(page)
-            page.keyboard.press("a")
-            page.wait_for_function(f"!document.body.innerText.includes({json.dumps(caption)})", timeout=30_000)
+            rate_with_keys(page, 5)
         shot(page, "rate")
 
         page.goto(url + "/review")

@@ -533,13 +533,15 @@ def stats(ctx, as_json) -> None:
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--status", default=None, help="Only pairs with this status (new, approved, …).")
 @click.option("--origin", default=None, help="Only pairs of this origin (extracted, generated, offtopic, edited).")
+@click.option("--format", "fmt", default=None, type=click.Choice(["jsonl", "parquet", "csv", "xlsx"]),
+              help="Default: from the file's extension. CSV and XLSX cells that would run as formulas are made text.")
 @click.pass_context
 @library_errors
-def export(ctx, out, status, origin) -> None:
-    """Write pairs to a JSON lines file."""
+def export(ctx, out, status, origin, fmt) -> None:
+    """Write pairs to JSON lines, Parquet, CSV or XLSX."""
     from curate.export import export_pairs
 
-    n = export_pairs(open_store(ctx), out, status=status, origin=origin)
+    n = export_pairs(open_store(ctx), out, status=status, origin=origin, format=fmt)
     click.echo(f"wrote {n} pairs to {out}")
 
 
@@ -559,13 +561,18 @@ def demo_data(ctx) -> None:
 @main.command()
 @click.option("--port", default=8501, show_default=True, help="Port to serve the app on.")
 @click.option("--headless/--browser", default=False, help="Don't open a browser window.")
+@click.option("--production", is_flag=True,
+              help="Serve a team: refuse XSRF protection off or a short cookie secret, and require sign-in.")
 @click.pass_context
 @library_errors
-def app(ctx, port, headless) -> None:
+def app(ctx, port, headless, production) -> None:
     """Open the curation app on the store (seeded with sample data when empty)."""
-    from tuneloop.launcher import run_app
+    from tuneloop.launcher import check_production, run_app
 
-    raise SystemExit(run_app(Path(ctx.obj["db"]).resolve(), port=port, headless=headless))
+    db = Path(ctx.obj["db"]).resolve()
+    if production:
+        check_production(Store(db))
+    raise SystemExit(run_app(db, port=port, headless=headless or production))
 
 
 if __name__ == "__main__":  # pragma: no cover
