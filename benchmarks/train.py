@@ -2,11 +2,14 @@
 model (SmolLM2-135M-Instruct, offline), the same data (approved lamini_docs pairs, prompt and
 completion, loss on the completion) and the same machine, each in its own process.
 
-    .venv/bin/python benchmarks/train.py              # 40 steps of 8 examples each (about 8 minutes)
-    .venv/bin/python benchmarks/train.py --steps 10
+    .venv/bin/python benchmarks/train.py                  # one epoch over 160 examples (about 5 minutes)
+    .venv/bin/python benchmarks/train.py --examples 400
 
-Trained tokens are the non-padding tokens of the batches; tokens/s is that over the time spent
-in `Trainer.train`. Both start from the same weights, batch size 8 and learning rate 5e-5.
+Both train one epoch over the same examples (the first approved pairs' train split), from the
+same weights, with batch size 8 and learning rate 5e-5; everything else is each trainer's
+default (TRL's: gradient checkpointing and bf16 on; ours: length-grouped batches). Trained
+tokens are the non-padding tokens of the batches; tokens/s is that over the time spent in
+`Trainer.train`.
 """
 from __future__ import annotations
 
@@ -25,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def prepare(workdir: Path, max_length: int) -> Path:
-    """A store with the lamini pairs approved and a dataset version v1 built from them."""
+def prepare(workdir: Path, max_length: int, examples: int) -> Path:
+    """A store with the first lamini pairs approved and a dataset version v1 built from them."""
     from curate.dataset import DatasetConfig, build_dataset
     from curate.ingest import ingest
     from curate.pairs import extract
@@ -35,19 +38,19 @@ def prepare(workdir: Path, max_length: int) -> Path:
     store = Store(workdir / "bench.duckdb")
     ingest(store, [DATA], topic="Lamini")
     extract(store)
-    store.execute("UPDATE pairs SET status = 'approved'")
+    store.execute("UPDATE pairs SET status = 'approved' WHERE id <= ?", [round(examples / 0.9)])
     build_dataset(store, DatasetConfig("v1", max_length=max_length, test_size=0.1), export_root=workdir / "ds")
     return workdir
 
 
-def run_ours(workdir: Path, steps: int) -> dict:
+def run_ours(workdir: Path) -> dict:
     from curate.store import Store
     from training.config import TrainConfig
     from training.runs import curve
     from training.train import train
 
     store = Store(workdir / "bench.duckdb")
-    run_id = train(store, TrainConfig(dataset="v1", max_steps=steps, batch_size=8, lr=5e-5, logging_steps=5,
+    run_id = train(store, TrainConfig(dataset="v1", epochs=1, batch_size=8, lr=5e-5, logging_steps=5,
                                       eval_steps=10**6, save_steps=10**6, output_root=str(workdir / "runs")))
     metrics = json.loads(store.scalar("SELECT metrics FROM runs WHERE id = ?", [run_id]))
     losses = curve(store, run_id)["loss"].dropna().tolist()
@@ -55,7 +58,7 @@ def run_ours(workdir: Path, steps: int) -> dict:
             "first_loss": losses[0], "last_loss": losses[-1]}
 
 
-def run_trl(workdir: Path, steps: int) -> dict:
+def run_trl(workdir: Path) -> dict:
     import torch
     from datasets import load_dataset
     from transformers import TrainerCallback
@@ -76,7 +79,7 @@ def run_trl(workdir: Path, steps: int) -> dict:
                 losses.append(logs["loss"])
 
     trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=data, callbacks=[Losses()],
-                         args=SFTConfig(output_dir=str(workdir / "trl"), max_steps=steps, learning_rate=5e-5,
+                         args=SFTConfig(output_dir=str(workdir / "trl"), num_train_epochs=1, learning_rate=5e-5,
                                         per_device_train_batch_size=8, logging_steps=5, logging_first_step=True,
                                         save_strategy="no", report_to=[], use_cpu=True))
     counted = {"tokens": 0}
@@ -94,8 +97,8 @@ def run_trl(workdir: Path, steps: int) -> dict:
             "first_loss": losses[0], "last_loss": losses[-1]}
 
 
-def in_subprocess(which: str, workdir: Path, steps: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--one", which, "--workdir", str(workdir), "--steps", str(steps)],
+def in_subprocess(which: str, workdir: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--one", which, "--workdir", str(workdir)],
                          capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(out.stderr[-3000:])
@@ -104,19 +107,19 @@ def in_subprocess(which: str, workdir: Path, steps: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--examples", type=int, default=160)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--one", choices=["tuneloop", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         fn = run_ours if args.one == "tuneloop" else run_trl
-        print(json.dumps(fn(Path(args.workdir), args.steps)))
+        print(json.dumps(fn(Path(args.workdir))))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        workdir = prepare(Path(tmp), args.max_length)
-        results = {name: in_subprocess(name, workdir, args.steps) for name in ("tuneloop", "trl")}
-    print(f"fine-tuning SmolLM2-135M-Instruct on lamini_docs, {args.steps} steps × 8 examples, CPU")
+        workdir = prepare(Path(tmp), args.max_length, args.examples)
+        results = {name: in_subprocess(name, workdir) for name in ("tuneloop", "trl")}
+    print(f"fine-tuning SmolLM2-135M-Instruct on lamini_docs: one epoch, about {args.examples} examples, batch 8, CPU")
     print(f"{'':10}{'tokens':>9}{'seconds':>9}{'tokens/s':>10}{'loss first':>12}{'loss last':>11}")
     for name, r in results.items():
         r["tokens_per_s"] = r["tokens"] / r["seconds"]

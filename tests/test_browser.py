@@ -125,7 +125,15 @@ def test_every_page_works_and_untrusted_text_stays_text(app_url, tmp_path):
         shot(page, "review")
         assert Store(db).scalar("SELECT count(*) FROM pairs WHERE status = 'approved'") == 5
 
-        for name in ("generate", "diversity", "team"):
+        page.goto(url + "/datasets")
+        page.get_by_label("Version name").fill("v1")
+        page.get_by_role("button", name="Build version").click()
+        page.get_by_text("v1: 5 examples exported to").wait_for(timeout=120_000)
+        wait_idle(page)
+        shot(page, "datasets")
+        assert Store(db).scalar("SELECT count(*) FROM dataset_items") == 5
+
+        for name in ("generate", "diversity", "team", "train", "evaluate"):
             page.goto(f"{url}/{name}")
             page.get_by_role("heading", name=name.capitalize()).wait_for(timeout=60_000)
             wait_idle(page)
