@@ -240,6 +240,11 @@ def test_an_annotator_cannot_review_or_manage_the_team(db_path, app):
     assert "can't review" in at.error[0].value
     at.switch_page("views/team.py").run()
     assert "can't manage users" in at.error[0].value
+    for page in ("ingest", "generate", "dedupe", "datasets", "train", "evaluate"):
+        at.switch_page(f"views/{page}.py").run()
+        assert at.error and "can't" in at.error[0].value, page
+    at.switch_page("views/rate.py").run()
+    assert not at.error and any(b.label == "approve" for b in at.button)
 
 
 def test_from_the_seeded_store_to_approved_pairs_in_the_app(app, db_path):

@@ -4,10 +4,11 @@ import streamlit as st
 from curate.dataset import DatasetConfig, build_dataset, get_version, versions_frame
 from curate.errors import TuneloopError
 from curate.templates import TEMPLATES
+from curate.users import can
 from streamlit_app.common import get_store, require
 
 store = get_store()
-require("approve")
+user = require("approve")
 st.title("Datasets")
 approved = store.scalar("SELECT count(*) FROM pairs WHERE status = 'approved'")
 st.caption(f"{approved:,} approved pairs are ready to freeze into a version.")
@@ -44,7 +45,7 @@ st.subheader("Tokens per example")
 st.bar_chart(pd.DataFrame({"tokens from": hist["edges"][:-1], "examples": hist["counts"]}), x="tokens from", y="examples")
 st.subheader("By origin")
 st.dataframe(pd.DataFrame(report["by_origin"]).T, width="stretch")
-for split in ("train", "test"):
+for split in ("train", "test") if can(user, "export") else ():
     path = f"{version['export_dir']}/{split}.jsonl"
     try:
         with open(path, "rb") as fh:

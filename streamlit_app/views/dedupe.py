@@ -4,11 +4,12 @@ from curate.dedupe import (
     METHODS, DedupeConfig, accept_all, cluster_members, clusters_frame, dedupe, diff_segments, dismiss, reopen,
     resolve,
 )
-from streamlit_app.common import get_store
+from streamlit_app.common import get_store, require
 from streamlit_app.render import diff_markdown, escape_markdown
 
 PAGE_SIZE = 20
 store = get_store()
+require("review")  # annotators rate; changing the data is for reviewers and admins
 st.title("Dedupe")
 
 with st.expander("Find duplicates", expanded=False):

@@ -4,9 +4,10 @@ from curate.backends import make_backend
 from curate.errors import TuneloopError
 from curate.generate import SOURCES, GenerationConfig, accept, generate, preview_frame
 from curate.offtopic import DEFAULT_REFUSAL, add_offtopic
-from streamlit_app.common import get_store
+from streamlit_app.common import get_store, require
 
 store = get_store()
+require("review")  # annotators rate; changing the data is for reviewers and admins
 
 
 @st.cache_resource(show_spinner="Loading the model…")

@@ -4,9 +4,10 @@ from curate.ingest import FORMATS, MAX_UPLOAD_BYTES, ingest_upload, parse_mappin
 from curate.errors import TuneloopError
 from curate.pairs import extract
 from curate.readers import EXTENSIONS
-from streamlit_app.common import get_store
+from streamlit_app.common import get_store, require
 
 store = get_store()
+require("review")  # annotators rate; changing the data is for reviewers and admins
 st.title("Ingest")
 st.write("Import FAQs, support logs, chats or documents. Bad records are kept aside with the reason;"
          " the good ones are stored. Importing the same file twice does nothing.")
