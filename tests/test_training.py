@@ -45,6 +45,7 @@ def test_full_fine_tune_changes_the_weights_and_lowers_the_loss(dataset, tiny_mo
     losses = points["loss"].dropna().tolist()
     evals = points["eval_loss"].dropna().tolist()
     assert losses[-1] < losses[0] and evals[-1] < evals[0]
+    assert points["step"].iloc[0] == 0 and not points["eval_loss"].isna().iloc[0]  # held-out loss before training
     metrics = json.loads(run["metrics"])
     assert metrics["steps"] == 30 and metrics["tokens_per_s"] > 0 and metrics["trained_tokens"] > 0
     n = dataset.scalar("SELECT count(*) FROM dataset_items")

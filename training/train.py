@@ -170,6 +170,8 @@ def _fit(store, run_id, output_dir, model, tokenizer, config, version, train_ite
     trainer = Trainer(model=model, args=args, train_dataset=_Rows(train_set), eval_dataset=_Rows(test_set) or None,
                       data_collator=CountingCollator(tokenizer.pad_token_id), callbacks=[StoreMetrics()])
     checkpoint = last_checkpoint(output_dir) if resume else None
+    if test_set and checkpoint is None:
+        trainer.evaluate()  # held-out loss before any training: step 0 of the curve
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     wall = time.perf_counter() - counted["started"]
     final_eval = trainer.evaluate()["eval_loss"] if test_set else None
