@@ -151,11 +151,12 @@ def _fit(store, run_id, output_dir, model, tokenizer, config, version, train_ite
             if on_log:
                 on_log(state.global_step, state.max_steps, logs)
 
-    class CountingCollator(Collator):
-        def __call__(self, batch):
-            out = super().__call__(batch)
-            counted["tokens"] += int(out["attention_mask"].sum())
-            return out
+    class CountingTrainer(Trainer):
+        """Counts the non-padding tokens of training batches (not of evaluation batches)."""
+
+        def training_step(self, model, inputs, *args, **kwargs):
+            counted["tokens"] += int(inputs["attention_mask"].sum())
+            return super().training_step(model, inputs, *args, **kwargs)
 
     args = TrainingArguments(
         output_dir=str(output_dir), per_device_train_batch_size=config.batch_size,
@@ -167,11 +168,13 @@ def _fit(store, run_id, output_dir, model, tokenizer, config, version, train_ite
         train_sampling_strategy="group_by_length" if config.group_by_length else "random", report_to=[], use_cpu=True, seed=config.seed,
         dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=not show_progress,
         logging_first_step=True)
-    trainer = Trainer(model=model, args=args, train_dataset=_Rows(train_set), eval_dataset=_Rows(test_set) or None,
-                      data_collator=CountingCollator(tokenizer.pad_token_id), callbacks=[StoreMetrics()])
+    trainer = CountingTrainer(model=model, args=args, train_dataset=_Rows(train_set),
+                              eval_dataset=_Rows(test_set) or None, data_collator=Collator(tokenizer.pad_token_id),
+                              callbacks=[StoreMetrics()])
     checkpoint = last_checkpoint(output_dir) if resume else None
     if test_set and checkpoint is None:
         trainer.evaluate()  # held-out loss before any training: step 0 of the curve
+    counted["started"] = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     wall = time.perf_counter() - counted["started"]
     final_eval = trainer.evaluate()["eval_loss"] if test_set else None
