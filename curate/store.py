@@ -29,7 +29,8 @@ LOCK_FIRST_WAIT = 0.05
 LOCK_MAX_WAIT = 1.0
 LOCK_TOTAL_WAIT = 60.0
 
-# A running job whose heartbeat is older than this, or whose process is gone, was interrupted.
+# A running job whose process is gone (same machine), or whose heartbeat is older than this
+# (another machine), was interrupted.
 STALE_AFTER_SECONDS = 120
 
 
@@ -516,8 +517,9 @@ class Store:
         for table in tables:
             running = self.rows(f"SELECT id, pid, host, epoch(current_timestamp - heartbeat_at) AS age"
                                 f" FROM {table} WHERE state = 'running'")
+            # on this machine the process tells (a long step may not beat); elsewhere the heartbeat does
             stale = [r["id"] for r in running
-                     if r["age"] > STALE_AFTER_SECONDS or (r["host"] == host and not _pid_alive(r["pid"]))]
+                     if (not _pid_alive(r["pid"]) if r["host"] == host else r["age"] > STALE_AFTER_SECONDS)]
             if stale:
                 self.execute(f"UPDATE {table} SET state = 'interrupted', finished_at = current_timestamp,"
                              " error = 'the process stopped without finishing (killed or crashed)'"

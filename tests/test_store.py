@@ -86,3 +86,16 @@ def test_threads_share_a_store_with_a_connection_each(store):
         t.join()
     assert errors == []
     assert store.scalar("SELECT count(*) FROM jobs") == 40
+
+
+def test_a_live_process_with_an_old_heartbeat_keeps_running(db_path):
+    """A long step (saving a model, scoring examples) may not beat; the process is alive, so the
+    job is not taken for interrupted."""
+    import os
+    import socket
+
+    store = Store(db_path)
+    store.execute("INSERT INTO jobs (kind, state, pid, host, heartbeat_at) VALUES"
+                  " ('train', 'running', ?, ?, current_timestamp - INTERVAL 1 HOUR)", [os.getpid(), socket.gethostname()])
+    Store(db_path)
+    assert store.scalar("SELECT state FROM jobs") == "running"
