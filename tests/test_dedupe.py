@@ -131,3 +131,16 @@ def test_all_methods_on_the_sample_lamini_and_bitext(cli, store):
         " GROUP BY 1")}
     assert by_source.get("lamini_docs.jsonl", 0) > 10
     assert by_source.get("Bitext_Sample_Customer_Support_Training_Dataset.csv", 0) > 10
+
+
+def test_best_rated_keeper_follows_the_mean_quality(pairs_store):
+    from curate import rating
+    from curate.users import add_user
+
+    first, typo = (ids_of(pairs_store, ROWS[i][0]).pop() for i in (0, 2))
+    annotator = add_user(pairs_store, "ann", "annotator", "password123")
+    rating.submit(pairs_store, annotator, first, {"quality": 5, "verdict": "approve"})
+    rating.submit(pairs_store, annotator, typo, {"quality": 2, "verdict": "approve"})
+    dedupe(pairs_store, DedupeConfig(method="minhash", keeper="best_rated"))
+    [cluster] = clusters_frame(pairs_store, "minhash")[0].to_dict("records")
+    assert cluster["keeper_id"] == first  # not the longest answer (the typo row), the best rated

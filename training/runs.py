@@ -12,6 +12,20 @@ def runs_frame(store: Store):
         " FROM runs r LEFT JOIN dataset_versions d ON d.id = r.dataset_version_id ORDER BY r.id DESC")
 
 
+def get_run(store: Store, run_id: int) -> dict:
+    """A run with its config and metrics decoded."""
+    import json
+
+    from curate.errors import TuneloopError
+
+    row = store.one("SELECT * FROM runs WHERE id = ?", [run_id])
+    if row is None:
+        raise TuneloopError(f"no run {run_id}")
+    for key in ("config", "metrics"):
+        row[key] = json.loads(row[key]) if row[key] else None
+    return row
+
+
 def curve(store: Store, run_id: int):
     """Loss and held-out loss by step (the latest value per step: a resumed run repeats steps)."""
     return store.frame(

@@ -158,7 +158,10 @@ def pairs_offtopic(ctx, topic, n, seed, refusal, model) -> None:
         from curate.backends import make_backend
         backend = make_backend("local", None if model == "default" else model, store)
     added = add_offtopic(store, topic, n, seed, refusal, backend)
-    share = store.scalar("SELECT avg(CASE WHEN origin = 'offtopic' THEN 1.0 ELSE 0 END) FROM pairs") or 0
+    from curate.stats import stats as counts
+
+    by_origin = counts(store)["pairs_by_origin"]
+    share = by_origin.get("offtopic", 0) / max(sum(by_origin.values()), 1)
     click.echo(f"added {added} off-topic pairs; off-topic pairs are {100 * share:.1f}% of all pairs")
 
 
@@ -394,8 +397,10 @@ def train(ctx, dataset_name, model, lora, epochs, max_steps, lr, batch_size, sav
                          save_steps=save_steps, eval_steps=eval_steps, logging_steps=logging_steps, seed=seed,
                          output_root=output_root)
     run_id = run(store, config, resume_run=resume, show_progress=sys.stderr.isatty())
-    row = store.one("SELECT output_dir, metrics FROM runs WHERE id = ?", [run_id])
-    metrics = json.loads(row["metrics"])
+    from training.runs import get_run
+
+    row = get_run(store, run_id)
+    metrics = row["metrics"]
     click.echo(f"run {run_id} succeeded: {metrics['steps']} steps, {metrics['tokens_per_s']} tokens/s,"
                f" held-out loss {metrics['final_eval_loss']}; model in {row['output_dir']} (use --model run:{run_id})")
 

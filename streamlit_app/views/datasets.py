@@ -3,6 +3,7 @@ import streamlit as st
 
 from curate.dataset import DatasetConfig, build_dataset, get_version, versions_frame
 from curate.errors import TuneloopError
+from curate.stats import stats
 from curate.templates import TEMPLATES
 from curate.users import can
 from streamlit_app.common import get_store, require
@@ -10,7 +11,7 @@ from streamlit_app.common import get_store, require
 store = get_store()
 user = require("approve")
 st.title("Datasets")
-approved = store.scalar("SELECT count(*) FROM pairs WHERE status = 'approved'")
+approved = stats(store)["pairs_by_status"].get("approved", 0)
 st.caption(f"{approved:,} approved pairs are ready to freeze into a version.")
 with st.form("build"):
     left, middle, right = st.columns(3)
