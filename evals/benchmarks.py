@@ -252,10 +252,3 @@ def _by_task(rows: list[dict]) -> dict:
         out.setdefault(r["task"], {})[r["metric"]] = {"value": r["value"], "stderr": r["stderr"]}
     return out
 
-
-def comparison(store: Store, models: list[str]):
-    """Benchmark results of several models side by side (latest per model, task and metric)."""
-    return store.frame(
-        "SELECT task, metric, model, last(value ORDER BY created_at) AS value, last(stderr ORDER BY created_at) AS stderr"
-        " FROM benchmark_results WHERE list_contains(?, model) GROUP BY task, metric, model ORDER BY task, metric, model",
-        [models])

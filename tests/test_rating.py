@@ -215,3 +215,16 @@ def test_cli_approve_and_agreement(fifty, cli):
     assert rating.get_rule(fifty).min_ratings == 2
     assert "Krippendorff's alpha" in cli("agreement").output
     assert "added reviewer rita" in cli("users", "add", "rita", "--role", "reviewer", "--password", "long enough").output
+
+
+def test_the_schema_is_data_and_checked(fifty):
+    schema = {"questions": [{"name": "helpful", "title": "Helpful", "type": "label", "values": ["yes", "no"],
+                             "required": True}], "guidelines": "Is it helpful?"}
+    rating.set_schema(fifty, schema)
+    assert rating.get_schema(fifty) == schema
+    [a] = people(fifty, 1)
+    rating.submit(fifty, a, 1, {"helpful": "yes"})
+    with pytest.raises(TuneloopError, match="not one of yes, no"):
+        rating.submit(fifty, a, 2, {"helpful": "maybe"})
+    with pytest.raises(TuneloopError, match="type must be one of"):
+        rating.set_schema(fifty, {"questions": [{"name": "x", "type": "slider"}]})
