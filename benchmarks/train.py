@@ -10,6 +10,10 @@ same weights, with batch size 8 and learning rate 5e-5; everything else is each 
 default (TRL's: gradient checkpointing and bf16 on; ours: length-grouped batches). Trained
 tokens are the non-padding tokens of the batches; tokens/s is that over the time spent in
 `Trainer.train`.
+
+The loss curves are compared where they can be: the held-out loss (mean answer-token loss over
+the test split) of the base model and of each trained model, computed by one function, so both
+trainers are judged on the same examples after the same amount of training.
 """
 from __future__ import annotations
 
@@ -43,7 +47,25 @@ def prepare(workdir: Path, max_length: int, examples: int) -> Path:
     return workdir
 
 
-def run_ours(workdir: Path) -> dict:
+def heldout_loss(model, tokenizer, workdir: Path, max_length: int) -> float:
+    """Mean answer-token loss over the test split: the same function for every model."""
+    from training.train import example_losses, examples
+
+    with open(workdir / "ds" / "v1" / "test.jsonl", encoding="utf-8") as fh:
+        items = [json.loads(line) for line in fh]
+    losses = example_losses(model, examples(tokenizer, items, max_length), tokenizer.pad_token_id)
+    return sum(losses) / len(losses)
+
+
+def run_base(workdir: Path, max_length: int) -> dict:
+    from curate.models import load_causal_lm
+
+    model, tokenizer, _ = load_causal_lm(None)
+    return {"heldout_loss": heldout_loss(model, tokenizer, workdir, max_length)}
+
+
+def run_ours(workdir: Path, max_length: int) -> dict:
+    from curate.models import load_causal_lm
     from curate.store import Store
     from training.config import TrainConfig
     from training.runs import curve
@@ -54,11 +76,13 @@ def run_ours(workdir: Path) -> dict:
                                       eval_steps=10**6, save_steps=10**6, output_root=str(workdir / "runs")))
     metrics = json.loads(store.scalar("SELECT metrics FROM runs WHERE id = ?", [run_id]))
     losses = curve(store, run_id)["loss"].dropna().tolist()
+    model, tokenizer, _ = load_causal_lm(f"run:{run_id}", store=store)
     return {"tokens": metrics["trained_tokens"], "seconds": metrics["wall_seconds"],
-            "first_loss": losses[0], "last_loss": losses[-1]}
+            "first_loss": losses[0], "last_loss": losses[-1],
+            "heldout_loss": heldout_loss(model, tokenizer, workdir, max_length)}
 
 
-def run_trl(workdir: Path) -> dict:
+def run_trl(workdir: Path, max_length: int) -> dict:
     import torch
     from datasets import load_dataset
     from transformers import TrainerCallback
@@ -93,12 +117,14 @@ def run_trl(workdir: Path) -> dict:
     trainer.data_collator = counting
     started = time.perf_counter()
     trainer.train()
-    return {"tokens": counted["tokens"], "seconds": round(time.perf_counter() - started, 1),
-            "first_loss": losses[0], "last_loss": losses[-1]}
+    seconds = round(time.perf_counter() - started, 1)
+    return {"tokens": counted["tokens"], "seconds": seconds, "first_loss": losses[0], "last_loss": losses[-1],
+            "heldout_loss": heldout_loss(trainer.model, tokenizer, workdir, max_length)}
 
 
-def in_subprocess(which: str, workdir: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--one", which, "--workdir", str(workdir)],
+def in_subprocess(which: str, workdir: Path, max_length: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--one", which, "--workdir", str(workdir),
+                          "--max-length", str(max_length)],
                          capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(out.stderr[-3000:])
@@ -109,22 +135,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=160)
     parser.add_argument("--max-length", type=int, default=256)
-    parser.add_argument("--one", choices=["tuneloop", "trl"], help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=["base", "tuneloop", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        fn = run_ours if args.one == "tuneloop" else run_trl
-        print(json.dumps(fn(Path(args.workdir))))
+        fn = {"base": run_base, "tuneloop": run_ours, "trl": run_trl}[args.one]
+        print(json.dumps(fn(Path(args.workdir), args.max_length)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         workdir = prepare(Path(tmp), args.max_length, args.examples)
-        results = {name: in_subprocess(name, workdir) for name in ("tuneloop", "trl")}
+        base = in_subprocess("base", workdir, args.max_length)
+        results = {name: in_subprocess(name, workdir, args.max_length) for name in ("tuneloop", "trl")}
     print(f"fine-tuning SmolLM2-135M-Instruct on lamini_docs: one epoch, about {args.examples} examples, batch 8, CPU")
-    print(f"{'':10}{'tokens':>9}{'seconds':>9}{'tokens/s':>10}{'loss first':>12}{'loss last':>11}")
+    print(f"held-out loss of the base model: {base['heldout_loss']:.4f}")
+    print(f"{'':10}{'tokens':>9}{'seconds':>9}{'tokens/s':>10}{'loss first':>12}{'loss last':>11}{'held-out':>10}")
     for name, r in results.items():
         r["tokens_per_s"] = r["tokens"] / r["seconds"]
         print(f"{name:10}{r['tokens']:>9,}{r['seconds']:>9}{r['tokens_per_s']:>10.1f}{r['first_loss']:>12.3f}"
-              f"{r['last_loss']:>11.3f}")
+              f"{r['last_loss']:>11.3f}{r['heldout_loss']:>10.4f}")
     ratio = results["tuneloop"]["tokens_per_s"] / results["trl"]["tokens_per_s"]
     print(f"throughput ratio tuneloop/TRL SFTTrainer: {ratio:.2f}x")
 

@@ -336,6 +336,32 @@ def _m006_evaluation(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _m007_ab(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE SEQUENCE seq_ab_studies START 1;
+        CREATE TABLE ab_studies (           -- blind A/B: two domain evaluation runs over the same questions
+            id BIGINT PRIMARY KEY DEFAULT nextval('seq_ab_studies'),
+            eval_run_a BIGINT NOT NULL,     -- usually the base model
+            eval_run_b BIGINT NOT NULL,     -- usually the fine-tuned one
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE TABLE ab_items (
+            study_id BIGINT NOT NULL, pair_id BIGINT NOT NULL,
+            output_a BIGINT NOT NULL, output_b BIGINT NOT NULL,   -- model_outputs ids
+            PRIMARY KEY (study_id, pair_id)
+        );
+        CREATE TABLE ab_votes (
+            study_id BIGINT NOT NULL, pair_id BIGINT NOT NULL, annotator_id BIGINT NOT NULL,
+            a_on_left BOOLEAN NOT NULL,     -- where the annotator saw A
+            choice VARCHAR NOT NULL,        -- a | b | tie
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            PRIMARY KEY (study_id, pair_id, annotator_id)
+        );
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     (1, "core tables: sources, raw_logs, rejects, pairs, jobs", _m001_core),
     (2, "dedupe runs, clusters and members; embeddings", _m002_dedupe),
@@ -343,6 +369,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] =
     (4, "users, settings, ratings, leases, reviews", _m004_rating),
     (5, "dataset versions and items; training runs, metrics, example losses", _m005_datasets_runs),
     (6, "benchmark results, domain evaluation runs, model outputs and their flags", _m006_evaluation),
+    (7, "blind A/B studies, their items and votes", _m007_ab),
 ]
 
 

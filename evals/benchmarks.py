@@ -205,10 +205,10 @@ def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit
                    log_samples: bool = False) -> dict:
     """Evaluate a model on benchmark tasks; results stored and returned by task and metric."""
     import lm_eval
-    from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
     from curate.models import load_causal_lm
+    from evals.shared_context_lm import SharedContextLM
 
     tasks_dir = Path(tasks_dir or default_tasks_dir(store))
     resolved_tasks = resolve_tasks(tasks, tasks_dir)
@@ -223,7 +223,7 @@ def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit
     if cached:
         return _by_task(cached)
     with store.job("eval.bench", {"model": resolved.describe(), **config}):
-        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device="cpu")
+        lm = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device="cpu")
         manager = TaskManager(include_path=str(tasks_dir) if tasks_dir.exists() else None)
         results = lm_eval.simple_evaluate(model=lm, tasks=resolved_tasks, num_fewshot=num_fewshot, limit=limit,
                                           task_manager=manager, log_samples=log_samples, bootstrap_iters=1000)

@@ -39,7 +39,23 @@ def report_data(store: Store, run_id: int) -> dict:
                          " JOIN eval_runs e ON e.id = o.eval_run_id WHERE list_contains(?, e.model)"
                          " AND e.id IN (SELECT max(id) FROM eval_runs GROUP BY model)", [models])
     return {"run": run, "base": base, "tuned": tuned, "bench": bench, "domain": latest, "worst": worst,
-            "lengths": lengths}
+            "lengths": lengths, "ab": _ab_result(store, tuned)}
+
+
+def _ab_result(store: Store, tuned: str) -> dict | None:
+    """The newest A/B study with the fine-tuned model on one side, as the fine-tuned model's win rate."""
+    from evals.ab import studies, win_rate
+
+    for study in studies(store):
+        if tuned in (study["model_a"], study["model_b"]):
+            r = win_rate(store, study["id"])
+            other = study["model_a"] if study["model_b"] == tuned else study["model_b"]
+            if study["model_a"] == tuned:  # the fine-tuned model is A: turn the figures around
+                r = {**r, "a_wins": r["b_wins"], "b_wins": r["a_wins"]}
+                if r["win_rate"] is not None:
+                    r.update(win_rate=1 - r["win_rate"], ci_low=1 - r["ci_high"], ci_high=1 - r["ci_low"])
+            return {**r, "against": other}
+    return None
 
 
 def render(data: dict) -> str:
@@ -99,7 +115,16 @@ def render(data: dict) -> str:
         parts.append("</table>")
     else:
         parts.append(f"<p>Evaluate <code>{e(tuned)}</code> on its dataset to see them.</p>")
-    parts.append("<h2>Blind A/B</h2><p>No A/B ratings recorded yet.</p>")
+    parts.append("<h2>Blind A/B</h2>")
+    ab = data.get("ab")
+    if ab and ab["votes"]:
+        rate = (f"{ab['win_rate']:.1%} (95% CI {ab['ci_low']:.1%}–{ab['ci_high']:.1%}, ties left out)"
+                if ab["win_rate"] is not None else "no decisive vote yet")
+        parts.append(f"<p>Study {ab['study_id']}, <code>{e(tuned)}</code> against <code>{e(str(ab['against']))}</code>:"
+                     f" {ab['votes']} votes, won {ab['b_wins']}, lost {ab['a_wins']}, tied {ab['ties']}."
+                     f" Win rate of the fine-tuned model: <b>{rate}</b>.</p>")
+    else:
+        parts.append("<p>No A/B votes yet: <code>tuneloop eval ab start</code>, then vote on the Rate page.</p>")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:collapse;"
              "margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:14px;vertical-align:top}"
              ".hist{display:flex;align-items:flex-end;gap:3px;height:90px}.bar{width:24px;background:#c33}")

@@ -22,3 +22,18 @@ def benchmark_table(store: Store):
     return store.frame("SELECT model, task, metric, last(value ORDER BY created_at) AS value,"
                        " last(stderr ORDER BY created_at) AS stderr FROM benchmark_results GROUP BY 1, 2, 3"
                        " ORDER BY task, metric, model")
+
+
+def ab_table(store: Store):
+    """Every A/B study with B's win rate and its confidence interval."""
+    import pandas as pd
+
+    from evals.ab import studies, win_rate
+
+    rows = []
+    for s in studies(store):
+        r = win_rate(store, s["id"])
+        rows.append({"study": s["id"], "A": s["model_a"], "B": s["model_b"], "questions": s["items"],
+                     "votes": r["votes"], "B won": r["b_wins"], "A won": r["a_wins"], "ties": r["ties"],
+                     "B win rate": r["win_rate"], "CI low": r["ci_low"], "CI high": r["ci_high"]})
+    return pd.DataFrame(rows)

@@ -307,3 +307,34 @@ def test_evaluate_page(app, db_path):
     app.switch_page("views/evaluate.py").run()
     assert not app.exception and app.title[0].value == "Evaluate"
     assert [s.label for s in app.selectbox][:2] == ["Model", "Dataset version"]
+
+
+def test_blind_ab_from_the_evaluate_page_to_a_vote_on_the_rate_page(app, db_path):
+    store = Store(db_path)
+    pair_ids = [r["id"] for r in store.rows("SELECT id FROM pairs ORDER BY id LIMIT 3")]
+    for model, text in (("base-model", "plain answer"), ("run:7", "tuned answer")):
+        run_id = store.scalar("INSERT INTO eval_runs (kind, model, metrics) VALUES ('domain', ?, '{}') RETURNING id",
+                              [model])
+        for pair_id in pair_ids:
+            store.execute("INSERT INTO model_outputs (eval_run_id, pair_id, prompt, output) VALUES (?, ?, 'p', ?)",
+                          [run_id, pair_id, f"{text} {pair_id}"])
+    app.switch_page("views/evaluate.py").run()
+    a_box, b_box = [s for s in app.selectbox if s.label.startswith(("A (", "B ("))]
+    a_box.set_value(1)
+    b_box.set_value(2)
+    [b for b in app.button if b.label.startswith("Start a blind A/B")][0].click().run()
+    assert not app.exception and "Started A/B study 1" in app.success[0].value
+    app.switch_page("views/rate.py").run()
+    app.segmented_control[0].set_value("Blind A/B").run()
+    assert not app.exception and app.title[0].value == "Blind A/B"
+    page_text = " ".join(m.value for m in app.markdown)
+    assert "base-model" not in page_text and "run:7" not in page_text  # blind: no model names
+    shown = {m.value for m in app.markdown}
+    [b for b in app.button if b.label == "Left is better"][0].click().run()
+    vote = store.one("SELECT pair_id, a_on_left, choice FROM ab_votes")
+    assert vote["choice"] == ("a" if vote["a_on_left"] else "b")
+    left_text = ("plain answer" if vote["a_on_left"] else "tuned answer") + f" {vote['pair_id']}"
+    assert left_text in shown
+    app.switch_page("views/evaluate.py").run()
+    studies = [d.value for d in app.dataframe if "B win rate" in d.value.columns][0]
+    assert studies.loc[0, "votes"] == 1

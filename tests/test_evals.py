@@ -118,11 +118,47 @@ def test_report_is_self_contained_and_escapes_text(evaluated, store, cli, tiny_m
     run_id = train(store, TrainConfig(dataset="v1", model=str(tiny_model_dir), max_steps=2, save_steps=10,
                                       output_root=str(tmp_path / "runs")))
     from evals.domain import evaluate_domain
-    evaluate_domain(store, f"run:{run_id}", "v1", max_new_tokens=8, limit=12)
+    tuned_eval = evaluate_domain(store, f"run:{run_id}", "v1", max_new_tokens=8, limit=12)["eval_run_id"]
+    from curate.users import add_user
+    from evals import ab
+    study_id = ab.create_study(store, evaluated["eval_run_id"], tuned_eval)
+    judge = add_user(store, "judge")
+    item = ab.next_item(store, study_id, judge)
+    ab.vote(store, study_id, item["pair_id"], judge, "right" if item["a_on_left"] else "left")  # the tuned answer
     out = tmp_path / "report.html"
     result = cli("report", "--run", str(run_id), "--out", str(out))
     assert result.exit_code == 0
     page = out.read_text()
     assert "Domain evaluation" in page and f"run:{run_id}" in page and "Worst answers" in page
+    assert "1 votes, won 1, lost 0, tied 0" in page and "Win rate of the fine-tuned model: <b>100.0%" in page
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere
+
+
+def test_shared_context_scoring_equals_lm_evals_own_model_class(tiny_model_dir, tmp_path):
+    """Every request's log-likelihood and greedy flag, and every score, as lm-eval's HFLM computes them."""
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    from curate.models import load_causal_lm
+    from evals.shared_context_lm import SharedContextLM
+
+    import_benchmarks(shared("benchmarks"), tmp_path)
+    model, tokenizer, _ = load_causal_lm(str(tiny_model_dir))
+    tasks = ["local_arc_challenge", "local_hellaswag", "local_truthfulqa_mc2", "local_mmlu_anatomy"]
+    runs = {}
+    for name, cls in (("hflm", HFLM), ("shared", SharedContextLM)):
+        lm = cls(pretrained=model, tokenizer=tokenizer, batch_size=4, device="cpu")
+        runs[name] = lm_eval.simple_evaluate(model=lm, tasks=tasks, limit=6, log_samples=True, bootstrap_iters=0,
+                                             task_manager=TaskManager(include_path=str(tmp_path)))
+    for task in tasks:
+        ours, theirs = runs["shared"]["samples"][task], runs["hflm"]["samples"][task]
+        assert len(ours) == len(theirs) == 6
+        for a, b in zip(ours, theirs):
+            assert len(a["resps"]) == len(b["resps"]) >= 2
+            for (ll_a, greedy_a), (ll_b, greedy_b) in ((r[0], s[0]) for r, s in zip(a["resps"], b["resps"])):
+                assert ll_a == pytest.approx(ll_b, abs=1e-4) and greedy_a == greedy_b
+        for metric, value in runs["hflm"]["results"][task].items():
+            if isinstance(value, float) and "stderr" not in metric:
+                assert round(runs["shared"]["results"][task][metric], 4) == round(value, 4), (task, metric)

@@ -473,6 +473,53 @@ def eval_bench(ctx, model, tasks, limit, num_fewshot, tasks_dir, batch_size) -> 
             click.echo(f"{task:<24} {metric:<10} {v['value']:.4f} ± {v['stderr'] or 0:.4f}")
 
 
+@eval_group.group("ab")
+def eval_ab() -> None:
+    """Blind A/B rating of two models' answers (annotators vote on the Rate page)."""
+
+
+@eval_ab.command("start")
+@click.option("--a", "eval_a", type=int, required=True, help="Domain evaluation run A (usually the base model).")
+@click.option("--b", "eval_b", type=int, required=True, help="Domain evaluation run B (usually the fine-tuned model).")
+@click.pass_context
+@library_errors
+def eval_ab_start(ctx, eval_a, eval_b) -> None:
+    """Start a blind A/B study over the questions both evaluation runs answered."""
+    from evals.ab import create_study, studies
+
+    store = open_store(ctx)
+    study_id = create_study(store, eval_a, eval_b)
+    items = next(s["items"] for s in studies(store) if s["id"] == study_id)
+    click.echo(f"A/B study {study_id}: {items} questions; annotators find it on the Rate page (Blind A/B)")
+
+
+@eval_ab.command("results")
+@click.option("--study", "study_id", type=int, default=None, help="Study id (default: the newest).")
+@click.option("--send-losses", is_flag=True, help="Send questions B lost back to the rating queue as flagged.")
+@click.pass_context
+@library_errors
+def eval_ab_results(ctx, study_id, send_losses) -> None:
+    """B's win rate over A with a 95% confidence interval."""
+    from evals.ab import send_losses_to_review, studies, win_rate
+
+    store = open_store(ctx)
+    known = {s["id"]: s for s in studies(store)}
+    if not known:
+        raise click.ClickException("no A/B study yet: start one with `tuneloop eval ab start --a N --b M`")
+    study = known.get(study_id or max(known))
+    if study is None:
+        raise click.ClickException(f"no A/B study {study_id}; studies: {', '.join(map(str, sorted(known)))}")
+    r = win_rate(store, study["id"])
+    click.echo(f"study {study['id']}: A = {study['model_a']} (eval run {study['eval_run_a']}),"
+               f" B = {study['model_b']} (eval run {study['eval_run_b']})")
+    click.echo(f"votes {r['votes']}: B won {r['b_wins']}, A won {r['a_wins']}, ties {r['ties']}")
+    if r["win_rate"] is not None:
+        click.echo(f"B win rate {r['win_rate']:.3f} (95% CI {r['ci_low']:.3f}–{r['ci_high']:.3f}, ties left out)")
+    if send_losses:
+        lost = send_losses_to_review(store, study["id"])
+        click.echo(f"{len(lost)} questions B lost sent back to the rating queue")
+
+
 @eval_group.command("domain")
 @click.option("--model", default=None, help="Model spec or run:N.")
 @click.option("--dataset", "dataset_name", required=True, help="Dataset version whose held-out split is answered.")

@@ -2,10 +2,11 @@ import streamlit as st
 
 from curate.dataset import versions_frame
 from curate.errors import TuneloopError
+from evals.ab import create_study
 from evals.benchmarks import TASKS, run_benchmarks
 from evals.domain import evaluate_domain
 from evals.report import report_data, render
-from evals.views_data import benchmark_table, domain_runs, flagged_outputs
+from evals.views_data import ab_table, benchmark_table, domain_runs, flagged_outputs
 from streamlit_app.common import get_store, require
 from training.runs import runs_frame
 
@@ -54,6 +55,21 @@ if not evals.empty:
     st.dataframe(evals, hide_index=True, width="stretch")
     chosen = st.selectbox("Flagged outputs of", evals["id"].tolist())
     st.dataframe(flagged_outputs(store, chosen), hide_index=True, width="stretch")
+    st.subheader("Blind A/B")
+    with st.form("ab"):
+        left, right = st.columns(2)
+        run_a = left.selectbox("A (usually the base model)", evals["id"].tolist(), index=min(1, len(evals) - 1),
+                               format_func=lambda i: f"eval run {i} · {evals.set_index('id').loc[i, 'model']}")
+        run_b = right.selectbox("B (usually the fine-tuned model)", evals["id"].tolist(),
+                                format_func=lambda i: f"eval run {i} · {evals.set_index('id').loc[i, 'model']}")
+        if st.form_submit_button("Start a blind A/B study (annotators vote on the Rate page)"):
+            try:
+                st.success(f"Started A/B study {create_study(store, int(run_a), int(run_b))}")
+            except TuneloopError as exc:
+                st.error(str(exc))
+    studies = ab_table(store)
+    if not studies.empty:
+        st.dataframe(studies, hide_index=True, width="stretch")
 if not runs.empty:
     run_id = st.selectbox("Report for run", runs["id"].tolist())
     st.download_button("Download HTML report", render(report_data(store, run_id)), file_name=f"report-run-{run_id}.html",

@@ -2,11 +2,20 @@ import streamlit as st
 
 from curate import rating
 from curate.errors import TuneloopError
+from evals import ab
+from streamlit_app import ab_panel
 from streamlit_app.common import get_store, require
 from streamlit_app.render import escape_markdown, shortcut_keys
 
 store = get_store()
 user = require("rate")
+studies = ab.studies(store)
+if studies and st.segmented_control("What to rate", ["Pairs", "Blind A/B"], default="Pairs", key="rate-mode") == "Blind A/B":
+    st.title("Blind A/B")
+    if "saved" in st.session_state:
+        st.toast(st.session_state.pop("saved"))
+    ab_panel.show(store, user, studies)
+    st.stop()
 schema = rating.get_schema(store)
 pair = rating.next_pair(store, user["id"])
 progress = rating.progress(store, user["id"])

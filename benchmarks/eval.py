@@ -1,0 +1,102 @@
+"""Benchmark throughput: `tuneloop eval bench` against `lm_eval --model hf` with its default settings,
+on the same model (SmolLM2-135M-Instruct, offline), the same tasks (the local mirrors imported from
+../shared/data/benchmarks) and the same --limit, on the same machine, each as its own command.
+
+    .venv/bin/python benchmarks/eval.py                          # ARC-Easy, ARC-Challenge, HellaSwag, TruthfulQA-MC2
+    .venv/bin/python benchmarks/eval.py --tasks arc_easy --limit 50
+    .venv/bin/python benchmarks/eval.py --tasks mmlu --limit 2   # 57 subjects × 2 questions
+
+Both commands are timed from start to exit (imports, model loading and evaluation), and both
+read the same task YAMLs, so prompts, requests and metrics are the same; the scores are printed
+side by side and must agree to 4 decimals.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "benchmarks"
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+def timed(cmd: list[str]) -> float:
+    started = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"{' '.join(cmd[:4])} … failed:\n{out.stderr[-3000:]}")
+    return time.perf_counter() - started
+
+
+def ours(workdir: Path, tasks: list[str], limit: int) -> tuple[float, dict]:
+    from curate.store import Store
+    from evals.benchmarks import LOCAL_PREFIX
+
+    db = workdir / "bench.duckdb"
+    seconds = timed([str(BIN / "tuneloop"), "--db", str(db), "eval", "bench", "--tasks", ",".join(tasks),
+                     "--limit", str(limit), "--tasks-dir", str(workdir / "tasks")])
+    rows = Store(db).rows("SELECT task, metric, value FROM benchmark_results")
+    scores = {}
+    for r in rows:
+        scores[(r["task"].removeprefix(LOCAL_PREFIX), r["metric"])] = r["value"]
+    return seconds, scores
+
+
+def peer(workdir: Path, tasks: list[str], limit: int, model_dir: str) -> tuple[float, dict]:
+    from evals.benchmarks import LOCAL_PREFIX
+
+    out = workdir / "lm_eval_out"
+    seconds = timed([str(BIN / "lm_eval"), "--model", "hf", "--model_args", f"pretrained={model_dir}",
+                     "--tasks", ",".join(LOCAL_PREFIX + t for t in tasks), "--include_path", str(workdir / "tasks"),
+                     "--limit", str(limit), "--device", "cpu", "--output_path", str(out)])
+    [result_file] = list(out.rglob("results_*.json"))
+    results = json.loads(result_file.read_text())["results"]
+    scores = {}
+    for task, metrics in results.items():
+        for key, value in metrics.items():
+            metric = key.split(",")[0]
+            if "," in key and not metric.endswith("_stderr") and isinstance(value, (int, float)):
+                scores[(task.removeprefix(LOCAL_PREFIX), metric)] = float(value)
+    return seconds, scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", default="arc_easy,arc_challenge,hellaswag,truthfulqa_mc2")
+    parser.add_argument("--limit", type=int, default=40, help="Items per task (per subject for mmlu).")
+    args = parser.parse_args()
+    tasks = args.tasks.split(",")
+
+    from curate.models import local_model_dir, resolve_causal_lm
+    from evals.benchmarks import import_benchmarks
+
+    model_dir = local_model_dir(resolve_causal_lm(None))
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        import_benchmarks(DATA, workdir / "tasks")
+        our_seconds, our_scores = ours(workdir, tasks, args.limit)
+        peer_seconds, peer_scores = peer(workdir, tasks, args.limit, model_dir)
+    print(f"lm-eval benchmarks, SmolLM2-135M-Instruct on CPU, --limit {args.limit}: {', '.join(tasks)}")
+    print(f"{'task':<22}{'metric':<10}{'tuneloop':>10}{'lm_eval':>10}  same to 4 decimals")
+    same = True
+    for key in sorted(set(our_scores) | set(peer_scores)):
+        a, b = our_scores.get(key), peer_scores.get(key)
+        agree = a is not None and b is not None and round(a, 4) == round(b, 4)
+        same &= agree
+        fmt = lambda v: f"{v:.4f}" if v is not None else "–"
+        print(f"{key[0]:<22}{key[1]:<10}{fmt(a):>10}{fmt(b):>10}  {'yes' if agree else 'NO'}")
+    print(f"wall seconds: tuneloop {our_seconds:.1f}, lm_eval --model hf (defaults) {peer_seconds:.1f}")
+    print(f"throughput ratio tuneloop/lm_eval: {peer_seconds / our_seconds:.2f}x; scores identical: {same}")
+
+
+if __name__ == "__main__":
+    main()
