@@ -55,7 +55,7 @@ def peer(workdir: Path, tasks: list[str], limit: int, model_dir: str) -> tuple[f
     from evals.benchmarks import LOCAL_PREFIX
 
     out = workdir / "lm_eval_out"
-    seconds = timed([str(BIN / "lm_eval"), "--model", "hf", "--model_args", f"pretrained={model_dir}",
+    seconds = timed([str(BIN / "lm_eval"), "run", "--model", "hf", "--model_args", f"pretrained={model_dir}",
                      "--tasks", ",".join(LOCAL_PREFIX + t for t in tasks), "--include_path", str(workdir / "tasks"),
                      "--limit", str(limit), "--device", "cpu", "--output_path", str(out)])
     [result_file] = list(out.rglob("results_*.json"))

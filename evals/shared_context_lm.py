@@ -13,6 +13,7 @@ only `_loglikelihood_tokens` is replaced.
 from __future__ import annotations
 
 import copy
+import inspect
 
 from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
@@ -55,7 +56,9 @@ class SharedContextLM(HFLM):
             rest = torch.tensor([c[:-1] + [c[0]] * (longest - len(c)) for c in continuations], device=self.device)
             shared = copy.deepcopy(cache)
             shared.batch_repeat_interleave(len(continuations))
-            logits = self.model(rest, past_key_values=shared, use_cache=True).logits
+            # transformers 5 renamed past_key_values to cache
+            key = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+            logits = self.model(rest, use_cache=True, **{key: shared}).logits
             logprobs = [torch.cat([first.unsqueeze(0), torch.log_softmax(logits[k, : len(c) - 1].float(), dim=-1)])
                         for k, c in enumerate(continuations)]
         out = []
