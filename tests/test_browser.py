@@ -149,3 +149,41 @@ def test_every_page_works_and_untrusted_text_stays_text(app_url, tmp_path):
         shot(page, "pairs-untrusted-text")
         assert page.evaluate("window.__xss") is None
         assert dialogs == []
+
+
+def test_blind_ab_by_keyboard_in_a_real_browser(tmp_path):
+    """Two models' answers side by side without their names; keys 1 and 3 pick a side."""
+    from curate.demo import load_demo_data
+    from evals.ab import create_study
+
+    db = tmp_path / "ab.duckdb"
+    store = Store(db)
+    load_demo_data(store)
+    pair_ids = [r["id"] for r in store.rows("SELECT id FROM pairs ORDER BY id LIMIT 2")]
+    runs = []
+    for model, text in (("model-alpha", "first answer"), ("model-beta", "second answer " + XSS)):
+        runs.append(store.scalar("INSERT INTO eval_runs (kind, model, metrics) VALUES ('domain', ?, '{}') RETURNING id",
+                                 [model]))
+        for pair_id in pair_ids:
+            store.execute("INSERT INTO model_outputs (eval_run_id, pair_id, prompt, output) VALUES (?, ?, 'p', ?)",
+                          [runs[-1], pair_id, text])
+    study_id = create_study(store, *runs)
+    with running_app(db) as url, browser_page(tmp_path) as page:
+        page.goto(url + "/rate")
+        page.get_by_text("Blind A/B", exact=True).click(timeout=90_000)
+        page.get_by_text("Left is better").wait_for(timeout=90_000)
+        wait_idle(page)
+        body = page.inner_text("body")
+        assert "first answer" in body and "second answer" in body
+        assert "model-alpha" not in body and "model-beta" not in body
+        assert page.evaluate("window.__xss") is None  # the answer's markup stayed text
+        shot(page, "rate-blind-ab")
+        page.keyboard.press("1")
+        page.wait_for_function("document.body.innerText.includes('Saved your choice')", timeout=60_000)
+        wait_idle(page)
+        page.keyboard.press("3")
+        page.get_by_text("You have judged every question").wait_for(timeout=60_000)
+    votes = Store(db).rows("SELECT a_on_left, choice FROM ab_votes WHERE study_id = ? ORDER BY created_at", [study_id])
+    assert len(votes) == 2
+    assert votes[0]["choice"] == ("a" if votes[0]["a_on_left"] else "b")  # 1: the left answer
+    assert votes[1]["choice"] == ("b" if votes[1]["a_on_left"] else "a")  # 3: the right answer
