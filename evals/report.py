@@ -68,15 +68,19 @@ def render(data: dict) -> str:
     for b in data["bench"]:
         table.setdefault((b["task"], b["metric"]), {})[b["model"]] = b
     if table:
-        parts.append("<table><tr><th>task</th><th>metric</th><th>base</th><th>fine-tuned</th><th>Δ</th></tr>")
+        header = "<table><tr><th>task</th><th>metric</th><th>base</th><th>fine-tuned</th><th>Δ</th></tr>"
+        rows = {"tasks": [], "subtasks": []}
         for (task, metric), by_model in table.items():
             b = by_model.get(base) or by_model.get(run["base_model"])
             t = by_model.get(tuned)
             delta = f"{t['value'] - b['value']:+.4f}" if b and t else ""
             cell = lambda r: f"{r['value']:.4f} ± {r['stderr'] or 0:.4f}" if r else "–"
-            parts.append(f"<tr><td>{e(task)}</td><td>{e(metric)}</td><td>{cell(b)}</td><td>{cell(t)}</td>"
-                         f"<td>{delta}</td></tr>")
-        parts.append("</table>")
+            rows["subtasks" if task.startswith("mmlu_") else "tasks"].append(
+                f"<tr><td>{e(task)}</td><td>{e(metric)}</td><td>{cell(b)}</td><td>{cell(t)}</td><td>{delta}</td></tr>")
+        parts.append(header + "".join(rows["tasks"]) + "</table>")
+        if rows["subtasks"]:  # MMLU's 57 subjects, folded
+            parts.append(f"<details><summary>MMLU by subject ({len(rows['subtasks'])})</summary>{header}"
+                         + "".join(rows["subtasks"]) + "</table></details>")
     else:
         parts.append("<p>No benchmark results yet: <code>tuneloop eval bench</code>.</p>")
     parts.append("<h2>Domain evaluation (held-out split)</h2>")
