@@ -77,7 +77,7 @@ def evaluate_domain(store: Store, model_spec: str | None, dataset: str, max_new_
         allowlist = learn_allowlist([i["instruction"] + " " + i["response"] for i in train])
         rows = []
         for k, (item, answer) in enumerate(zip(test, answers)):
-            should_refuse = item["origin"] == "offtopic"
+            should_refuse = should_refuse_item(item)
             ctx = Context(question=item["instruction"], reference=item["response"], should_refuse=should_refuse,
                           allowlist=allowlist, max_new_tokens=max_new_tokens, tokens=answer["tokens"])
             flags = run_all(answer["output"], ctx)
@@ -115,6 +115,11 @@ def evaluate_domain(store: Store, model_spec: str | None, dataset: str, max_new_
                     con.execute("UPDATE pairs SET status = 'flagged' WHERE list_contains(?, id)"
                                 " AND status NOT IN ('duplicate', 'rejected')", [flagged])
     return {"eval_run_id": run_id, **metrics}
+
+
+def should_refuse_item(item: dict) -> bool:
+    """Off-topic pairs, and imported pairs whose reference answer is itself the refusal."""
+    return item["origin"] == "offtopic" or bool(REFUSAL.search(item["response"]))
 
 
 def summarize(rows: list[dict]) -> dict:

@@ -25,3 +25,11 @@ def test_the_allowlist_comes_from_the_training_data():
     assert "lumo" in allow and "glow" not in allow  # once is not enough
     flags = run_all("The Lumo glows brightly.", Context(allowlist=allow))
     assert "misspelling" not in flags
+
+
+def test_a_reference_that_refuses_makes_the_question_off_topic():
+    from evals.domain import should_refuse_item
+
+    assert should_refuse_item({"origin": "offtopic", "response": "Paris."})
+    assert should_refuse_item({"origin": "extracted", "response": "Let's keep the discussion relevant to Lamini."})
+    assert not should_refuse_item({"origin": "extracted", "response": "Hold the button for five seconds."})
