@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-REFUSAL = re.compile(r"let'?s keep the discussion relevant to|i can only (help|answer)|i only answer", re.I)
+REFUSAL = re.compile(r"let['’]?s keep the discussion relevant to|i can only (help|answer)|i only answer", re.I)
 _WORD = re.compile(r"[A-Za-z][A-Za-z']+")
 
 

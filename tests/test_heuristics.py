@@ -32,4 +32,5 @@ def test_a_reference_that_refuses_makes_the_question_off_topic():
 
     assert should_refuse_item({"origin": "offtopic", "response": "Paris."})
     assert should_refuse_item({"origin": "extracted", "response": "Let's keep the discussion relevant to Lamini."})
+    assert should_refuse_item({"origin": "extracted", "response": "Let’s keep the discussion relevant to Lamini."})
     assert not should_refuse_item({"origin": "extracted", "response": "Hold the button for five seconds."})
