@@ -129,6 +129,14 @@ def next_pair(store: Store, annotator_id: int) -> dict | None:
     return pair_view(store, pair_id)
 
 
+def send_to_review(con, pair_ids) -> None:
+    """Put pairs back in the rating queue (status flagged), inside the caller's transaction.
+    Duplicates and rejected pairs stay as they are."""
+    if pair_ids:
+        con.execute("UPDATE pairs SET status = 'flagged' WHERE list_contains(?, id)"
+                    " AND status NOT IN ('duplicate', 'rejected')", [list(pair_ids)])
+
+
 def pair_view(store: Store, pair_id: int) -> dict:
     """A pair with what a rater needs: context, lineage and where it came from."""
     row = store.one("SELECT p.*, s.name AS source, r.line AS source_line FROM pairs p"

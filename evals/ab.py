@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 
 from curate.errors import TuneloopError
+from curate.rating import send_to_review
 from curate.store import Store
 
 CHOICES = ("left", "tie", "right")
@@ -19,10 +20,10 @@ CHOICES = ("left", "tie", "right")
 
 def create_study(store: Store, eval_run_a: int, eval_run_b: int) -> int:
     """A study over the questions both evaluation runs answered. Returns its id."""
-    runs = {r["id"]: r for r in store.rows("SELECT id, model, dataset_version_id FROM eval_runs"
-                                             " WHERE list_contains(?, id)", [[eval_run_a, eval_run_b]])}
+    known = {r["id"] for r in store.rows("SELECT id FROM eval_runs WHERE list_contains(?, id)",
+                                         [[eval_run_a, eval_run_b]])}
     for run_id in (eval_run_a, eval_run_b):
-        if run_id not in runs:
+        if run_id not in known:
             raise TuneloopError(f"no domain evaluation run {run_id} (see `tuneloop eval domain`)")
     if eval_run_a == eval_run_b:
         raise TuneloopError("an A/B study needs two different evaluation runs")
@@ -105,7 +106,6 @@ def send_losses_to_review(store: Store, study_id: int) -> list[int]:
     lost = [r["pair_id"] for r in store.rows(
         "SELECT pair_id FROM ab_votes WHERE study_id = ? GROUP BY pair_id"
         " HAVING count(*) FILTER (choice = 'a') > count(*) FILTER (choice = 'b') ORDER BY pair_id", [study_id])]
-    if lost:
-        store.execute("UPDATE pairs SET status = 'flagged' WHERE list_contains(?, id)"
-                      " AND status NOT IN ('duplicate', 'rejected')", [lost])
+    with store.transaction() as con:
+        send_to_review(con, lost)
     return lost

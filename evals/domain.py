@@ -12,6 +12,7 @@ import numpy as np
 
 from curate.dataset import get_version, version_items
 from curate.errors import TuneloopError
+from curate.rating import send_to_review
 from curate.store import Store
 from evals.heuristics import REFUSAL, Context, learn_allowlist, run_all
 
@@ -110,10 +111,8 @@ def evaluate_domain(store: Store, model_spec: str | None, dataset: str, max_new_
                     con.execute("INSERT INTO output_flags VALUES (?, ?, ?, ?)",
                                 [output_id, name, detail, json.dumps(r["nearest"])])
             if flag:
-                flagged = sorted({p for r in rows if r["flags"] for p in [r["pair_id"], *r["nearest"]]})
-                if flagged:  # the question's pair and the training pairs behind it go back to the rating queue
-                    con.execute("UPDATE pairs SET status = 'flagged' WHERE list_contains(?, id)"
-                                " AND status NOT IN ('duplicate', 'rejected')", [flagged])
+                # the question's pair and the training pairs behind it go back to the rating queue
+                send_to_review(con, sorted({p for r in rows if r["flags"] for p in [r["pair_id"], *r["nearest"]]}))
     return {"eval_run_id": run_id, **metrics}
 
 

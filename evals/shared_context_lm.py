@@ -46,7 +46,7 @@ class SharedContextLM(HFLM):
                 first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)  # scores each choice's first token
                 for start in range(0, len(members), chunk):
                     part = members[start:start + chunk]
-                    for i, score in zip(part, self._score(out.past_key_values, first, [requests[i][2] for i in part])):
+                    for i, score in zip(part, self._score(cache, first, [requests[i][2] for i in part])):
                         results[i] = score
                         if requests[i][0] is not None:
                             self.cache_hook.add_partial("loglikelihood", requests[i][0], score)

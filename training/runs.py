@@ -1,6 +1,7 @@
 """Reading runs back: the list, a run's curve, and its hardest examples (back to review)."""
 from __future__ import annotations
 
+from curate.rating import send_to_review
 from curate.store import Store
 
 
@@ -47,9 +48,7 @@ def flag_hardest(store: Store, run_id: int, top: int = 20) -> int:
         ids = [r[0] for r in con.execute(
             "SELECT pair_id FROM example_losses WHERE run_id = ? AND split = 'train' ORDER BY loss DESC LIMIT ?",
             [run_id, top]).fetchall()]
-        if ids:
-            con.execute("UPDATE pairs SET status = 'flagged' WHERE list_contains(?, id)"
-                        " AND status NOT IN ('duplicate', 'rejected')", [ids])
+        send_to_review(con, ids)
     return len(ids)
 
 
