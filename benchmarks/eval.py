@@ -5,6 +5,7 @@ on the same model (SmolLM2-135M-Instruct, offline), the same tasks (the local mi
     .venv/bin/python benchmarks/eval.py                          # ARC-Easy, ARC-Challenge, HellaSwag, TruthfulQA-MC2
     .venv/bin/python benchmarks/eval.py --tasks arc_easy --limit 50
     .venv/bin/python benchmarks/eval.py --tasks mmlu --limit 2   # 57 subjects × 2 questions
+    .venv/bin/python benchmarks/eval.py --repeat 3               # alternate the order, compare medians
 
 Both commands are timed from start to exit (imports, model loading and evaluation), and both
 read the same task YAMLs, so prompts, requests and metrics are the same; the scores are printed
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,6 +75,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", default="arc_easy,arc_challenge,hellaswag,truthfulqa_mc2")
     parser.add_argument("--limit", type=int, default=40, help="Items per task (per subject for mmlu).")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="Run both this many times, alternating which goes first; the medians are compared.")
     args = parser.parse_args()
     tasks = args.tasks.split(",")
 
@@ -83,8 +87,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         import_benchmarks(DATA, workdir / "tasks")
-        our_seconds, our_scores = ours(workdir, tasks, args.limit)
-        peer_seconds, peer_scores = peer(workdir, tasks, args.limit, model_dir)
+        our_times, peer_times = [], []
+        for turn in range(args.repeat):
+            run_dir = workdir / f"run{turn}"
+            run_dir.mkdir()
+            (run_dir / "tasks").symlink_to(workdir / "tasks")
+            for who in (("ours", "peer") if turn % 2 == 0 else ("peer", "ours")):
+                if who == "ours":
+                    seconds, our_scores = ours(run_dir, tasks, args.limit)
+                    our_times.append(seconds)
+                else:
+                    seconds, peer_scores = peer(run_dir, tasks, args.limit, model_dir)
+                    peer_times.append(seconds)
+            print(f"run {turn + 1}: tuneloop {our_times[-1]:.1f} s, lm_eval {peer_times[-1]:.1f} s", flush=True)
+        our_seconds, peer_seconds = statistics.median(our_times), statistics.median(peer_times)
     print(f"lm-eval benchmarks, SmolLM2-135M-Instruct on CPU, --limit {args.limit}: {', '.join(tasks)}")
     print(f"{'task':<22}{'metric':<10}{'tuneloop':>10}{'lm_eval':>10}  same to 4 decimals")
     same = True
@@ -94,7 +110,8 @@ def main() -> None:
         same &= agree
         fmt = lambda v: f"{v:.4f}" if v is not None else "–"
         print(f"{key[0]:<22}{key[1]:<10}{fmt(a):>10}{fmt(b):>10}  {'yes' if agree else 'NO'}")
-    print(f"wall seconds: tuneloop {our_seconds:.1f}, lm_eval --model hf (defaults) {peer_seconds:.1f}")
+    runs = f" (median of {args.repeat})" if args.repeat > 1 else ""
+    print(f"wall seconds{runs}: tuneloop {our_seconds:.1f}, lm_eval --model hf (defaults) {peer_seconds:.1f}")
     print(f"throughput ratio tuneloop/lm_eval: {peer_seconds / our_seconds:.2f}x; scores identical: {same}")
 
 

@@ -224,7 +224,10 @@ def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit
         return _by_task(cached)
     with store.job("eval.bench", {"model": resolved.describe(), **config}):
         lm = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device="cpu")
-        manager = TaskManager(include_path=str(tasks_dir) if tasks_dir.exists() else None)
+        all_local = all(t.startswith(LOCAL_PREFIX) for t in resolved_tasks)
+        # local mirrors include lm-eval's YAMLs by path: no need to index lm-eval's thousands of tasks
+        manager = TaskManager(include_path=str(tasks_dir) if tasks_dir.exists() else None,
+                              include_defaults=not all_local)
         results = lm_eval.simple_evaluate(model=lm, tasks=resolved_tasks, num_fewshot=num_fewshot, limit=limit,
                                           task_manager=manager, log_samples=log_samples, bootstrap_iters=1000)
         rows = []
@@ -235,14 +238,15 @@ def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit
                 metric = key.split(",")[0]
                 stderr = metrics.get(f"{metric}_stderr,{key.split(',', 1)[1]}")
                 rows.append({"task": task.removeprefix(LOCAL_PREFIX), "metric": metric, "value": float(value),
-                             "stderr": float(stderr) if isinstance(stderr, (int, float)) else None})
+                             "stderr": float(stderr) if isinstance(stderr, (int, float)) else None,
+                             "local": task.startswith(LOCAL_PREFIX)})
         with store.transaction() as con:
             for r in rows:
                 con.execute("INSERT INTO benchmark_results (model, fingerprint, task, metric, value, stderr, limit_n,"
                             " num_fewshot, lm_eval_version, config_hash, local) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [model_spec or resolved.describe(), fingerprint, r["task"], r["metric"], r["value"],
                              r["stderr"], limit, num_fewshot, lm_eval.__version__, config_hash,
-                             any(t.startswith(LOCAL_PREFIX) for t in resolved_tasks)])
+                             r["local"]])
     return _by_task(rows)
 
 

@@ -62,7 +62,7 @@ def test_a_local_mirror_scores_identically_to_lm_evals_own_task_fed_the_same_row
     model, tokenizer, _ = load_causal_lm(str(tiny_model_dir))
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=8, device="cpu")
     manager = TaskManager(include_path=str(tmp_path))
-    own = manager.load_task_or_group(["arc_easy"])["arc_easy"]
+    own = manager.load(["arc_easy"])["tasks"]["arc_easy"]
     results = lm_eval.simple_evaluate(model=lm, tasks=[own, "local_arc_easy"], limit=30, task_manager=manager,
                                       bootstrap_iters=0)["results"]
     for metric in ("acc,none", "acc_norm,none"):
@@ -162,3 +162,15 @@ def test_shared_context_scoring_equals_lm_evals_own_model_class(tiny_model_dir, 
         for metric, value in runs["hflm"]["results"][task].items():
             if isinstance(value, float) and "stderr" not in metric:
                 assert round(runs["shared"]["results"][task][metric], 4) == round(value, 4), (task, metric)
+
+
+def test_single_token_contexts_run_after_their_shared_prefix_in_batches_of_similar_length():
+    from evals.shared_context_lm import _batches_by_tokens, _families
+
+    intro = tuple(range(100, 110))  # ten tokens of instructions, as MMLU's subject line
+    questions = [intro + (1, 2), intro + (1, 3, 4, 5), intro + (7,), (5, 6, 7)]
+    families = _families(questions)
+    assert families == [(0, [(5, 6, 7)]), (10, [intro + (1, 2), intro + (1, 3, 4, 5), intro + (7,)])]
+    assert _families([intro, intro + (1,)]) == [(9, [intro, intro + (1,)])]  # a context's last token always runs
+    lengths = [len(b) for b in _batches_by_tokens([(0,) * n for n in (3, 3, 4, 5, 9)], budget=12)]
+    assert lengths == [3, 1, 1]  # 3 contexts of up to 4 tokens, then 5 and 9 alone (each padded batch within 12)
