@@ -164,7 +164,7 @@ def test_shared_context_scoring_equals_lm_evals_own_model_class(tiny_model_dir, 
                 assert round(runs["shared"]["results"][task][metric], 4) == round(value, 4), (task, metric)
 
 
-def test_single_token_contexts_run_after_their_shared_prefix_in_batches_of_similar_length():
+def test_contexts_run_after_their_shared_prefix_in_batches_of_similar_length():
     from evals.shared_context_lm import _batches_by_tokens, _families
 
     intro = tuple(range(100, 110))  # ten tokens of instructions, as MMLU's subject line
@@ -172,5 +172,8 @@ def test_single_token_contexts_run_after_their_shared_prefix_in_batches_of_simil
     families = _families(questions)
     assert families == [(0, [(5, 6, 7)]), (10, [intro + (1, 2), intro + (1, 3, 4, 5), intro + (7,)])]
     assert _families([intro, intro + (1,)]) == [(9, [intro, intro + (1,)])]  # a context's last token always runs
-    lengths = [len(b) for b in _batches_by_tokens([(0,) * n for n in (3, 3, 4, 5, 9)], budget=12)]
+    contexts = [(0,) * n for n in (3, 3, 4, 5, 9)]
+    lengths = [len(b) for b in _batches_by_tokens(contexts, size=len, cached=len, budget=12, cache_budget=100)]
     assert lengths == [3, 1, 1]  # 3 contexts of up to 4 tokens, then 5 and 9 alone (each padded batch within 12)
+    lengths = [len(b) for b in _batches_by_tokens(contexts, size=len, cached=lambda c: 10, budget=100, cache_budget=20)]
+    assert lengths == [2, 2, 1]  # at most 2 rows of 10 cached tokens
