@@ -78,6 +78,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1,
                         help="Run both this many times, alternating which goes first; the medians are compared.")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be 1 or more")
     tasks = args.tasks.split(",")
 
     from curate.models import local_model_dir, resolve_causal_lm

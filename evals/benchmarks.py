@@ -201,7 +201,7 @@ def model_fingerprint(model) -> str:
 
 
 def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit: int | float | None = None,
-                   num_fewshot: int | None = None, tasks_dir: str | Path | None = None, batch_size: int = 8,
+                   num_fewshot: int | None = None, tasks_dir: str | Path | None = None,
                    log_samples: bool = False) -> dict:
     """Evaluate a model on benchmark tasks; results stored and returned by task and metric."""
     import lm_eval
@@ -223,7 +223,7 @@ def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit
     if cached:
         return _by_task(cached)
     with store.job("eval.bench", {"model": resolved.describe(), **config}):
-        lm = SharedContextLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device="cpu")
+        lm = SharedContextLM(pretrained=model, tokenizer=tokenizer, device="cpu")  # batches are set by tokens
         all_local = all(t.startswith(LOCAL_PREFIX) for t in resolved_tasks)
         # local mirrors include lm-eval's YAMLs by path: no need to index lm-eval's thousands of tasks
         manager = TaskManager(include_path=str(tasks_dir) if tasks_dir.exists() else None,

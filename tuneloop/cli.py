@@ -458,16 +458,15 @@ def eval_import(ctx, source, out) -> None:
 @click.option("--limit", type=float, default=None, help="Items per task (a number, or a share below 1).")
 @click.option("--num-fewshot", type=int, default=None)
 @click.option("--tasks-dir", default=None, help="Where import-benchmark put the local tasks.")
-@click.option("--batch-size", type=int, default=8, show_default=True)
 @click.pass_context
 @library_errors
-def eval_bench(ctx, model, tasks, limit, num_fewshot, tasks_dir, batch_size) -> None:
+def eval_bench(ctx, model, tasks, limit, num_fewshot, tasks_dir) -> None:
     """Run lm-eval benchmarks on a model; local mirrors are used where imported."""
     from evals.benchmarks import run_benchmarks
 
     limit = int(limit) if limit is not None and limit >= 1 else limit
     results = run_benchmarks(open_store(ctx), model, [t.strip() for t in tasks.split(",") if t.strip()], limit,
-                             num_fewshot, tasks_dir, batch_size)
+                             num_fewshot, tasks_dir)
     for task, metrics in results.items():
         for metric, v in metrics.items():
             click.echo(f"{task:<24} {metric:<10} {v['value']:.4f} ± {v['stderr'] or 0:.4f}")
