@@ -11,7 +11,7 @@ from curate.dataset import DatasetConfig, build_dataset
 from curate.store import Store
 from training.config import TrainConfig, help_text
 from training.runs import curve, flag_hardest, hardest
-from training.train import train
+from training.train import last_checkpoint, train
 
 
 @pytest.fixture
@@ -101,3 +101,14 @@ def test_resume_refuses_a_finished_run(dataset, tiny_model_dir, tmp_path):
     run_id = train(dataset, config(tiny_model_dir, tmp_path, max_steps=3))
     with pytest.raises(TuneloopError, match="already finished"):
         train(dataset, TrainConfig(), resume_run=run_id)
+
+
+def test_resume_passes_over_a_checkpoint_cut_off_while_saving(tmp_path):
+    for step, complete in ((10, True), (20, True), (30, False)):  # killed while writing checkpoint-30
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"")
+        if complete:
+            (folder / "trainer_state.json").write_text("{}")
+    assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-20"
+    assert last_checkpoint(tmp_path / "nothing-here") is None

@@ -217,7 +217,9 @@ class _Rows:
 
 
 def last_checkpoint(output_dir: Path) -> Path | None:
-    found = sorted((p for p in Path(output_dir).glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir()),
+    """The newest complete checkpoint: the Trainer writes trainer_state.json last, so a folder
+    without it was cut off mid-save (a kill during saving) and is passed over."""
+    found = sorted((p for p in Path(output_dir).glob(f"{CHECKPOINT_PREFIX}*") if (p / "trainer_state.json").is_file()),
                    key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
     return found[-1] if found else None
 
