@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from curate.errors import TuneloopError
+from curate.pairs import APPROVED, status_in
 from curate.store import Store
 from curate.templates import TEMPLATES, chat_messages, render_example
 
@@ -98,8 +99,8 @@ def build_dataset(store: Store, config: DatasetConfig, export_root: str | Path |
         raise TuneloopError("--max-length must be at least 8 tokens")
     if store.scalar("SELECT count(*) FROM dataset_versions WHERE name = ?", [config.name]):
         raise TuneloopError(f"dataset {config.name!r} exists; versions are immutable, choose a new name")
-    pairs = store.rows("SELECT id, instruction, input, response, context, system, topic, origin FROM pairs"
-                       " WHERE status = 'approved' ORDER BY id")
+    pairs = store.rows("SELECT id, instruction, input, response, context, system, topic, origin FROM pairs p"
+                       f" WHERE {status_in((APPROVED,))} ORDER BY id")
     if not pairs:
         raise TuneloopError("no approved pairs yet: rate and approve some first (Rate page, `tuneloop approve`)")
     tokenizer, resolved = load_tokenizer(config.model, store)

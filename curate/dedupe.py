@@ -16,13 +16,12 @@ import pyarrow as pa
 
 from curate.errors import TuneloopError
 from curate.minhash import MinHashConfig, cluster, near_duplicates
+from curate.pairs import DUPLICATE, active, restore_status, set_status
 from curate.store import Store
 
 METHODS = ("exact", "minhash", "semantic")
 KEEPERS = ("longest", "earliest", "best_rated")
 FIELDS = ("pair", "instruction", "response")
-# Pairs taken out of consideration: already marked duplicate, or rejected by people.
-_ACTIVE = "status NOT IN ('duplicate', 'rejected')"
 # Exact duplicates: the same text once case, punctuation and white space are set aside.
 NORMALIZED_SQL = ("trim(regexp_replace(regexp_replace(lower({col}), '[^\\p{{L}}\\p{{N}}\\s]', ' ', 'g'),"
                   " '\\s+', ' ', 'g'))")
@@ -106,11 +105,11 @@ def _exact(store: Store, config: DedupeConfig) -> tuple[int, int, dict]:
     started = time.perf_counter()
     with store.transaction() as con:
         run_id = _new_run(con, config)
-        scanned = con.execute(f"SELECT count(*) FROM pairs WHERE {_ACTIVE}").fetchone()[0]
+        scanned = con.execute(f"SELECT count(*) FROM pairs p WHERE {active()}").fetchone()[0]
         con.execute(f"""
             CREATE TEMP TABLE _groups AS
             SELECT {key} AS key, list(p.id ORDER BY {order}) AS ids FROM pairs p
-            WHERE {_ACTIVE} AND p.id NOT IN (SELECT pair_id FROM dup_members m JOIN dup_clusters c
+            WHERE {active()} AND p.id NOT IN (SELECT pair_id FROM dup_members m JOIN dup_clusters c
                 ON c.id = m.cluster_id WHERE c.method = 'exact' AND m.decision = 'distinct')
             GROUP BY key HAVING count(*) > 1""")
         _write_clusters(con, run_id, "exact", "SELECT ids, list_transform(ids, lambda x: 1.0) AS sims FROM _groups")
@@ -137,7 +136,7 @@ def _candidates(store: Store, config: DedupeConfig) -> list[dict]:
     order = _keeper_order(store, config.keeper)
     return store.rows(f"""
         SELECT p.id, {_text_sql(config.field)} AS text, row_number() OVER (ORDER BY {order}) AS keeper_rank
-        FROM pairs p WHERE {_ACTIVE} ORDER BY p.id""")
+        FROM pairs p WHERE {active()} ORDER BY p.id""")
 
 
 def _judged_distinct(store: Store, method: str) -> set[tuple[int, int]]:
@@ -264,8 +263,8 @@ def resolve(store: Store, cluster_id: int, keeper_id: int | None = None, distinc
                     [keeper_id, list(distinct), cluster_id])
         con.execute("UPDATE dup_members m SET prev_status = p.status FROM pairs p"
                     " WHERE m.pair_id = p.id AND m.cluster_id = ? AND m.decision = 'duplicate'", [cluster_id])
-        con.execute("UPDATE pairs SET status = 'duplicate' WHERE id IN"
-                    " (SELECT pair_id FROM dup_members WHERE cluster_id = ? AND decision = 'duplicate')", [cluster_id])
+        set_status(con, [r[0] for r in con.execute("SELECT pair_id FROM dup_members WHERE cluster_id = ?"
+                                                   " AND decision = 'duplicate'", [cluster_id]).fetchall()], DUPLICATE)
         con.execute("UPDATE dup_clusters SET keeper_id = ?, state = 'resolved', resolved_at = current_timestamp"
                     " WHERE id = ?", [keeper_id, cluster_id])
 
@@ -290,9 +289,9 @@ def reopen(store: Store, cluster_id: int) -> None:
 
 
 def _restore(con, cluster_id: int) -> None:
-    con.execute("UPDATE pairs p SET status = m.prev_status FROM dup_members m WHERE m.pair_id = p.id"
-                " AND m.cluster_id = ? AND m.decision = 'duplicate' AND m.prev_status IS NOT NULL"
-                " AND p.status = 'duplicate'", [cluster_id])
+    restore_status(con, dict(con.execute("SELECT pair_id, prev_status FROM dup_members WHERE cluster_id = ?"
+                                         " AND decision = 'duplicate' AND prev_status IS NOT NULL",
+                                         [cluster_id]).fetchall()), only_from=DUPLICATE)
     con.execute("UPDATE dup_members SET prev_status = NULL WHERE cluster_id = ?", [cluster_id])
 
 

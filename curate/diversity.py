@@ -15,9 +15,8 @@ import numpy as np
 import pyarrow as pa
 
 from curate.errors import TuneloopError
+from curate.pairs import active
 from curate.store import Store
-
-_ACTIVE = "status NOT IN ('duplicate', 'rejected')"
 
 
 @dataclass
@@ -124,7 +123,7 @@ def diversity(store: Store, config: DiversityConfig = DiversityConfig(), show_pr
     if config.field not in ("instruction", "response", "pair"):
         raise TuneloopError("field must be instruction, response or pair")
     column = {"pair": "instruction || ' ' || response"}.get(config.field, config.field)
-    rows = store.rows(f"SELECT id, {column} AS text, response FROM pairs WHERE {_ACTIVE} ORDER BY id")
+    rows = store.rows(f"SELECT id, {column} AS text, response FROM pairs p WHERE {active()} ORDER BY id")
     if len(rows) < 2:
         raise TuneloopError("diversity needs at least two pairs; import or extract some first")
     with store.job("diversity", asdict(config)):
@@ -174,7 +173,7 @@ def length_histogram(store: Store, column: str = "instruction", bins: int = 20):
     if column not in ("instruction", "response"):
         raise TuneloopError("column must be instruction or response")
     return store.frame(
-        f"WITH w AS (SELECT len(string_split(trim({column}), ' ')) AS words FROM pairs WHERE {_ACTIVE}),"
+        f"WITH w AS (SELECT len(string_split(trim({column}), ' ')) AS words FROM pairs p WHERE {active()}),"
         f" b AS (SELECT greatest(ceil((max(words) + 1) / {int(bins)}), 1)::BIGINT AS width FROM w)"
         " SELECT (words // width) * width AS words_from, count(*) AS pairs FROM w, b GROUP BY 1 ORDER BY 1")
 
@@ -187,4 +186,4 @@ def shares(store: Store, by: str):
         raise TuneloopError("by must be topic, origin or source")
     return store.frame(
         f"SELECT {column} AS {by}, count(*) AS pairs, round(count(*) / sum(count(*)) OVER (), 4) AS share"
-        f" FROM pairs p LEFT JOIN sources s ON s.id = p.source_id WHERE p.{_ACTIVE} GROUP BY 1 ORDER BY 2 DESC")
+        f" FROM pairs p LEFT JOIN sources s ON s.id = p.source_id WHERE {active()} GROUP BY 1 ORDER BY 2 DESC")

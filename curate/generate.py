@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from curate.backends import Backend
 from curate.errors import TuneloopError
-from curate.pairs import insert_pairs, make_pair
+from curate.pairs import active, insert_pairs, make_pair
 from curate.store import Store
 
 SOURCES = ("documents", "raw", "pairs")
@@ -189,7 +189,7 @@ def load_inputs(store: Store, config: GenerationConfig, source_ids: list[int] | 
         rows = store.rows(f"SELECT id, source_id, kind, payload FROM raw_logs WHERE kind IN ('qa', 'conversation'){only}"
                           " ORDER BY id", args)
     else:
-        rows = store.rows("SELECT id, source_id, instruction FROM pairs WHERE status NOT IN ('rejected', 'duplicate')"
+        rows = store.rows(f"SELECT id, source_id, instruction FROM pairs p WHERE {active()}"
                           " AND origin <> 'offtopic' ORDER BY id")
     if not rows:
         raise TuneloopError({"documents": "no documents imported; import .md or .txt files first",

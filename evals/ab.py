@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 
 from curate.errors import TuneloopError
-from curate.rating import send_to_review
+from curate.pairs import send_to_review
 from curate.store import Store
 
 CHOICES = ("left", "tie", "right")

@@ -12,7 +12,7 @@ import numpy as np
 
 from curate.dataset import get_version, version_items
 from curate.errors import TuneloopError
-from curate.rating import send_to_review
+from curate.pairs import send_to_review
 from curate.store import Store
 from evals.heuristics import REFUSAL, Context, learn_allowlist, run_all
 

@@ -1,7 +1,7 @@
 """Reading runs back: the list, a run's curve, and its hardest examples (back to review)."""
 from __future__ import annotations
 
-from curate.rating import send_to_review
+from curate.pairs import send_to_review
 from curate.store import Store
 
 

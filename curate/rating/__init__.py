@@ -1,0 +1,18 @@
+"""Human rating: the schema and approval rule (rating.schema), the queue with leases
+(rating.queue), append-only ratings, undo and edits (rating.ratings), disagreements, review and
+approval (rating.review), and agreement statistics (rating.agreement).
+
+Ratings are rows per (pair, annotator, question); the latest row wins and a NULL value retracts
+an answer (undo). Annotators never overwrite each other. Questions whose name starts with "_"
+(like "_skipped") are bookkeeping, not answers.
+"""
+from curate.rating.agreement import agreement
+from curate.rating.queue import LEASE_SECONDS, export_for_annotation, next_pair, pair_view, progress, skip
+from curate.rating.ratings import import_ratings, submit, undo_last, validate
+from curate.rating.review import approve, disagreements, review
+from curate.rating.schema import (DEFAULT_SCHEMA, QUESTION_TYPES, ApprovalRule, get_rule, get_schema, set_rule,
+                                  set_schema)
+
+__all__ = ["DEFAULT_SCHEMA", "LEASE_SECONDS", "QUESTION_TYPES", "ApprovalRule", "agreement", "approve",
+           "disagreements", "export_for_annotation", "get_rule", "get_schema", "import_ratings", "next_pair",
+           "pair_view", "progress", "review", "set_rule", "set_schema", "skip", "submit", "undo_last", "validate"]

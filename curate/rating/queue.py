@@ -1,0 +1,116 @@
+"""The rating queue: which pair an annotator gets next (leased to them for ten minutes), skips,
+progress, and the pairs still wanting ratings for rating outside the app."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from curate.errors import TuneloopError
+from curate.pairs import FLAGGED, active, status_in, to_rate
+from curate.rating.schema import get_rule, get_schema
+from curate.store import Store
+
+LEASE_SECONDS = 600   # a pair handed out returns to the queue after ten idle minutes
+
+# How many annotators have answered each pair ("_" questions such as _skipped are bookkeeping).
+ANSWERED = """answered AS (SELECT pair_id, count(DISTINCT annotator_id) AS n FROM current_ratings
+                           WHERE question NOT LIKE '\\_%' ESCAPE '\\' GROUP BY pair_id)"""
+
+# Pairs whose annotators disagree: quality spread ≥ 2, or conflicting verdicts.
+DISAGREEMENT = """
+    SELECT pair_id FROM current_ratings WHERE question IN ('quality', 'verdict') GROUP BY pair_id
+    HAVING count(DISTINCT annotator_id) >= 2 AND (
+        max(TRY_CAST(value AS DOUBLE)) FILTER (WHERE question = 'quality')
+        - min(TRY_CAST(value AS DOUBLE)) FILTER (WHERE question = 'quality') >= 2
+        OR count(DISTINCT value) FILTER (WHERE question = 'verdict') > 1)"""
+
+_assign = threading.Lock()  # threads of one process hand out pairs one at a time
+
+
+def next_pair(store: Store, annotator_id: int) -> dict | None:
+    """Lease the next pair to rate: unrated first, then flagged ones, then partly rated, then
+    disagreements wanting one more opinion. Never a pair this annotator already rated or skipped.
+    Returns None when the queue is empty for them."""
+    k = get_rule(store).min_ratings
+    with _assign, store.transaction() as con:
+        con.execute("DELETE FROM leases WHERE expires_at <= current_timestamp")
+        held = con.execute("SELECT pair_id FROM leases WHERE annotator_id = ? ORDER BY expires_at DESC LIMIT 1",
+                           [annotator_id]).fetchone()
+        if held:
+            pair_id = held[0]
+        else:
+            row = con.execute(f"""
+                WITH {ANSWERED},
+                     leased AS (SELECT pair_id, count(*) AS n FROM leases GROUP BY pair_id),
+                     mine AS (SELECT DISTINCT pair_id FROM current_ratings WHERE annotator_id = ?),
+                     split AS ({DISAGREEMENT})
+                SELECT p.id,
+                       CASE WHEN {status_in((FLAGGED,))} THEN 1 WHEN coalesce(a.n, 0) = 0 THEN 0
+                            WHEN s.pair_id IS NOT NULL THEN 3 ELSE 2 END AS priority
+                FROM pairs p LEFT JOIN answered a ON a.pair_id = p.id LEFT JOIN leased l ON l.pair_id = p.id
+                LEFT JOIN split s ON s.pair_id = p.id
+                WHERE {to_rate()} AND p.id NOT IN (SELECT pair_id FROM mine)
+                  AND coalesce(a.n, 0) + coalesce(l.n, 0) < ? + CASE WHEN s.pair_id IS NOT NULL THEN 1 ELSE 0 END
+                  AND p.id NOT IN (SELECT pair_id FROM reviews)
+                ORDER BY priority, p.id LIMIT 1""", [annotator_id, k]).fetchone()
+            if row is None:
+                return None
+            pair_id = row[0]
+            lease(con, pair_id, annotator_id)
+    return pair_view(store, pair_id)
+
+
+def lease(con, pair_id: int, annotator_id: int) -> None:
+    """Hand a pair to an annotator for LEASE_SECONDS (inside the caller's transaction)."""
+    con.execute("INSERT INTO leases VALUES (?, ?, current_timestamp + to_seconds(?))",
+                [pair_id, annotator_id, LEASE_SECONDS])
+
+
+def pair_view(store: Store, pair_id: int) -> dict:
+    """A pair with what a rater needs: context, lineage and where it came from."""
+    row = store.one("SELECT p.*, s.name AS source, r.line AS source_line FROM pairs p"
+                    " LEFT JOIN sources s ON s.id = p.source_id LEFT JOIN raw_logs r ON r.id = p.raw_log_id"
+                    " WHERE p.id = ?", [pair_id])
+    if row is None:
+        raise TuneloopError(f"no pair {pair_id}")
+    for key in ("context", "lineage"):
+        row[key] = json.loads(row[key]) if row[key] else None
+    return row
+
+
+def skip(store: Store, annotator_id: int, pair_id: int) -> None:
+    """Pass on a pair: it goes to someone else, and does not come back to this annotator."""
+    from curate.rating.ratings import write_answers
+
+    write_answers(store, annotator_id, pair_id, {"_skipped": "1"})
+
+
+def progress(store: Store, annotator_id: int) -> dict:
+    """Pairs this annotator rated; pairs with enough ratings, of all active pairs."""
+    k = get_rule(store).min_ratings
+    return store.one(f"""
+        WITH {ANSWERED}
+        SELECT (SELECT count(DISTINCT pair_id) FROM current_ratings WHERE annotator_id = ?
+                AND question NOT LIKE '\\_%' ESCAPE '\\') AS mine,
+               count(*) FILTER (WHERE coalesce(a.n, 0) >= ?) AS done,
+               count(*) AS total
+        FROM pairs p LEFT JOIN answered a ON a.pair_id = p.id
+        WHERE {active()}""", [annotator_id, k])
+
+
+def export_for_annotation(store: Store, path: str | Path, limit: int | None = None) -> int:
+    """Pairs still wanting ratings, as JSON lines an outside tool can fill in (add an "answers" object)."""
+    k = get_rule(store).min_ratings
+    rows = store.rows(f"""
+        WITH {ANSWERED}
+        SELECT p.id AS pair_id, p.instruction, p.input, p.response, p.context FROM pairs p
+        LEFT JOIN answered a ON a.pair_id = p.id WHERE {to_rate()} AND coalesce(a.n, 0) < ?
+        ORDER BY p.id LIMIT ?""", [k, limit if limit else None])
+    questions = [q["name"] for q in get_schema(store)["questions"]]
+    with open(path, "w", encoding="utf-8") as fh:
+        for row in rows:
+            row["context"] = json.loads(row["context"]) if row["context"] else None
+            row["answers"] = {q: None for q in questions}
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return len(rows)

@@ -1,0 +1,66 @@
+"""What annotators answer (the rating schema, data in the store) and when a pair is approved
+(the approval rule)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from curate.errors import TuneloopError
+from curate.settings import get_setting, set_setting
+from curate.store import Store
+
+QUESTION_TYPES = ("rating", "label", "text_edit", "text")
+DEFAULT_SCHEMA = {
+    "questions": [
+        {"name": "quality", "title": "Quality", "type": "rating", "values": [1, 2, 3, 4, 5], "required": True,
+         "help": "1: wrong or harmful · 3: right but could be better · 5: exactly what we want"},
+        {"name": "verdict", "title": "Verdict", "type": "label", "values": ["approve", "reject", "needs-edit"],
+         "required": True},
+        {"name": "response", "title": "Edited response", "type": "text_edit", "required": False},
+        {"name": "note", "title": "Note", "type": "text", "required": False},
+    ],
+    "guidelines": (
+        "### How to rate\n"
+        "- **Quality** is about the answer: correct, complete, on topic, and in our voice.\n"
+        "- **Approve** pairs you would be happy for the model to learn from as they are.\n"
+        "- **Reject** wrong, harmful, duplicated or meaningless pairs.\n"
+        "- **Needs edit**: fix the answer in the box; your version is stored as a new pair.\n"
+        "- Off-topic questions answered with the refusal are good pairs: approve them.\n"
+    ),
+}
+
+
+@dataclass
+class ApprovalRule:
+    min_ratings: int = 1        # k: ratings a pair needs (1 for a solo user)
+    min_quality: float = 4.0    # mean quality needed
+    # and no annotator said reject; a reviewer's decision overrides the rule
+
+
+def get_schema(store: Store) -> dict:
+    return get_setting(store, "rating_schema", DEFAULT_SCHEMA)
+
+
+def set_schema(store: Store, schema: dict) -> None:
+    """Replace the rating schema, after checking it (raises TuneloopError naming the problem)."""
+    names = set()
+    for q in schema.get("questions", []):
+        if q.get("type") not in QUESTION_TYPES:
+            raise TuneloopError(f"question {q.get('name')!r}: type must be one of {', '.join(QUESTION_TYPES)}")
+        if not q.get("name") or q["name"].startswith("_") or q["name"] in names:
+            raise TuneloopError(f"question names must be unique and not start with '_': {q.get('name')!r}")
+        if q["type"] in ("rating", "label") and not q.get("values"):
+            raise TuneloopError(f"question {q['name']!r} needs values")
+        names.add(q["name"])
+    if not names:
+        raise TuneloopError("a rating schema needs at least one question")
+    set_setting(store, "rating_schema", schema)
+
+
+def get_rule(store: Store) -> ApprovalRule:
+    return ApprovalRule(**get_setting(store, "approval_rule", {}))
+
+
+def set_rule(store: Store, rule: ApprovalRule) -> None:
+    if rule.min_ratings < 1:
+        raise TuneloopError("a pair needs at least one rating")
+    set_setting(store, "approval_rule", asdict(rule))
