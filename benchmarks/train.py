@@ -58,14 +58,14 @@ def heldout_loss(model, tokenizer, workdir: Path, max_length: int) -> float:
 
 
 def run_base(workdir: Path, max_length: int) -> dict:
-    from curate.models import load_causal_lm
+    from curate.lm.load import load_causal_lm
 
     model, tokenizer, _ = load_causal_lm(None)
     return {"heldout_loss": heldout_loss(model, tokenizer, workdir, max_length)}
 
 
 def run_ours(workdir: Path, max_length: int) -> dict:
-    from curate.models import load_causal_lm
+    from curate.lm.load import load_causal_lm
     from curate.store import Store
     from training.config import TrainConfig
     from training.runs import curve
@@ -88,7 +88,7 @@ def run_trl(workdir: Path, max_length: int) -> dict:
     from transformers import TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from curate.models import load_causal_lm
+    from curate.lm.load import load_causal_lm
 
     torch.set_num_threads(os.cpu_count() or 1)
     model, tokenizer, _ = load_causal_lm(None)

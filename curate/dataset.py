@@ -87,7 +87,7 @@ def build_dataset(store: Store, config: DatasetConfig, export_root: str | Path |
     """Freeze the approved pairs into a new dataset version and export it. Returns its report."""
     from tqdm.auto import tqdm
 
-    from curate.models import load_tokenizer
+    from curate.lm.load import load_tokenizer
 
     if not _NAME.match(config.name or ""):
         raise TuneloopError("a dataset name is letters, digits, '.', '_' or '-' (up to 64), e.g. v1")

@@ -161,7 +161,7 @@ def _similar(store: Store, config: DedupeConfig, show_progress: bool) -> tuple[i
         found = near_duplicates(texts, MinHashConfig(threshold=threshold, num_perm=config.num_perm))
         labels, edges, sims, timings = found.labels, found.edges, found.similarity, found.timings
     else:
-        from curate.embeddings import vectors_for
+        from curate.lm.embeddings import vectors_for
 
         threshold = config.threshold if config.threshold is not None else 0.92
         started = time.perf_counter()

@@ -2,7 +2,7 @@
 shares by topic/origin/source, near-neighbour redundancy and thin clusters.
 
 `analyze` is a pure function over texts and their embeddings; `diversity` reads the active pairs,
-embeds them once per text (curate.embeddings), analyzes, and stores the run with each pair's
+embeds them once per text (curate.lm.embeddings), analyzes, and stores the run with each pair's
 cluster, map position and nearest-neighbour similarity. The page reads aggregates with SQL.
 """
 from __future__ import annotations
@@ -118,7 +118,7 @@ def analyze(texts: list[str], responses: list[str], vectors: np.ndarray, config:
 
 def diversity(store: Store, config: DiversityConfig = DiversityConfig(), show_progress: bool = False) -> dict:
     """Analyze the active pairs and store the run; returns its summary (with the run id)."""
-    from curate.embeddings import vectors_for
+    from curate.lm.embeddings import vectors_for
 
     if config.field not in ("instruction", "response", "pair"):
         raise TuneloopError("field must be instruction, response or pair")

@@ -20,7 +20,7 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
-from curate.backends import Backend
+from curate.lm.backends import Backend
 from curate.errors import TuneloopError
 from curate.pairs import active, insert_pairs, make_pair
 from curate.store import Store
@@ -56,7 +56,8 @@ class GenerationResult:
 
 
 # --------------------------------------------------------------------------- text helpers
-def normalize(text: str) -> str:
+def text_key(text: str) -> str:
+    """The text as compared for repeats: lower case, runs of punctuation and spaces as one space."""
     return re.sub(r"[\W_]+", " ", text.lower()).strip()
 
 
@@ -198,7 +199,7 @@ def load_inputs(store: Store, config: GenerationConfig, source_ids: list[int] | 
     for row in rows:
         if "payload" in row:
             row["payload"] = json.loads(row["payload"])
-    known = {normalize(r["instruction"]) for r in store.rows("SELECT instruction FROM pairs")}
+    known = {text_key(r["instruction"]) for r in store.rows("SELECT instruction FROM pairs")}
     return {"rows": rows, "known_questions": known}
 
 
@@ -233,12 +234,12 @@ def generate_pairs(backend: Backend, inputs: dict, config: GenerationConfig,
 
 def _accept_question(question: str, seen: set, result: GenerationResult) -> bool:
     reason = drop_reason(question, _PROMPT_PHRASES)
-    if reason is None and normalize(question) in seen:
+    if reason is None and text_key(question) in seen:
         reason = "duplicate"
     if reason:
         result.dropped[reason] += 1
         return False
-    seen.add(normalize(question))
+    seen.add(text_key(question))
     return True
 
 
@@ -252,7 +253,7 @@ def _answer_all(backend: Backend, asks: list[tuple[dict, str, str | None]], conf
     for (row, question, chunk), reply in zip(asks, replies):
         answer = clean_answer(reply)
         reason = drop_reason(answer, _PROMPT_PHRASES)
-        if reason is None and chunk and normalize(answer) == normalize(chunk):
+        if reason is None and chunk and text_key(answer) == text_key(chunk):
             reason = "copied_prompt"
         if reason:
             result.dropped[reason] += 1

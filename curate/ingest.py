@@ -24,7 +24,7 @@ from curate.errors import TuneloopError
 from curate.readers import FileRefused, Item
 from curate.records import (
     MAPPABLE, SHAPES, Normalized, RecordError, describe_missing, document, flatten_text,
-    kind_for, normalize, resolve_fields,
+    kind_for, resolve_fields, to_normal_form,
 )
 from curate.store import Store
 
@@ -276,7 +276,7 @@ def _normalized(items: Iterator[Item], container: str, mapping: dict, shape: str
 
 def _one(item: Item, mapping: dict, shape: str, roles: dict | None) -> tuple[Item, Normalized | None]:
     try:
-        return item, normalize(item.value, mapping, shape, roles)
+        return item, to_normal_form(item.value, mapping, shape, roles)
     except RecordError as exc:
         item.error = str(exc)
         item.excerpt = readers.excerpt(json.dumps(item.value, ensure_ascii=False, default=str))

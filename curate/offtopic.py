@@ -9,13 +9,15 @@ from __future__ import annotations
 import random
 import re
 
-from curate.backends import Backend
+from curate.lm.backends import Backend
 from curate.errors import TuneloopError
-from curate.generate import normalize, parse_questions
+from curate.generate import parse_questions, text_key
 from curate.pairs import insert_pairs, make_pair
 from curate.store import Store
 
 DEFAULT_REFUSAL = "Let's keep the discussion relevant to {topic}."
+# Refusals in other words that count as well, from models and imported logs.
+_OTHER_REFUSALS = (r"i can only (help|answer)", r"i only answer")
 
 # Questions people ask a support bot that are none of its business, across many subjects.
 POOL: dict[str, list[str]] = {
@@ -72,6 +74,21 @@ def refusal_text(topic: str, template: str = DEFAULT_REFUSAL) -> str:
     return template.format(topic=topic)
 
 
+def _phrase(text: str) -> str:
+    """A refusal text (or template) as a pattern: up to its {topic}, any apostrophe, any spacing,
+    without the closing punctuation."""
+    text = text.split("{topic}")[0] if "{topic}" in text and text.split("{topic}")[0].strip() else text
+    words = [re.sub("['’]", "['’]?", re.escape(w)) for w in text.strip(" .!?").split()]
+    return r"\s+".join(words).replace(r"\{topic\}", ".+?")
+
+
+def refusal_pattern(refusals=()) -> re.Pattern:
+    """What counts as a refusal: the default refusal, refusals in other common words, and every
+    refusal text or template given (a custom --refusal, as off-topic pairs store it)."""
+    phrases = [_phrase(DEFAULT_REFUSAL), *_OTHER_REFUSALS, *(_phrase(r) for r in refusals if r and r.strip())]
+    return re.compile("|".join(dict.fromkeys(phrases)), re.I)
+
+
 def offtopic_pairs(topic: str, n: int, seed: int = 0, refusal: str = DEFAULT_REFUSAL,
                    extra_questions: list[str] = (), exclude: set[str] = frozenset()) -> list[dict]:
     """n off-topic pairs, drawn round-robin across subjects so they stay varied."""
@@ -89,11 +106,11 @@ def offtopic_pairs(topic: str, n: int, seed: int = 0, refusal: str = DEFAULT_REF
         for name in names:
             if subjects[name]:
                 order.append((name, subjects[name].pop()))
-    topic_words = {w for w in normalize(topic).split() if len(w) > 2}
+    topic_words = {w for w in text_key(topic).split() if len(w) > 2}
     answer = refusal_text(topic, refusal)
     pairs, seen = [], set(exclude)
     for subject, question in order:
-        key = normalize(question)
+        key = text_key(question)
         if key in seen or topic_words & set(key.split()):
             continue  # already there, or mentions the topic: not off-topic
         seen.add(key)
@@ -118,7 +135,7 @@ def model_questions(backend: Backend, topic: str, count: int, seed: int = 0) -> 
 def add_offtopic(store: Store, topic: str, n: int = 20, seed: int = 0, refusal: str = DEFAULT_REFUSAL,
                  backend: Backend | None = None) -> int:
     """Store n off-topic pairs (new ones only); returns how many were added."""
-    existing = {normalize(r["instruction"]) for r in store.rows("SELECT instruction FROM pairs")}
+    existing = {text_key(r["instruction"]) for r in store.rows("SELECT instruction FROM pairs")}
     with store.job("pairs.offtopic", {"topic": topic, "n": n, "seed": seed, "refusal": refusal,
                                       "model": backend.description if backend else None}):
         extra = model_questions(backend, topic, n, seed) if backend else []

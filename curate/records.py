@@ -136,7 +136,7 @@ def describe_missing(columns: list[str], shape: str = "auto") -> str:
             " --map response=COLUMN")
 
 
-def normalize(record: dict, mapping: dict[str, str] | None = None, shape: str = "auto",
+def to_normal_form(record: dict, mapping: dict[str, str] | None = None, shape: str = "auto",
               roles: dict[str, str] | None = None) -> Normalized:
     """One record in normal form, or RecordError with the reason."""
     mapping = mapping or {}

@@ -31,7 +31,6 @@ class Template:
     name: str
     description: str
     render: Callable[[dict, Any], str]   # (pair, tokenizer) → prompt
-    needs_tokenizer: bool = False
 
 
 def _question(pair: dict) -> str:
@@ -66,9 +65,8 @@ def _chat(pair: dict, tokenizer=None) -> str:
 TEMPLATES: dict[str, Template] = {
     "qa": Template("qa", "### Question: … ### Answer: (course style)", _qa),
     "alpaca": Template("alpaca", "Alpaca instruction/input/response", _alpaca),
-    "chat": Template("chat", "the model's own chat template", _chat, needs_tokenizer=True),
+    "chat": Template("chat", "the model's own chat template", _chat),
 }
-DEFAULT_TEMPLATE = "qa"
 
 
 def get_template(name: str) -> Template:

@@ -207,7 +207,7 @@ def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from curate.models import load_causal_lm
+    from curate.lm.load import load_causal_lm
     from evals.shared_context_lm import SharedContextLM
 
     tasks_dir = Path(tasks_dir or default_tasks_dir(store))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections import Counter
 
 import numpy as np
@@ -14,7 +13,8 @@ from curate.dataset import get_version, version_items
 from curate.errors import TuneloopError
 from curate.pairs import send_to_review
 from curate.store import Store
-from evals.heuristics import REFUSAL, Context, learn_allowlist, run_all
+from curate.offtopic import refusal_pattern
+from evals.heuristics import Context, learn_allowlist, run_all
 
 
 def token_f1(prediction: str, reference: str) -> float:
@@ -32,34 +32,12 @@ def rouge_l(prediction: str, reference: str) -> float:
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True).score(reference, prediction)["rougeL"].fmeasure
 
 
-def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 8) -> list[dict]:
-    """Greedy answers, batched with left padding; with their token counts and latency."""
-    import torch
-
-    tokenizer.padding_side = "left"
-    out = []
-    for start in range(0, len(prompts), batch_size):
-        batch = prompts[start:start + batch_size]
-        encoded = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
-        began = time.perf_counter()
-        with torch.inference_mode():
-            ids = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id, repetition_penalty=1.0)
-        per_item = (time.perf_counter() - began) * 1000 / len(batch)
-        width = encoded["input_ids"].shape[1]
-        for row in ids:
-            new = row[width:]
-            new = new[new != tokenizer.pad_token_id]
-            out.append({"output": tokenizer.decode(new, skip_special_tokens=True).strip(), "tokens": int(len(new)),
-                        "latency_ms": round(per_item, 1)})
-    return out
-
-
 def evaluate_domain(store: Store, model_spec: str | None, dataset: str, max_new_tokens: int = 128,
                     limit: int | None = None, batch_size: int = 8, flag: bool = True) -> dict:
     """Answer the held-out split with the model; store outputs, metrics and flags. Returns the metrics."""
-    from curate.embeddings import embed
-    from curate.models import load_causal_lm
+    from curate.lm.embeddings import embed
+    from curate.lm.generation import generate_texts
+    from curate.lm.load import load_causal_lm
 
     version = get_version(store, dataset)
     test = version_items(store, version["id"], "test")[: limit or None]
@@ -68,19 +46,22 @@ def evaluate_domain(store: Store, model_spec: str | None, dataset: str, max_new_
         raise TuneloopError(f"dataset {dataset!r} has no held-out examples")
     model, tokenizer, resolved = load_causal_lm(model_spec, store)
     with store.job("eval.domain", {"model": model_spec or resolved.describe(), "dataset": dataset, "limit": limit}):
-        answers = generate(model, tokenizer, [i["prompt"] for i in test], max_new_tokens, batch_size)
+        answers = generate_texts(model, tokenizer, [i["prompt"] for i in test], max_new_tokens=max_new_tokens,
+                                 batch_size=batch_size)
         refs = [i["response"] for i in test]
         outs = [a["output"] for a in answers]
         vectors = embed(outs + refs)
         similarity = (vectors[: len(outs)] * vectors[len(outs):]).sum(axis=1)
         question_vectors = embed([i["instruction"] for i in test])
         train_vectors = embed([i["instruction"] for i in train]) if train else np.zeros((0, question_vectors.shape[1]))
+        refusal = refusal_pattern({i["response"] for i in train + test if i["origin"] == "offtopic"})
         allowlist = learn_allowlist([i["instruction"] + " " + i["response"] for i in train])
         rows = []
         for k, (item, answer) in enumerate(zip(test, answers)):
-            should_refuse = should_refuse_item(item)
+            should_refuse = should_refuse_item(item, refusal)
             ctx = Context(question=item["instruction"], reference=item["response"], should_refuse=should_refuse,
-                          allowlist=allowlist, max_new_tokens=max_new_tokens, tokens=answer["tokens"])
+                          allowlist=allowlist, max_new_tokens=max_new_tokens, tokens=answer["tokens"],
+                          refusal=refusal)
             flags = run_all(answer["output"], ctx)
             nearest = []
             if flags and len(train_vectors):
@@ -90,7 +71,7 @@ def evaluate_domain(store: Store, model_spec: str | None, dataset: str, max_new_
                          "exact_match": answer["output"].strip().lower() == item["response"].strip().lower(),
                          "token_f1": token_f1(answer["output"], item["response"]),
                          "rouge_l": rouge_l(answer["output"], item["response"]),
-                         "similarity": float(similarity[k]), "refused": bool(REFUSAL.search(answer["output"])),
+                         "similarity": float(similarity[k]), "refused": bool(refusal.search(answer["output"])),
                          "should_refuse": should_refuse, "flags": flags, "nearest": nearest})
         metrics = summarize(rows)
         with store.transaction() as con:
@@ -116,9 +97,9 @@ def evaluate_domain(store: Store, model_spec: str | None, dataset: str, max_new_
     return {"eval_run_id": run_id, **metrics}
 
 
-def should_refuse_item(item: dict) -> bool:
+def should_refuse_item(item: dict, refusal: re.Pattern | None = None) -> bool:
     """Off-topic pairs, and imported pairs whose reference answer is itself the refusal."""
-    return item["origin"] == "offtopic" or bool(REFUSAL.search(item["response"]))
+    return item["origin"] == "offtopic" or bool((refusal or refusal_pattern()).search(item["response"]))
 
 
 def summarize(rows: list[dict]) -> dict:

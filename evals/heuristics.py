@@ -10,7 +10,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-REFUSAL = re.compile(r"let['’]?s keep the discussion relevant to|i can only (help|answer)|i only answer", re.I)
+from curate.offtopic import refusal_pattern
+
 _WORD = re.compile(r"[A-Za-z][A-Za-z']+")
 
 
@@ -24,6 +25,7 @@ class Context:
     allowlist: set[str] = field(default_factory=set)  # words of the training data (product names…)
     max_new_tokens: int | None = None
     tokens: int | None = None
+    refusal: re.Pattern = field(default_factory=refusal_pattern)  # follows the configured refusal text
 
 
 Check = Callable[[str, Context], tuple[bool, str]]
@@ -105,7 +107,7 @@ def cut_off(output: str, ctx: Context) -> tuple[bool, str]:
 
 @heuristic("wrong_refusal")
 def wrong_refusal(output: str, ctx: Context) -> tuple[bool, str]:
-    refused = bool(REFUSAL.search(output))
+    refused = bool(ctx.refusal.search(output))
     if ctx.should_refuse and not refused:
         return True, "an off-topic question was answered"
     if not ctx.should_refuse and refused:

@@ -66,7 +66,7 @@ def openai_stub(monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny random Llama (2 layers, hidden 64) with the SmolLM2 tokenizer: no download, seconds to run."""
-    from curate.models import packaged_smollm2
+    from curate.lm.resolve import packaged_smollm2
 
     gguf = packaged_smollm2()
     if gguf is None:

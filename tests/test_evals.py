@@ -45,7 +45,7 @@ def test_a_local_mirror_scores_identically_to_lm_evals_own_task_fed_the_same_row
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from curate.models import load_causal_lm
+    from curate.lm.load import load_causal_lm
 
     import_benchmarks(shared("benchmarks"), tmp_path)
     rows = [json.loads(x) for x in (tmp_path / "data" / "arc_easy_test.jsonl").read_text().splitlines()]
@@ -77,7 +77,7 @@ def test_results_are_stored_and_cached_by_model_fingerprint(store, tiny_model_di
     assert {r["metric"] for r in rows} == {"acc", "acc_norm"} and all(r["local"] and r["limit_n"] == 8 for r in rows)
     again = run_benchmarks(store, str(tiny_model_dir), ["arc_easy"], limit=8, tasks_dir=tmp_path / "tasks")
     assert again == first and store.scalar("SELECT count(*) FROM benchmark_results") == len(rows)  # cached
-    from curate.models import load_causal_lm
+    from curate.lm.load import load_causal_lm
     model, _, _ = load_causal_lm(str(tiny_model_dir))
     before = model_fingerprint(model)
     model.model.embed_tokens.weight.data[0] += 1.0
@@ -141,7 +141,7 @@ def test_shared_context_scoring_equals_lm_evals_own_model_class(tiny_model_dir, 
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from curate.models import load_causal_lm
+    from curate.lm.load import load_causal_lm
     from evals.shared_context_lm import SharedContextLM
 
     import_benchmarks(shared("benchmarks"), tmp_path)

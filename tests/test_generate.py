@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from curate.backends import LocalBackend, OpenAIBackend
+from curate.lm.backends import LocalBackend, OpenAIBackend
 from curate.errors import TuneloopError
 from curate.generate import (
     GenerationConfig, chunk_text, clean_answer, drop_reason, generate, kept, parse_questions,

@@ -34,3 +34,15 @@ def test_a_reference_that_refuses_makes_the_question_off_topic():
     assert should_refuse_item({"origin": "extracted", "response": "Let's keep the discussion relevant to Lamini."})
     assert should_refuse_item({"origin": "extracted", "response": "Let’s keep the discussion relevant to Lamini."})
     assert not should_refuse_item({"origin": "extracted", "response": "Hold the button for five seconds."})
+
+
+def test_a_custom_refusal_is_recognised():
+    from curate.offtopic import refusal_pattern
+    from evals.heuristics import Context, run_all
+
+    custom = refusal_pattern(["Sorry, I only talk about {topic}."])
+    assert custom.search("Sorry, I only talk about Lumo!") and custom.search("sorry,  i only talk about lamps")
+    assert custom.search("Let’s keep the discussion relevant to Lumo.")  # the default still counts
+    assert not refusal_pattern().search("Sorry, I only talk about Lumo.")
+    assert "wrong_refusal" not in run_all("Sorry, I only talk about Lumo.", Context(should_refuse=True, refusal=custom))
+    assert "wrong_refusal" in run_all("Sorry, I only talk about Lumo.", Context(should_refuse=True))

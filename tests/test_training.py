@@ -64,7 +64,7 @@ def test_lora_trains_adapters_and_saves_a_merged_model(dataset, tiny_model_dir, 
     assert set(before) == set(after)  # merged: a plain model, no adapter weights left
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert changed and all("proj" in k for k in changed)  # only the adapted projections moved
-    from curate.models import resolve_causal_lm
+    from curate.lm.resolve import resolve_causal_lm
     assert resolve_causal_lm(f"run:{run_id}", dataset).kind == "run"
 
 

@@ -89,7 +89,7 @@ def train(store: Store, config: TrainConfig, resume_run: int | None = None, show
     if not train_items:
         raise TuneloopError(f"dataset {config.dataset!r} has no training examples")
 
-    from curate.models import load_causal_lm
+    from curate.lm.load import load_causal_lm
 
     model, tokenizer, resolved = load_causal_lm(config.model, store)
     tokenizer.padding_side = "right"

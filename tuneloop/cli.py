@@ -126,7 +126,7 @@ def pairs_extract(ctx, all_sources, topic) -> None:
 @library_errors
 def pairs_generate(ctx, source, topic, model, backend, n, seed, batch_size, source_ids, dry_run) -> None:
     """Generate instruction–response pairs with an LLM."""
-    from curate.backends import make_backend
+    from curate.lm.backends import make_backend
     from curate.generate import GenerationConfig, generate
 
     store = open_store(ctx)
@@ -155,7 +155,7 @@ def pairs_offtopic(ctx, topic, n, seed, refusal, model) -> None:
     store = open_store(ctx)
     backend = None
     if model:
-        from curate.backends import make_backend
+        from curate.lm.backends import make_backend
         backend = make_backend("local", None if model == "default" else model, store)
     added = add_offtopic(store, topic, n, seed, refusal, backend)
     from curate.stats import stats as counts
@@ -554,7 +554,7 @@ def report(ctx, run_id, out) -> None:
 @library_errors
 def models(ctx) -> None:
     """Show which causal LM and embedding model tuneloop would use, and from where."""
-    from curate.models import resolve_causal_lm, resolve_embedding_model
+    from curate.lm.resolve import resolve_causal_lm, resolve_embedding_model
 
     click.echo(f"causal LM: {resolve_causal_lm().describe()}")
     click.echo(f"embeddings: {resolve_embedding_model()}")

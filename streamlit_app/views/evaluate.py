@@ -6,7 +6,7 @@ from evals.ab import create_study
 from evals.benchmarks import TASKS, run_benchmarks
 from evals.domain import evaluate_domain
 from evals.report import report_data, render
-from evals.views_data import ab_table, benchmark_table, domain_runs, flagged_outputs
+from evals.results import ab_table, benchmark_table, domain_runs, flagged_outputs
 from streamlit_app.common import get_store, require
 from training.runs import runs_frame
 

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from curate.backends import make_backend
+from curate.lm.backends import make_backend
 from curate.errors import TuneloopError
 from curate.generate import SOURCES, GenerationConfig, accept, generate, preview_frame
 from curate.offtopic import DEFAULT_REFUSAL, add_offtopic

@@ -1,4 +1,4 @@
-"""What the Evaluate page shows, read with SQL."""
+"""Evaluation results read back for the Evaluate page: domain runs, flagged outputs, benchmark scores, A/B studies."""
 from __future__ import annotations
 
 from curate.store import Store

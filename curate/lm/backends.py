@@ -23,7 +23,7 @@ class Backend(Protocol):
 
 @dataclass
 class LocalBackend:
-    """A causal LM loaded through transformers, run on the CPU in batches."""
+    """A causal LM loaded through transformers, run in batches."""
     model: Any
     tokenizer: Any
     batch_size: int = 8
@@ -31,7 +31,7 @@ class LocalBackend:
 
     @classmethod
     def load(cls, spec: str | None = None, store=None, batch_size: int = 8) -> "LocalBackend":
-        from curate.models import load_causal_lm
+        from curate.lm.load import load_causal_lm
 
         model, tokenizer, resolved = load_causal_lm(spec, store)
         return cls(model, tokenizer, batch_size, {"backend": "local", "model": resolved.describe()})
@@ -44,21 +44,12 @@ class LocalBackend:
 
     def chat(self, conversations: list[list[dict]], *, max_new_tokens: int = 160, temperature: float = 0.0,
              seed: int = 0) -> list[str]:
-        import torch
+        from curate.lm.generation import generate_texts
 
-        replies: list[str] = []
-        for start in range(0, len(conversations), self.batch_size):
-            texts = [self.prompt_text(c) for c in conversations[start:start + self.batch_size]]
-            encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-            torch.manual_seed(seed + start)  # same seed, same batches → same text
-            sampling = ({"do_sample": True, "temperature": temperature, "top_p": 0.9} if temperature > 0
-                        else {"do_sample": False})
-            with torch.inference_mode():
-                out = self.model.generate(**encoded, max_new_tokens=max_new_tokens, repetition_penalty=1.1,
-                                          pad_token_id=self.tokenizer.pad_token_id, **sampling)
-            width = encoded["input_ids"].shape[1]
-            replies += [self.tokenizer.decode(o[width:], skip_special_tokens=True).strip() for o in out]
-        return replies
+        # a mild repetition penalty: small models otherwise loop in longer generated answers
+        return [g["output"] for g in generate_texts(
+            self.model, self.tokenizer, [self.prompt_text(c) for c in conversations], max_new_tokens=max_new_tokens,
+            batch_size=self.batch_size, temperature=temperature, repetition_penalty=1.1, seed=seed)]
 
 
 @dataclass

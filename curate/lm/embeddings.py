@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 import pyarrow as pa
 
-from curate.models import resolve_embedding_model
+from curate.lm.resolve import resolve_embedding_model
 from curate.store import Store
 
 
