@@ -222,7 +222,7 @@ def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit
                         " AND config_hash = ?", [fingerprint, config_hash])
     if cached:
         return _by_task(cached)
-    with store.job("eval.bench", {"model": resolved.describe(), **config}):
+    with store.job("eval.bench", {"model": resolved.describe(), **config}) as job:
         lm = SharedContextLM(pretrained=model, tokenizer=tokenizer, device="cpu")  # batches are set by tokens
         all_local = all(t.startswith(LOCAL_PREFIX) for t in resolved_tasks)
         # local mirrors include lm-eval's YAMLs by path: no need to index lm-eval's thousands of tasks
@@ -243,10 +243,10 @@ def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit
         with store.transaction() as con:
             for r in rows:
                 con.execute("INSERT INTO benchmark_results (model, fingerprint, task, metric, value, stderr, limit_n,"
-                            " num_fewshot, lm_eval_version, config_hash, local) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            " num_fewshot, lm_eval_version, config_hash, local, job_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [model_spec or resolved.describe(), fingerprint, r["task"], r["metric"], r["value"],
                              r["stderr"], limit, num_fewshot, lm_eval.__version__, config_hash,
-                             r["local"]])
+                             r["local"], job.id])
     return _by_task(rows)
 
 

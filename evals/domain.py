@@ -45,7 +45,7 @@ def evaluate_domain(store: Store, model_spec: str | None, dataset: str, max_new_
     if not test:
         raise TuneloopError(f"dataset {dataset!r} has no held-out examples")
     model, tokenizer, resolved = load_causal_lm(model_spec, store)
-    with store.job("eval.domain", {"model": model_spec or resolved.describe(), "dataset": dataset, "limit": limit}):
+    with store.job("eval.domain", {"model": model_spec or resolved.describe(), "dataset": dataset, "limit": limit}) as job:
         answers = generate_texts(model, tokenizer, [i["prompt"] for i in test], max_new_tokens=max_new_tokens,
                                  batch_size=batch_size)
         refs = [i["response"] for i in test]
@@ -75,11 +75,11 @@ def evaluate_domain(store: Store, model_spec: str | None, dataset: str, max_new_
                          "should_refuse": should_refuse, "flags": flags, "nearest": nearest})
         metrics = summarize(rows)
         with store.transaction() as con:
-            run_id = con.execute("INSERT INTO eval_runs (kind, model, dataset_version_id, config, metrics)"
-                                 " VALUES ('domain', ?, ?, ?, ?) RETURNING id",
+            run_id = con.execute("INSERT INTO eval_runs (kind, model, dataset_version_id, config, metrics, job_id)"
+                                 " VALUES ('domain', ?, ?, ?, ?, ?) RETURNING id",
                                  [model_spec or resolved.describe(), version["id"],
                                   json.dumps({"max_new_tokens": max_new_tokens, "limit": limit}),
-                                  json.dumps(metrics)]).fetchone()[0]
+                                  json.dumps(metrics), job.id]).fetchone()[0]
             for r in rows:
                 output_id = con.execute(
                     "INSERT INTO model_outputs (eval_run_id, pair_id, prompt, output, reference, tokens, latency_ms,"

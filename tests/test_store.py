@@ -20,15 +20,14 @@ def test_opening_migrates_and_a_second_run_is_a_no_op(db_path):
 def test_a_failing_migration_leaves_nothing_behind(db_path, monkeypatch):
     import curate.store as store_module
 
-    def broken(con):
-        con.execute("CREATE TABLE half_done (x INTEGER)")
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS + [(999, "broken", broken)])
+    real_ddl = store_module.ddl
+    monkeypatch.setattr(store_module, "ddl", lambda ref: "CREATE TABLE half_done (x INTEGER); SELECT error('boom');"
+                        if ref == "curate/999_broken.sql" else real_ddl(ref))
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS + [(999, "broken", ("curate/999_broken.sql",))])
     try:
         Store(db_path)
-    except RuntimeError:
-        pass
+    except Exception as exc:
+        assert "boom" in str(exc)
     store = Store(db_path, migrate=False)
     assert store.scalar("SELECT max(version) FROM schema_migrations") == MIGRATIONS[-1][0]
     names = {r["table_name"] for r in store.rows("SELECT table_name FROM information_schema.tables")}
@@ -99,3 +98,30 @@ def test_a_live_process_with_an_old_heartbeat_keeps_running(db_path):
                   " ('train', 'running', ?, ?, current_timestamp - INTERVAL 1 HOUR)", [os.getpid(), socket.gethostname()])
     Store(db_path)
     assert store.scalar("SELECT state FROM jobs") == "running"
+
+
+def test_migration_8_moves_runs_onto_jobs_and_registers_finished_models(db_path, monkeypatch, tmp_path):
+    """A store made before runs were jobs keeps every run's state, process and error."""
+    import curate.store as store_module
+    from curate.lm.resolve import resolve_causal_lm
+    from training.runs import get_run
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:7])
+    old = Store(db_path)
+    model = tmp_path / "run-1" / "model"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    for state, output_dir, error in (("succeeded", str(model), None), ("failed", None, "OSError: disk full"),
+                                     ("interrupted", None, "killed")):
+        old.execute("INSERT INTO runs (kind, base_model, config, state, output_dir, pid, host, error, metrics)"
+                    " VALUES ('train', 'base', '{}', ?, ?, 4242, 'h', ?, '{\"steps\": 3}')", [state, output_dir, error])
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS)
+    store = Store(db_path)
+    assert store.schema_version() == MIGRATIONS[-1][0]
+    runs = [get_run(store, i) for i in (1, 2, 3)]
+    assert [r["state"] for r in runs] == ["succeeded", "failed", "interrupted"]
+    assert runs[1]["error"] == "OSError: disk full" and runs[0]["pid"] == 4242 and runs[0]["metrics"] == {"steps": 3}
+    assert store.scalar("SELECT count(*) FROM jobs WHERE kind = 'train'") == 3
+    assert resolve_causal_lm("run:1", store).path == str(model)
+    assert "state" not in {r["column_name"] for r in store.rows(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'runs'")}

@@ -10,8 +10,8 @@ import torch
 from curate.dataset import DatasetConfig, build_dataset
 from curate.store import Store
 from training.config import TrainConfig, help_text
-from training.runs import curve, flag_hardest, hardest
-from training.train import last_checkpoint, train
+from training.runs import curve, flag_hardest, get_run, hardest
+from training.train import last_checkpoint, resume, train
 
 
 @pytest.fixture
@@ -36,9 +36,9 @@ def weights(path):
 
 def test_full_fine_tune_changes_the_weights_and_lowers_the_loss(dataset, tiny_model_dir, tmp_path):
     run_id = train(dataset, config(tiny_model_dir, tmp_path))
-    run = dataset.one("SELECT * FROM runs WHERE id = ?", [run_id])
+    run = get_run(dataset, run_id)
     assert run["state"] == "succeeded"
-    assert json.loads(run["config"])["max_steps"] == 30  # the resolved config is stored
+    assert run["config"]["max_steps"] == 30 and run["config"]["lr"] == 2e-3  # the resolved config is stored
     before, after = weights(tiny_model_dir), weights(run["output_dir"])
     assert any(not torch.equal(before[k], after[k]) for k in before)
     points = curve(dataset, run_id)
@@ -46,7 +46,7 @@ def test_full_fine_tune_changes_the_weights_and_lowers_the_loss(dataset, tiny_mo
     evals = points["eval_loss"].dropna().tolist()
     assert losses[-1] < losses[0] and evals[-1] < evals[0]
     assert points["step"].iloc[0] == 0 and not points["eval_loss"].isna().iloc[0]  # held-out loss before training
-    metrics = json.loads(run["metrics"])
+    metrics = run["metrics"]
     assert metrics["steps"] == 30 and metrics["tokens_per_s"] > 0 and metrics["trained_tokens"] > 0
     n = dataset.scalar("SELECT count(*) FROM dataset_items")
     assert dataset.scalar("SELECT count(*) FROM example_losses WHERE run_id = ?", [run_id]) == n
@@ -58,8 +58,8 @@ def test_full_fine_tune_changes_the_weights_and_lowers_the_loss(dataset, tiny_mo
 
 def test_lora_trains_adapters_and_saves_a_merged_model(dataset, tiny_model_dir, tmp_path):
     run_id = train(dataset, config(tiny_model_dir, tmp_path, lora=True, lora_r=4, lora_alpha=8, max_steps=15))
-    run = dataset.one("SELECT * FROM runs WHERE id = ?", [run_id])
-    assert run["state"] == "succeeded"
+    run = get_run(dataset, run_id)
+    assert run["state"] == "succeeded" and run["config"]["lr"] == 2e-3
     before, after = weights(tiny_model_dir), weights(run["output_dir"])
     assert set(before) == set(after)  # merged: a plain model, no adapter weights left
     changed = [k for k in before if not torch.equal(before[k], after[k])]
@@ -79,7 +79,7 @@ def test_kill_9_then_resume_continues_from_the_checkpoint(dataset, tiny_model_di
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     store = Store(db_path)  # start-up marks the run interrupted
-    run = store.one("SELECT id, state FROM runs ORDER BY id DESC LIMIT 1")
+    run = get_run(store, store.scalar("SELECT max(id) FROM runs"))
     assert run["state"] == "interrupted"
     result = subprocess.run([sys.executable, "-m", "tuneloop.cli", "--db", str(db_path), "train", "--resume",
                              str(run["id"])], capture_output=True, text=True, timeout=600)
@@ -100,7 +100,7 @@ def test_resume_refuses_a_finished_run(dataset, tiny_model_dir, tmp_path):
 
     run_id = train(dataset, config(tiny_model_dir, tmp_path, max_steps=3))
     with pytest.raises(TuneloopError, match="already finished"):
-        train(dataset, TrainConfig(), resume_run=run_id)
+        resume(dataset, run_id)
 
 
 def test_resume_passes_over_a_checkpoint_cut_off_while_saving(tmp_path):
@@ -112,3 +112,37 @@ def test_resume_passes_over_a_checkpoint_cut_off_while_saving(tmp_path):
             (folder / "trainer_state.json").write_text("{}")
     assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-20"
     assert last_checkpoint(tmp_path / "nothing-here") is None
+
+
+def test_every_config_field_is_a_train_option_and_resume_refuses_other_flags(cli):
+    from curate.options import options
+
+    helped = cli("train", "--help").output
+    for o in options(TrainConfig):
+        assert o.flag in helped, o.flag
+    result = cli("train", "--resume", "1", "--lr", "1e-3", "--max-steps", "5")
+    assert result.exit_code != 0 and "--max-steps, --lr cannot change it" in result.output
+
+
+def test_the_lora_learning_rate_default_lives_in_the_library():
+    from training.config import FULL_LR, LORA_LR
+
+    assert TrainConfig(lora=True).resolved().lr == LORA_LR and TrainConfig().resolved().lr == FULL_LR
+    assert TrainConfig(lora=True, lr=1e-3).resolved().lr == 1e-3
+
+
+def test_a_background_run_writes_a_log_its_job_keeps(dataset, tmp_path):
+    from training.runs import launch, log_tail
+
+    started = launch(dataset, TrainConfig(dataset="v1", model=str(tmp_path / "no-such-model")))
+    import os
+    for _ in range(600):
+        try:
+            os.waitpid(started["pid"], 0)
+            break
+        except ChildProcessError:
+            break
+    text = log_tail(started["log"])
+    assert "no-such-model" in text
+    job = dataset.one("SELECT state, error, log_path FROM jobs WHERE kind = 'train' ORDER BY id DESC LIMIT 1")
+    assert job["state"] == "failed" and job["log_path"] == started["log"]

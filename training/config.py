@@ -1,37 +1,44 @@
-"""The training config: a dataclass whose fields carry their help text. The resolved config is
-stored with the run."""
+"""The training config: a dataclass whose fields carry their help text (and choices), the one
+place a training option is defined. The CLI's `tuneloop train` options and the Train page's form
+are made from these fields (curate.options); the resolved config is stored with the run."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, replace
 
+from curate.options import field_help, option
 
-def _f(default, help: str):
-    return field(default=default, metadata={"help": help})
+FULL_LR = 5e-5   # a full fine-tune of a small model: higher and it forgets what it knew
+LORA_LR = 2e-4   # LoRA adapters start at zero and want a larger step
 
 
 @dataclass
 class TrainConfig:
-    dataset: str = _f("", "Dataset version to train on (tuneloop dataset build --name …).")
-    model: str | None = _f(None, "Base model spec: hub id, folder, .gguf or run:N (default SmolLM2-135M-Instruct).")
-    lora: bool = _f(False, "Train LoRA adapters instead of every weight (merged into the saved model).")
-    lora_r: int = _f(16, "LoRA rank: 16 is plenty for a few thousand pairs.")
-    lora_alpha: int = _f(32, "LoRA scaling; 2 × rank is the usual choice.")
-    lora_dropout: float = _f(0.05, "Dropout on the LoRA path.")
-    epochs: float = _f(3.0, "Passes over the train split (ignored when max_steps > 0).")
-    max_steps: int = _f(-1, "Stop after this many optimizer steps (-1: use epochs).")
-    lr: float = _f(5e-5, "Peak learning rate (full fine-tune); LoRA usually wants ~2e-4.")
-    batch_size: int = _f(8, "Examples per step. On 2 CPU cores 8 short examples take about a second.")
-    grad_accum: int = _f(1, "Steps whose gradients add up before one optimizer step.")
-    warmup_ratio: float = _f(0.05, "Share of steps warming the learning rate up from 0.")
-    weight_decay: float = _f(0.0, "AdamW weight decay.")
-    seed: int = _f(0, "Seed for initialization of LoRA weights and data order.")
-    logging_steps: int = _f(10, "Log loss and learning rate every this many steps (stored with the run).")
-    eval_steps: int = _f(50, "Evaluate held-out loss every this many steps.")
-    save_steps: int = _f(50, "Checkpoint every this many steps (what --resume continues from).")
-    group_by_length: bool = _f(True, "Batch examples of similar length: less padding, more tokens/s.")
-    threads: int = _f(0, "CPU threads for torch (0: every core).")
-    output_root: str = _f("", "Where runs keep checkpoints and the final model (default: next to the store).")
+    dataset: str = option("", "Dataset version to train on (tuneloop dataset build --name …).")
+    model: str | None = option(None, "Base model spec: hub id, folder, .gguf or run:N (default SmolLM2-135M-Instruct).")
+    lora: bool = option(False, "Train LoRA adapters instead of every weight (merged into the saved model).")
+    lora_r: int = option(16, "LoRA rank: 16 is plenty for a few thousand pairs.")
+    lora_alpha: int = option(32, "LoRA scaling; 2 × rank is the usual choice.")
+    lora_dropout: float = option(0.05, "Dropout on the LoRA path.")
+    epochs: float = option(3.0, "Passes over the train split (ignored when max_steps > 0).")
+    max_steps: int = option(-1, "Stop after this many optimizer steps (-1: use epochs).")
+    lr: float | None = option(None, f"Peak learning rate (default {FULL_LR:g} for a full fine-tune, {LORA_LR:g} for LoRA).")
+    batch_size: int = option(8, "Examples per step. On 2 CPU cores 8 short examples take about a second.")
+    grad_accum: int = option(1, "Steps whose gradients add up before one optimizer step.")
+    warmup_ratio: float = option(0.05, "Share of steps warming the learning rate up from 0.")
+    weight_decay: float = option(0.0, "AdamW weight decay.")
+    seed: int = option(0, "Seed for initialization of LoRA weights and data order.")
+    logging_steps: int = option(10, "Log loss and learning rate every this many steps (stored with the run).")
+    eval_steps: int = option(50, "Evaluate held-out loss every this many steps.")
+    save_steps: int = option(50, "Checkpoint every this many steps (what --resume continues from).")
+    group_by_length: bool = option(True, "Batch examples of similar length: less padding, more tokens/s.")
+    threads: int = option(0, "CPU threads for torch (0: every core).")
+    output_root: str = option("", "Where runs keep checkpoints and the final model (default: next to the store).",
+                              flag="--out")
+
+    def resolved(self) -> "TrainConfig":
+        """The config as it runs: defaults that depend on other fields filled in."""
+        return replace(self, lr=self.lr if self.lr is not None else (LORA_LR if self.lora else FULL_LR))
 
 
 def help_text() -> dict[str, str]:
-    return {f.name: f.metadata["help"] for f in fields(TrainConfig)}
+    return field_help(TrainConfig)

@@ -1,22 +1,22 @@
 """Fine-tune on a dataset version with transformers' Trainer, full or LoRA (peft).
 
 The store is read first (the frozen examples), let go while training runs, and written in short
-transactions: the run row (running → succeeded / failed / interrupted, with a heartbeat), the loss
-and learning rate at each logging step, held-out loss, and afterwards each example's loss.
-A killed run is marked interrupted the next time the store is opened; `resume` continues it
-from its last checkpoint.
+transactions: the run row and its job (running → succeeded / failed / interrupted, with a heartbeat,
+as for all long work), the loss and learning rate at each logging step, held-out loss, and afterwards
+each example's loss; the model is registered as run:N. A killed run's job is marked interrupted the
+next time the store is opened; `resume` continues it from its last checkpoint.
 """
 from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from curate.dataset import IGNORE_INDEX, get_version, version_items
 from curate.errors import TuneloopError
+from curate.lm.resolve import register_model
 from curate.store import Store
 from training.config import TrainConfig
 
@@ -59,62 +59,66 @@ def _output_root(store: Store, config: TrainConfig) -> Path:
     return Path(config.output_root) if config.output_root else Path(store.path).resolve().parent / "tuneloop_runs"
 
 
-def start_run(store: Store, config: TrainConfig, base_model: str, version_id: int) -> tuple[int, Path]:
-    run_id = store.scalar(
-        "INSERT INTO runs (kind, dataset_version_id, base_model, config, state, pid, host)"
-        " VALUES ('train', ?, ?, ?, 'running', ?, ?) RETURNING id",
-        [version_id, base_model, json.dumps(asdict(config)), os.getpid(), socket.gethostname()])
-    output_dir = _output_root(store, config) / f"run-{run_id}"
-    store.execute("UPDATE runs SET output_dir = ? WHERE id = ?", [str(output_dir), run_id])
-    return run_id, output_dir
-
-
-def train(store: Store, config: TrainConfig, resume_run: int | None = None, show_progress: bool = False,
-          on_log=None) -> int:
-    """Train (or resume) a run; returns its id."""
-    if resume_run is not None:
-        row = store.one("SELECT * FROM runs WHERE id = ?", [resume_run])
-        if row is None:
-            raise TuneloopError(f"no run {resume_run}")
-        if row["state"] == "succeeded":
-            raise TuneloopError(f"run {resume_run} already finished")
-        if row["state"] == "running":
-            raise TuneloopError(f"run {resume_run} is still running (pid {row['pid']})")
-        config = TrainConfig(**json.loads(row["config"]))
+def _inputs(store: Store, config: TrainConfig) -> tuple[dict, list[dict], list[dict]]:
+    """The dataset version and its frozen train and test items, read before anything runs."""
     if not config.dataset:
         raise TuneloopError("name the dataset version to train on (--dataset)")
     version = get_version(store, config.dataset)
     train_items = version_items(store, version["id"], "train")
-    test_items = version_items(store, version["id"], "test")
     if not train_items:
         raise TuneloopError(f"dataset {config.dataset!r} has no training examples")
+    return version, train_items, version_items(store, version["id"], "test")
 
+
+def _load(store: Store, config: TrainConfig):
     from curate.lm.load import load_causal_lm
 
     model, tokenizer, resolved = load_causal_lm(config.model, store)
     tokenizer.padding_side = "right"
-    if resume_run is not None:
-        run_id, output_dir = resume_run, Path(row["output_dir"])
-        store.execute("UPDATE runs SET state = 'running', pid = ?, host = ?, error = NULL, finished_at = NULL,"
-                      " heartbeat_at = current_timestamp WHERE id = ?", [os.getpid(), socket.gethostname(), run_id])
-    else:
-        run_id, output_dir = start_run(store, config, resolved.describe(), version["id"])
-    try:
-        _fit(store, run_id, output_dir, model, tokenizer, config, version, train_items, test_items,
-             resume=resume_run is not None, show_progress=show_progress, on_log=on_log)
-    except KeyboardInterrupt:
-        store.execute("UPDATE runs SET state = 'interrupted', error = 'stopped by the user',"
-                      " finished_at = current_timestamp WHERE id = ?", [run_id])
-        raise
-    except Exception as exc:
-        store.execute("UPDATE runs SET state = 'failed', error = ?, finished_at = current_timestamp WHERE id = ?",
-                      [f"{type(exc).__name__}: {exc}", run_id])
-        raise
+    return model, tokenizer, resolved
+
+
+def train(store: Store, config: TrainConfig, show_progress: bool = False, on_log=None) -> int:
+    """Train a new run on config.dataset (its job: running → succeeded / failed / interrupted);
+    returns the run's id."""
+    config = config.resolved()
+    version, train_items, test_items = _inputs(store, config)
+    with store.job("train", {"dataset": config.dataset}) as job:
+        model, tokenizer, resolved = _load(store, config)
+        run_id = store.scalar(
+            "INSERT INTO runs (kind, dataset_version_id, base_model, config, job_id) VALUES ('train', ?, ?, ?, ?)"
+            " RETURNING id", [version["id"], resolved.describe(), json.dumps(asdict(config)), job.id])
+        output_dir = _output_root(store, config) / f"run-{run_id}"
+        store.execute("UPDATE runs SET output_dir = ? WHERE id = ?", [str(output_dir), run_id])
+        store.execute("UPDATE jobs SET args = ? WHERE id = ?", [json.dumps({"run": run_id, "dataset": config.dataset}),
+                                                                job.id])
+        job.result = _fit(store, job, run_id, output_dir, model, tokenizer, config, version, train_items, test_items,
+                          resume=False, show_progress=show_progress, on_log=on_log)
     return run_id
 
 
-def _fit(store, run_id, output_dir, model, tokenizer, config, version, train_items, test_items, *, resume,
-         show_progress, on_log) -> None:
+def resume(store: Store, run_id: int, show_progress: bool = False, on_log=None) -> int:
+    """Continue an interrupted or failed run from its newest complete checkpoint, with its stored config."""
+    from training.runs import get_run
+
+    row = get_run(store, run_id)
+    if row["state"] == "succeeded":
+        raise TuneloopError(f"run {run_id} already finished")
+    if row["state"] == "running":
+        raise TuneloopError(f"run {run_id} is still running (pid {row['pid']})")
+    config = TrainConfig(**row["config"]).resolved()
+    version, train_items, test_items = _inputs(store, config)
+    with store.job("train", resume=row["job_id"]) as job:
+        model, tokenizer, _ = _load(store, config)
+        job.result = _fit(store, job, run_id, Path(row["output_dir"]), model, tokenizer, config, version, train_items,
+                          test_items, resume=True, show_progress=show_progress, on_log=on_log)
+    return run_id
+
+
+def _fit(store, job, run_id, output_dir, model, tokenizer, config, version, train_items, test_items, *, resume,
+         show_progress, on_log) -> dict:
+    """Train, save the model, store every example's loss and register the model as run:N.
+    Returns the run's metrics."""
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
@@ -132,11 +136,11 @@ def _fit(store, run_id, output_dir, model, tokenizer, config, version, train_ite
     counted = {"tokens": 0, "started": time.perf_counter(), "last_beat": 0.0}
 
     class StoreMetrics(TrainerCallback):
-        """Loss, learning rate and held-out loss into the store; a heartbeat on the run."""
+        """Loss, learning rate and held-out loss into the store; a heartbeat on the run's job."""
 
         def on_step_end(self, args, state, control, **kwargs):
             if time.perf_counter() - counted["last_beat"] > 15:
-                store.execute("UPDATE runs SET heartbeat_at = current_timestamp WHERE id = ?", [run_id])
+                job.heartbeat(state.global_step / max(state.max_steps, 1), f"step {state.global_step}/{state.max_steps}")
                 counted["last_beat"] = time.perf_counter()
 
         def on_log(self, args, state, control, logs=None, **kwargs):
@@ -147,7 +151,7 @@ def _fit(store, run_id, output_dir, model, tokenizer, config, version, train_ite
                           " VALUES (?, ?, ?, ?, ?, ?, ?)",
                           [run_id, state.global_step, logs.get("epoch"), logs.get("loss"), logs.get("learning_rate"),
                            logs.get("eval_loss"), counted["tokens"]])
-            store.execute("UPDATE runs SET heartbeat_at = current_timestamp WHERE id = ?", [run_id])
+            job.heartbeat(state.global_step / max(state.max_steps, 1), f"step {state.global_step}/{state.max_steps}")
             if on_log:
                 on_log(state.global_step, state.max_steps, logs)
 
@@ -186,17 +190,19 @@ def _fit(store, run_id, output_dir, model, tokenizer, config, version, train_ite
     splits = ["train"] * len(train_set) + ["test"] * len(test_set)
     import pyarrow as pa
 
+    metrics = {"wall_seconds": round(wall, 1), "trained_tokens": counted["tokens"],
+               "tokens_per_s": round(counted["tokens"] / wall, 1), "final_eval_loss": final_eval,
+               "steps": trainer.state.global_step}
     with store.transaction() as con:
         con.register("_losses", pa.table({"pair_id": pa.array([e["pair_id"] for e in train_set + test_set], pa.int64()),
                                           "split": splits, "loss": losses}))
+        con.execute("DELETE FROM example_losses WHERE run_id = ?", [run_id])
         con.execute("INSERT INTO example_losses SELECT ?, pair_id, split, loss FROM _losses", [run_id])
         con.unregister("_losses")
-        con.execute("UPDATE runs SET state = 'succeeded', finished_at = current_timestamp, output_dir = ?,"
-                    " metrics = ? WHERE id = ?",
-                    [str(output_dir / "model"), json.dumps({
-                        "wall_seconds": round(wall, 1), "trained_tokens": counted["tokens"],
-                        "tokens_per_s": round(counted["tokens"] / wall, 1), "final_eval_loss": final_eval,
-                        "steps": trainer.state.global_step}), run_id])
+        con.execute("UPDATE runs SET output_dir = ?, metrics = ? WHERE id = ?",
+                    [str(output_dir / "model"), json.dumps(metrics), run_id])
+        register_model(con, f"run:{run_id}", output_dir / "model", config.model, job.id)
+    return metrics
 
 
 class _Rows:

@@ -10,6 +10,7 @@ import click
 
 from curate.errors import TuneloopError
 from curate.store import ENV_DB, Store, default_db_path
+from training.config import TrainConfig
 
 
 def library_errors(fn):
@@ -369,36 +370,50 @@ def dataset_list(ctx) -> None:
                    f"  {row['template']}  max {row['max_length']}  {row['export_dir']}")
 
 
+def config_options(cls):
+    """Click options made from a config dataclass's fields (curate.options): the flag, type,
+    default, help and choices are the field's, so an option is defined once."""
+    from curate.options import options
+
+    def decorate(fn):
+        for o in reversed(options(cls)):
+            if o.type is bool:
+                fn = click.option(f"{o.flag}/--no-{o.flag[2:]}", o.name, default=o.default, show_default=True,
+                                  help=o.help)(fn)
+            else:
+                fn = click.option(o.flag, o.name, type=click.Choice(o.choices) if o.choices else o.type,
+                                  default=o.default, show_default=o.default not in (None, ""), help=o.help)(fn)
+        return fn
+    return decorate
+
+
 @main.command()
-@click.option("--dataset", "dataset_name", default="", help="Dataset version to train on.")
-@click.option("--model", default=None, help="Base model spec (default SmolLM2-135M-Instruct).")
-@click.option("--lora", is_flag=True, help="Train LoRA adapters (merged into the saved model).")
-@click.option("--epochs", type=float, default=3.0, show_default=True)
-@click.option("--max-steps", type=int, default=-1, show_default=True, help="Stop after this many steps (-1: epochs).")
-@click.option("--lr", type=float, default=None, help="Learning rate (default 5e-5 full, 2e-4 LoRA).")
-@click.option("--batch-size", type=int, default=8, show_default=True)
-@click.option("--save-steps", type=int, default=50, show_default=True, help="Checkpoint every N steps.")
-@click.option("--eval-steps", type=int, default=50, show_default=True, help="Held-out loss every N steps.")
-@click.option("--logging-steps", type=int, default=10, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", "output_root", default="", help="Folder for runs (default: tuneloop_runs/ beside the store).")
-@click.option("--resume", type=int, default=None, metavar="RUN", help="Continue an interrupted run from its checkpoint.")
+@config_options(TrainConfig)
+@click.option("--resume", type=int, default=None, metavar="RUN",
+              help="Continue an interrupted run from its checkpoint, with the config it was started with.")
 @click.pass_context
 @library_errors
-def train(ctx, dataset_name, model, lora, epochs, max_steps, lr, batch_size, save_steps, eval_steps, logging_steps,
-          seed, output_root, resume) -> None:
-    """Fine-tune a model on a dataset version, full or LoRA; the run is recorded in the store."""
-    from training.config import TrainConfig
-    from training.train import train as run
+def train(ctx, resume, **values) -> None:
+    """Fine-tune a model on a dataset version, full or LoRA; the run is recorded in the store.
+
+    \b
+    Example:
+      tuneloop train --dataset v1 --lora --max-steps 300
+    """
+    from curate.options import options
+    from training.runs import get_run
+    from training.train import resume as resume_run, train as run
 
     store = open_store(ctx)
-    config = TrainConfig(dataset=dataset_name, model=model, lora=lora, epochs=epochs, max_steps=max_steps,
-                         lr=lr if lr is not None else (2e-4 if lora else 5e-5), batch_size=batch_size,
-                         save_steps=save_steps, eval_steps=eval_steps, logging_steps=logging_steps, seed=seed,
-                         output_root=output_root)
-    run_id = run(store, config, resume_run=resume, show_progress=sys.stderr.isatty())
-    from training.runs import get_run
-
+    if resume is not None:
+        given = [o.flag for o in options(TrainConfig)
+                 if ctx.get_parameter_source(o.name) is click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise click.ClickException(f"--resume continues run {resume} with the config it was started with;"
+                                       f" {', '.join(given)} cannot change it (start a new run instead)")
+        run_id = resume_run(store, resume, show_progress=sys.stderr.isatty())
+    else:
+        run_id = run(store, TrainConfig(**values), show_progress=sys.stderr.isatty())
     row = get_run(store, run_id)
     metrics = row["metrics"]
     click.echo(f"run {run_id} succeeded: {metrics['steps']} steps, {metrics['tokens_per_s']} tokens/s,"

@@ -114,17 +114,24 @@ def _resolve_run(spec: str, store) -> ResolvedModel:
         run_id = int(spec.split(":", 1)[1])
     except ValueError:
         raise ModelNotFound(f"{spec}: a run is named run:NUMBER") from None
-    row = None
-    if store is not None:
-        has_runs = store.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'runs'")
-        if has_runs:
-            row = store.one("SELECT output_dir, state FROM runs WHERE id = ?", [run_id])
+    row = store.one("SELECT path FROM models WHERE name = ?", [f"run:{run_id}"]) if store is not None else None
     if row is None:
-        raise ModelNotFound(f"{spec}: no such training run in the store")
-    path = Path(row["output_dir"])
+        raise ModelNotFound(f"{spec}: no finished training run of that number in the store (`tuneloop runs list`)")
+    path = Path(row["path"])
     if not (path / "config.json").exists():
-        raise ModelNotFound(f"{spec}: the run ({row['state']}) left no model in {path}")
+        raise ModelNotFound(f"{spec}: its model folder {path} is gone")
     return ResolvedModel(spec, "run", str(path), run_id=run_id)
+
+
+def trained_models(store) -> list[str]:
+    """The names of the trained models the store knows (run:N), newest first."""
+    return [r["name"] for r in store.rows("SELECT name FROM models ORDER BY created_at DESC, name DESC")]
+
+
+def register_model(con, name: str, path: str | Path, base_model: str | None, job_id: int | None) -> None:
+    """Record a trained model under the name that loads it (run:N), inside the caller's transaction."""
+    con.execute("INSERT OR REPLACE INTO models (name, path, base_model, job_id) VALUES (?, ?, ?, ?)",
+                [name, str(path), base_model, job_id])
 
 
 def resolve_embedding_model(spec: str | None = None) -> str:

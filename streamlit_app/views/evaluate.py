@@ -8,6 +8,7 @@ from evals.domain import evaluate_domain
 from evals.report import report_data, render
 from evals.results import ab_table, benchmark_table, domain_runs, flagged_outputs
 from streamlit_app.common import get_store, require
+from curate.lm.resolve import trained_models
 from training.runs import runs_frame
 
 store = get_store()
@@ -15,7 +16,7 @@ require("approve")
 st.title("Evaluate")
 versions = versions_frame(store)
 runs = runs_frame(store)
-models = ["(base model)"] + [f"run:{r}" for r in runs.loc[runs["state"] == "succeeded", "id"]]
+models = ["(base model)"] + trained_models(store)
 
 with st.form("domain"):
     st.subheader("Domain evaluation")

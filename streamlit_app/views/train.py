@@ -2,7 +2,9 @@ import streamlit as st
 
 from curate.dataset import versions_frame
 from streamlit_app.common import get_store, require
-from training.runs import curve, hardest, launch, runs_frame, stop, flag_hardest
+from streamlit_app.render import config_form
+from training.config import TrainConfig, help_text
+from training.runs import curve, flag_hardest, get_run, hardest, launch, log_tail, runs_frame, stop
 
 store = get_store()
 require("approve")
@@ -12,17 +14,20 @@ if versions.empty:
     st.info("Build a dataset version first (Datasets page).")
     st.stop()
 with st.form("train"):
-    left, middle, right = st.columns(3)
-    dataset = left.selectbox("Dataset version", versions["name"].tolist())
-    model = middle.text_input("Base model", placeholder="default: SmolLM2-135M-Instruct")
-    lora = right.toggle("LoRA", value=True)
-    max_steps = left.number_input("Max steps (-1: epochs)", min_value=-1, value=200)
-    epochs = middle.number_input("Epochs", min_value=0.1, value=3.0)
-    batch_size = right.number_input("Batch size", min_value=1, value=8)
+    dataset = st.selectbox("Dataset version", versions["name"].tolist(), help=help_text()["dataset"])
+    values = config_form(TrainConfig, ["model", "lora", "max_steps", "epochs", "batch_size", "lr"],
+                         {"lora": True, "max_steps": 200})
+    with st.expander("More options"):
+        values |= config_form(TrainConfig, ["lora_r", "lora_alpha", "lora_dropout", "grad_accum", "warmup_ratio",
+                                            "weight_decay", "seed", "logging_steps", "eval_steps", "save_steps",
+                                            "group_by_length", "threads"])
     if st.form_submit_button("Start training", type="primary"):
-        options = ["--max-steps", str(max_steps), "--epochs", str(epochs), "--batch-size", str(batch_size)]
-        options += (["--model", model] if model else []) + (["--lora"] if lora else [])
-        st.success(f"started (process {launch(store, dataset, options)}); the run appears below in a moment")
+        started = launch(store, TrainConfig(dataset=dataset, **values))
+        st.session_state["launched"] = started
+        st.success(f"started (process {started['pid']}); the run appears below in a moment")
+if "launched" in st.session_state and (text := log_tail(st.session_state["launched"]["log"])):
+    with st.expander("Output of the last run started here"):
+        st.code(text, language=None)
 
 runs = runs_frame(store)
 if runs.empty:
@@ -34,18 +39,22 @@ def live() -> None:
     runs = runs_frame(store)
     st.dataframe(runs, hide_index=True, width="stretch")
     run_id = st.selectbox("Run", runs["id"].tolist(), key="run")
-    row = runs.set_index("id").loc[run_id]
+    run = get_run(store, run_id)
     points = curve(store, run_id)
     if not points.empty:
         st.line_chart(points, x="step", y=["loss", "eval_loss"])
+    if run["state"] == "failed":
+        st.error(run["error"] or "the run failed")
+        if text := log_tail(run["log_path"]):
+            st.code(text, language=None)
     stop_col, resume_col, flag_col = st.columns(3)
-    if stop_col.button("Stop", disabled=row["state"] != "running"):
+    if stop_col.button("Stop", disabled=run["state"] != "running"):
         stop(store, run_id)
-    if resume_col.button("Resume", disabled=row["state"] not in ("interrupted", "failed")):
-        launch(store, "", resume=run_id)
-    if flag_col.button("Send the 20 hardest pairs to review", disabled=row["state"] != "succeeded"):
+    if resume_col.button("Resume", disabled=run["state"] not in ("interrupted", "failed")):
+        st.session_state["launched"] = launch(store, resume=run_id)
+    if flag_col.button("Send the 20 hardest pairs to review", disabled=run["state"] != "succeeded"):
         st.success(f"flagged {flag_hardest(store, run_id)} pairs")
-    if row["state"] == "succeeded":
+    if run["state"] == "succeeded":
         st.write("Highest-loss examples")
         st.dataframe(hardest(store, run_id), hide_index=True, width="stretch")
 
