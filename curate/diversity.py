@@ -18,6 +18,8 @@ from curate.errors import TuneloopError
 from curate.pairs import active
 from curate.store import Store
 
+FIELDS = ("instruction", "response", "pair")
+
 
 @dataclass
 class DiversityConfig:
@@ -120,8 +122,8 @@ def diversity(store: Store, config: DiversityConfig = DiversityConfig(), show_pr
     """Analyze the active pairs and store the run; returns its summary (with the run id)."""
     from curate.lm.embeddings import vectors_for
 
-    if config.field not in ("instruction", "response", "pair"):
-        raise TuneloopError("field must be instruction, response or pair")
+    if config.field not in FIELDS:
+        raise TuneloopError(f"field must be one of {', '.join(FIELDS)}")
     column = {"pair": "instruction || ' ' || response"}.get(config.field, config.field)
     rows = store.rows(f"SELECT id, {column} AS text, response FROM pairs p WHERE {active()} ORDER BY id")
     if len(rows) < 2:

@@ -15,13 +15,13 @@ import json
 import random
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 from tqdm.auto import tqdm
 
-from curate.lm.backends import Backend
 from curate.errors import TuneloopError
+from curate.lm.backends import Backend
 from curate.pairs import active, insert_pairs, make_pair
 from curate.store import Store
 
@@ -277,7 +277,7 @@ def _round_documents(rows: list[dict], config: GenerationConfig, rng: random.Ran
         for start in range(0, len(order), batch_size):
             part = order[start:start + batch_size]
 
-            def batch(backend, result, seen, part=part, round_no=round_no):
+            def batch(backend, result, seen, part=part, round_no=round_no, start=start):
                 replies = backend.chat([question_messages(c, config.topic, config.questions_per_chunk) for _, c in part],
                                        max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                                        seed=config.seed + 1000 * round_no + start)

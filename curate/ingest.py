@@ -12,9 +12,9 @@ import json
 import re
 import tempfile
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import pyarrow as pa
 from tqdm.auto import tqdm
@@ -23,8 +23,16 @@ from curate import readers
 from curate.errors import TuneloopError
 from curate.readers import FileRefused, Item
 from curate.records import (
-    MAPPABLE, SHAPES, Normalized, RecordError, describe_missing, document, flatten_text,
-    kind_for, resolve_fields, to_normal_form,
+    MAPPABLE,
+    SHAPES,
+    Normalized,
+    RecordError,
+    describe_missing,
+    document,
+    flatten_text,
+    kind_for,
+    resolve_fields,
+    to_normal_form,
 )
 from curate.store import Store
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import random
 import re
 
-from curate.lm.backends import Backend
 from curate.errors import TuneloopError
 from curate.generate import parse_questions, text_key
+from curate.lm.backends import Backend
 from curate.pairs import insert_pairs, make_pair
 from curate.store import Store
 

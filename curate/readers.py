@@ -10,9 +10,10 @@ import codecs
 import csv
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from curate.errors import TuneloopError
 
@@ -23,6 +24,7 @@ SNIFF_BYTES = 2 * 1024 * 1024
 EXCERPT_CHARS = 200
 
 CONTAINERS = ("jsonl", "json", "csv", "tsv", "parquet", "text")
+DOC_SPLITS = ("auto", "file", "heading")   # documents: one per file, or one per heading (auto: by heading for markdown)
 EXTENSIONS = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
     ".parquet": "parquet", ".txt": "text", ".md": "text", ".markdown": "text",

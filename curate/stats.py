@@ -3,14 +3,16 @@ from __future__ import annotations
 
 from curate.store import Store
 
-TABLES = ("sources", "raw_logs", "rejects", "pairs", "jobs")
+_TABLE_COUNTS = ("SELECT (SELECT count(*) FROM sources) AS sources, (SELECT count(*) FROM raw_logs) AS raw_logs,"
+                 " (SELECT count(*) FROM rejects) AS rejects, (SELECT count(*) FROM pairs) AS pairs,"
+                 " (SELECT count(*) FROM jobs) AS jobs")
 
 
 def stats(store: Store) -> dict:
     """Row counts by table, and pairs by origin, status and source."""
     with store.connect():
         return {
-            "tables": {t: store.scalar(f"SELECT count(*) FROM {t}") for t in TABLES},
+            "tables": store.one(_TABLE_COUNTS),
             "pairs_by_origin": _counts(store, "SELECT origin, count(*) FROM pairs GROUP BY 1 ORDER BY 2 DESC"),
             "pairs_by_status": _counts(store, "SELECT status, count(*) FROM pairs GROUP BY 1 ORDER BY 2 DESC"),
             "pairs_by_source": _counts(

@@ -13,9 +13,10 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 
@@ -82,7 +83,7 @@ class Job:
     """One piece of long work: a row of `jobs` that moves running → succeeded / failed /
     interrupted with a heartbeat. Set `result` before the block ends to store it."""
     id: int
-    store: "Store"
+    store: Store
     result: dict | None = None
 
     def heartbeat(self, progress: float | None = None, message: str | None = None) -> None:

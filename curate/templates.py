@@ -8,8 +8,9 @@ asked, to write the completion.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from curate.errors import TuneloopError
 

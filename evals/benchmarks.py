@@ -243,7 +243,8 @@ def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit
         with store.transaction() as con:
             for r in rows:
                 con.execute("INSERT INTO benchmark_results (model, fingerprint, task, metric, value, stderr, limit_n,"
-                            " num_fewshot, lm_eval_version, config_hash, local, job_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            " num_fewshot, lm_eval_version, config_hash, local, job_id)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [model_spec or resolved.describe(), fingerprint, r["task"], r["metric"], r["value"],
                              r["stderr"], limit, num_fewshot, lm_eval.__version__, config_hash,
                              r["local"], job.id])

@@ -11,9 +11,9 @@ import numpy as np
 
 from curate.dataset import get_version, version_items
 from curate.errors import TuneloopError
+from curate.offtopic import refusal_pattern
 from curate.pairs import send_to_review
 from curate.store import Store
-from curate.offtopic import refusal_pattern
 from evals.heuristics import Context, learn_allowlist, run_all
 
 
@@ -45,7 +45,8 @@ def evaluate_domain(store: Store, model_spec: str | None, dataset: str, max_new_
     if not test:
         raise TuneloopError(f"dataset {dataset!r} has no held-out examples")
     model, tokenizer, resolved = load_causal_lm(model_spec, store)
-    with store.job("eval.domain", {"model": model_spec or resolved.describe(), "dataset": dataset, "limit": limit}) as job:
+    args = {"model": model_spec or resolved.describe(), "dataset": dataset, "limit": limit}
+    with store.job("eval.domain", args) as job:
         answers = generate_texts(model, tokenizer, [i["prompt"] for i in test], max_new_tokens=max_new_tokens,
                                  batch_size=batch_size)
         refs = [i["response"] for i in test]

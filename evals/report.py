@@ -7,7 +7,6 @@ import html
 import json
 from pathlib import Path
 
-from curate.errors import TuneloopError
 from curate.store import Store
 from training.runs import get_run
 

@@ -48,14 +48,14 @@ class SharedContextLM(HFLM):
                     prefix_cache = self.model(torch.tensor([contexts[0][:prefix]], device=self.device),
                                               use_cache=True, logits_to_keep=1).past_key_values
                 contexts.sort(key=lambda c: (len(c), c))
-                for batch in _batches_by_tokens(contexts, size=lambda c: len(c) - prefix, cached=len):
+                for batch in _batches_by_tokens(contexts, size=lambda c, prefix=prefix: len(c) - prefix, cached=len):
                     keep_cache = any(len(requests[i][2]) > 1 for c in batch for i in groups[c])
                     cache, firsts = self._run_contexts(batch, prefix, prefix_cache, keep_cache)
                     rows = sorted(((b, i) for b, context in enumerate(batch) for i in groups[context]),
                                   key=lambda row: len(requests[row[1]][2]))
                     cached = cache.get_seq_length() if keep_cache else 0
                     for part in _batches_by_tokens(rows, size=lambda row: len(requests[row[1]][2]) - 1,
-                                                   cached=lambda row: cached):
+                                                   cached=lambda row, cached=cached: cached):
                         scores = self._score_choices(cache, firsts, batch, part, [requests[i][2] for _, i in part])
                         for (_, i), score in zip(part, scores):
                             results[i] = score

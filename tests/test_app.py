@@ -6,8 +6,9 @@ import sys
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
 from curate.store import Store
+
+from conftest import ROOT
 
 APP = str(ROOT / "streamlit_app" / "app.py")
 

@@ -2,15 +2,15 @@
 Screenshots of each page go to test-artifacts/ for a person to look at."""
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
+from curate.store import Store
+
 from browser import CHROMIUM, browser_page, running_app
 from conftest import ARTIFACTS
-from curate.store import Store
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):

@@ -1,8 +1,9 @@
 import json
 import re
 
-from conftest import ROOT, shared
 from tuneloop.cli import main
+
+from conftest import ROOT, shared
 
 
 def all_commands(group=main, prefix=()):
@@ -18,6 +19,8 @@ def test_every_command_has_help_and_a_line_in_the_readme(cli):
     for words in all_commands():
         result = cli(*words, "--help")
         assert result.exit_code == 0 and "Usage:" in result.output
+        example = re.search(r"Example:\n\s+(tuneloop .+)", result.output)
+        assert example and " ".join(words) in example.group(1), f"`tuneloop {' '.join(words)} --help` has no example"
         assert re.search(r"tuneloop\s+(--db \S+\s+)?" + r"\s+".join(words) + r"\b", readme), \
             f"`tuneloop {' '.join(words)}` is not documented in README.md"
 

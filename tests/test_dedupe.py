@@ -3,16 +3,25 @@ import json
 import pytest
 
 from curate.dedupe import (
-    DedupeConfig, accept_all, cluster_members, clusters_frame, dedupe, diff_segments, dismiss, reopen, resolve,
+    DedupeConfig,
+    accept_all,
+    cluster_members,
+    clusters_frame,
+    dedupe,
+    diff_segments,
+    dismiss,
+    reopen,
+    resolve,
 )
 from curate.errors import TuneloopError
 from curate.ingest import ingest
 from curate.pairs import extract
+
 from conftest import shared
 
 ROWS = [
     ("How do I reset my lamp?", "Hold the touch strip for twenty seconds until it blinks red."),
-    ("how do I reset my lamp", "Hold the touch strip for twenty seconds until it blinks red!"),          # exact (normalized)
+    ("how do I reset my lamp", "Hold the touch strip for twenty seconds until it blinks red!"),  # exact (normalized)
     ("How do I reset my lmap?", "Hold the touch strip for twenty seconds until it blinks red three times."),  # near
     ("What payment methods do you accept?", "Visa, Mastercard, PayPal and bank transfer."),
     ("Which ways can I pay?", "We take Visa, Mastercard, PayPal and bank transfer."),                      # semantic

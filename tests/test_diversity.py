@@ -1,11 +1,18 @@
-import json
 
 import numpy as np
 import pytest
 
 from curate.diversity import (
-    DiversityConfig, analyze, choose_k, distinct_n, diversity, latest_run, length_histogram, map_points,
-    nearest_similarity, shares,
+    DiversityConfig,
+    analyze,
+    choose_k,
+    distinct_n,
+    diversity,
+    latest_run,
+    length_histogram,
+    map_points,
+    nearest_similarity,
+    shares,
 )
 from curate.errors import TuneloopError
 

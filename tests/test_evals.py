@@ -4,11 +4,17 @@ import datasets
 import pytest
 
 from curate.dataset import DatasetConfig, build_dataset
-from conftest import shared
 from evals.benchmarks import (
-    convert_arc, convert_hellaswag, convert_mmlu, convert_truthfulqa, import_benchmarks, model_fingerprint,
+    convert_arc,
+    convert_hellaswag,
+    convert_mmlu,
+    convert_truthfulqa,
+    import_benchmarks,
+    model_fingerprint,
     run_benchmarks,
 )
+
+from conftest import shared
 
 
 def test_local_formats_convert_to_the_official_schemas():

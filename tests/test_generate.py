@@ -2,13 +2,20 @@ import json
 
 import pytest
 
-from curate.lm.backends import LocalBackend, OpenAIBackend
 from curate.errors import TuneloopError
 from curate.generate import (
-    GenerationConfig, chunk_text, clean_answer, drop_reason, generate, kept, parse_questions,
+    GenerationConfig,
+    chunk_text,
+    clean_answer,
+    drop_reason,
+    generate,
+    kept,
+    parse_questions,
 )
 from curate.ingest import ingest
+from curate.lm.backends import LocalBackend, OpenAIBackend
 from curate.pairs import extract
+
 from conftest import shared
 
 MANUAL = "\n\n".join(

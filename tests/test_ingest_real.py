@@ -4,6 +4,7 @@ import json
 import pytest
 
 from curate.ingest import ingest
+
 from conftest import shared
 
 REAL_FILES = [

@@ -1,7 +1,7 @@
 import pytest
 
-from curate.lm.resolve import ModelNotFound, resolve_causal_lm, resolve_embedding_model
 from curate.lm.load import load_causal_lm
+from curate.lm.resolve import ModelNotFound, resolve_causal_lm, resolve_embedding_model
 
 
 def test_default_resolves_offline_to_the_packaged_gguf(monkeypatch):

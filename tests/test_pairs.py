@@ -2,6 +2,7 @@ import json
 
 from curate.ingest import ingest
 from curate.pairs import extract, pairs_from_raw_logs, search
+
 from conftest import shared
 
 

@@ -1,7 +1,6 @@
 import subprocess
 import sys
 import threading
-import time
 
 from curate.store import MIGRATIONS, Store
 
@@ -73,7 +72,7 @@ def test_threads_share_a_store_with_a_connection_each(store):
 
     def work(n):
         try:
-            for i in range(10):
+            for _ in range(10):
                 store.execute("INSERT INTO jobs (kind, state) VALUES (?, 'succeeded')", [f"t{n}"])
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)

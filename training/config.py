@@ -21,7 +21,7 @@ class TrainConfig:
     lora_dropout: float = option(0.05, "Dropout on the LoRA path.")
     epochs: float = option(3.0, "Passes over the train split (ignored when max_steps > 0).")
     max_steps: int = option(-1, "Stop after this many optimizer steps (-1: use epochs).")
-    lr: float | None = option(None, f"Peak learning rate (default {FULL_LR:g} for a full fine-tune, {LORA_LR:g} for LoRA).")
+    lr: float | None = option(None, f"Peak learning rate (default {FULL_LR:g} full, {LORA_LR:g} LoRA).")
     batch_size: int = option(8, "Examples per step. On 2 CPU cores 8 short examples take about a second.")
     grad_accum: int = option(1, "Steps whose gradients add up before one optimizer step.")
     warmup_ratio: float = option(0.05, "Share of steps warming the learning rate up from 0.")
@@ -35,7 +35,7 @@ class TrainConfig:
     output_root: str = option("", "Where runs keep checkpoints and the final model (default: next to the store).",
                               flag="--out")
 
-    def resolved(self) -> "TrainConfig":
+    def resolved(self) -> TrainConfig:
         """The config as it runs: defaults that depend on other fields filled in."""
         return replace(self, lr=self.lr if self.lr is not None else (LORA_LR if self.lora else FULL_LR))
 

@@ -135,12 +135,15 @@ def _fit(store, job, run_id, output_dir, model, tokenizer, config, version, trai
             target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]))
     counted = {"tokens": 0, "started": time.perf_counter(), "last_beat": 0.0}
 
+    def beat(state) -> None:
+        job.heartbeat(state.global_step / max(state.max_steps, 1), f"step {state.global_step}/{state.max_steps}")
+
     class StoreMetrics(TrainerCallback):
         """Loss, learning rate and held-out loss into the store; a heartbeat on the run's job."""
 
         def on_step_end(self, args, state, control, **kwargs):
             if time.perf_counter() - counted["last_beat"] > 15:
-                job.heartbeat(state.global_step / max(state.max_steps, 1), f"step {state.global_step}/{state.max_steps}")
+                beat(state)
                 counted["last_beat"] = time.perf_counter()
 
         def on_log(self, args, state, control, logs=None, **kwargs):
@@ -151,7 +154,7 @@ def _fit(store, job, run_id, output_dir, model, tokenizer, config, version, trai
                           " VALUES (?, ?, ?, ?, ?, ?, ?)",
                           [run_id, state.global_step, logs.get("epoch"), logs.get("loss"), logs.get("learning_rate"),
                            logs.get("eval_loss"), counted["tokens"]])
-            job.heartbeat(state.global_step / max(state.max_steps, 1), f"step {state.global_step}/{state.max_steps}")
+            beat(state)
             if on_log:
                 on_log(state.global_step, state.max_steps, logs)
 
@@ -169,7 +172,8 @@ def _fit(store, job, run_id, output_dir, model, tokenizer, config, version, trai
         warmup_steps=config.warmup_ratio, weight_decay=config.weight_decay, lr_scheduler_type="cosine",
         logging_steps=config.logging_steps, eval_strategy="steps" if test_set else "no",
         eval_steps=config.eval_steps, save_strategy="steps", save_steps=config.save_steps, save_total_limit=2,
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random", report_to=[], use_cpu=True, seed=config.seed,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random", report_to=[],
+        use_cpu=True, seed=config.seed,
         dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=not show_progress,
         logging_first_step=True)
     trainer = CountingTrainer(model=model, args=args, train_dataset=_Rows(train_set),

@@ -8,8 +8,22 @@ from pathlib import Path
 
 import click
 
+from curate.dedupe import FIELDS as DEDUPE_FIELDS
+from curate.dedupe import KEEPERS
+from curate.dedupe import METHODS as DEDUPE_METHODS
+from curate.diversity import FIELDS as DIVERSITY_FIELDS
 from curate.errors import TuneloopError
+from curate.export import FORMATS as EXPORT_FORMATS
+from curate.generate import SOURCES
+from curate.ingest import FORMATS as INGEST_FORMATS
+from curate.lm.backends import BACKENDS
+from curate.offtopic import DEFAULT_REFUSAL
+from curate.pairs import ORIGINS, STATUSES
+from curate.readers import DOC_SPLITS
 from curate.store import ENV_DB, Store, default_db_path
+from curate.templates import TEMPLATES
+from curate.users import ROLES
+from evals.benchmarks import TASKS as BENCHMARK_TASKS
 from training.config import TrainConfig
 
 
@@ -43,7 +57,12 @@ def main(ctx: click.Context, db: str | None) -> None:
 @click.pass_context
 @library_errors
 def init(ctx: click.Context) -> None:
-    """Create the store (or bring an existing one up to the current schema)."""
+    """Create the store (or bring an existing one up to the current schema).
+
+    \b
+    Example:
+      tuneloop --db team.duckdb init
+    """
     store = Store(ctx.obj["db"], migrate=False)
     applied = store.migrate()
     click.echo(f"{store.path}: schema version {store.schema_version()}"
@@ -53,8 +72,7 @@ def init(ctx: click.Context) -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", default="auto", show_default=True,
-              type=click.Choice(["auto", "jsonl", "json", "csv", "tsv", "parquet", "openai-chat", "sharegpt",
-                                 "alpaca", "text"]),
+              type=click.Choice(INGEST_FORMATS),
               help="File format, or the record shape (openai-chat, sharegpt, alpaca) to insist on.")
 @click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
               help="Name the column for a field, e.g. --map instruction=question --map response=reply."
@@ -62,7 +80,7 @@ def init(ctx: click.Context) -> None:
                    " parent_id, text, role, inbound, author, created_at.")
 @click.option("--topic", default=None, help="The domain these logs are about (used by off-topic pairs).")
 @click.option("--split", "doc_split", default="auto", show_default=True,
-              type=click.Choice(["auto", "file", "heading"]),
+              type=click.Choice(DOC_SPLITS),
               help="Documents: one per file, or one per heading (auto: per heading for markdown).")
 @click.pass_context
 @library_errors
@@ -72,8 +90,13 @@ def ingest(ctx, paths, fmt, mapping, topic, doc_split) -> None:
     Folders are searched for .jsonl .json .csv .tsv .parquet .txt .md files (README and LICENSE
     files are skipped). Importing the same file again does nothing; an interrupted import resumes.
     Bad records are stored in rejects with file, line and reason, and summarized here.
+
+    \b
+    Example:
+      tuneloop ingest data/ faq.jsonl --topic Lumo
     """
-    from curate.ingest import ingest as run, parse_mapping
+    from curate.ingest import ingest as run
+    from curate.ingest import parse_mapping
 
     reports = run(open_store(ctx), paths, format=fmt, mapping=parse_mapping(mapping), topic=topic,
                   doc_split=doc_split, show_progress=sys.stderr.isatty())
@@ -99,7 +122,12 @@ def pairs() -> None:
 @click.pass_context
 @library_errors
 def pairs_extract(ctx, all_sources, topic) -> None:
-    """Turn imported Q&A records, conversations and reply threads into pairs."""
+    """Turn imported Q&A records, conversations and reply threads into pairs.
+
+    \b
+    Example:
+      tuneloop pairs extract
+    """
     from curate.pairs import extract
 
     report = extract(open_store(ctx), all_sources=all_sources, topic=topic, show_progress=sys.stderr.isatty())
@@ -109,13 +137,13 @@ def pairs_extract(ctx, all_sources, topic) -> None:
 
 
 @pairs.command("generate")
-@click.option("--from", "source", default="documents", show_default=True, type=click.Choice(["documents", "raw", "pairs"]),
+@click.option("--from", "source", default="documents", show_default=True, type=click.Choice(SOURCES),
               help="documents: questions and grounded answers from imported documents; raw: rewrite raw logs"
                    " into clean pairs; pairs: new questions in the style of existing pairs (self-instruct).")
 @click.option("--topic", default=None, help="The domain, e.g. your product's name.")
 @click.option("--model", default=None, help="Model spec: hub id, model folder, .gguf file or run:N"
               " (default SmolLM2-135M-Instruct); with --backend openai, the endpoint's model name.")
-@click.option("--backend", default="local", show_default=True, type=click.Choice(["local", "openai"]),
+@click.option("--backend", default="local", show_default=True, type=click.Choice(BACKENDS),
               help="local: transformers on this machine; openai: an OpenAI-compatible server named by"
                    " $TUNELOOP_OPENAI_BASE_URL (key in $TUNELOOP_OPENAI_API_KEY).")
 @click.option("--n", default=20, show_default=True, help="How many pairs to generate.")
@@ -126,9 +154,14 @@ def pairs_extract(ctx, all_sources, topic) -> None:
 @click.pass_context
 @library_errors
 def pairs_generate(ctx, source, topic, model, backend, n, seed, batch_size, source_ids, dry_run) -> None:
-    """Generate instruction–response pairs with an LLM."""
-    from curate.lm.backends import make_backend
+    """Generate instruction–response pairs with an LLM.
+
+    \b
+    Example:
+      tuneloop pairs generate --from documents --topic Lumo --n 20 --seed 0
+    """
     from curate.generate import GenerationConfig, generate
+    from curate.lm.backends import make_backend
 
     store = open_store(ctx)
     config = GenerationConfig(source=source, topic=topic, n=n, seed=seed, batch_size=batch_size)
@@ -144,13 +177,18 @@ def pairs_generate(ctx, source, topic, model, backend, n, seed, batch_size, sour
 @click.option("--topic", required=True, help="The domain the model must keep to.")
 @click.option("--n", default=20, show_default=True, help="How many off-topic pairs to add.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--refusal", default="Let's keep the discussion relevant to {topic}.", show_default=True,
+@click.option("--refusal", default=DEFAULT_REFUSAL, show_default=True,
               help="The answer; {topic} is replaced by the topic.")
 @click.option("--model", default=None, help="Also ask this model for off-topic questions (default: built-in pool only).")
 @click.pass_context
 @library_errors
 def pairs_offtopic(ctx, topic, n, seed, refusal, model) -> None:
-    """Add off-topic questions answered with a refusal that keeps to the topic."""
+    """Add off-topic questions answered with a refusal that keeps to the topic.
+
+    \b
+    Example:
+      tuneloop pairs offtopic --topic Lumo --n 20
+    """
     from curate.offtopic import add_offtopic
 
     store = open_store(ctx)
@@ -167,24 +205,31 @@ def pairs_offtopic(ctx, topic, n, seed, refusal, model) -> None:
 
 
 @main.command()
-@click.option("--method", default="all", show_default=True, type=click.Choice(["exact", "minhash", "semantic", "all"]),
+@click.option("--method", default="all", show_default=True, type=click.Choice((*DEDUPE_METHODS, "all")),
               help="exact: same text up to case, punctuation and spaces; minhash: near-duplicates by Jaccard of"
                    " character 5-grams; semantic: same meaning by embedding cosine similarity.")
 @click.option("--threshold", type=float, default=None,
               help="minhash: Jaccard (default 0.7); semantic: cosine (default 0.92).")
-@click.option("--field", default="pair", show_default=True, type=click.Choice(["pair", "instruction", "response"]),
+@click.option("--field", default="pair", show_default=True, type=click.Choice(DEDUPE_FIELDS),
               help="What is compared.")
-@click.option("--keeper", default="longest", show_default=True, type=click.Choice(["longest", "earliest", "best_rated"]),
+@click.option("--keeper", default="longest", show_default=True, type=click.Choice(KEEPERS),
               help="Which member of a cluster is proposed to keep.")
 @click.option("--accept-all", is_flag=True, help="Accept every proposal at once (review them in the app instead).")
 @click.pass_context
 @library_errors
 def dedupe(ctx, method, threshold, field, keeper, accept_all) -> None:
-    """Find duplicate pairs and propose a keeper for each cluster (nothing is deleted)."""
-    from curate.dedupe import METHODS, DedupeConfig, accept_all as accept, dedupe as run
+    """Find duplicate pairs and propose a keeper for each cluster (nothing is deleted).
+
+    \b
+    Example:
+      tuneloop dedupe --method minhash --threshold 0.8
+    """
+    from curate.dedupe import DedupeConfig
+    from curate.dedupe import accept_all as accept
+    from curate.dedupe import dedupe as run
 
     store = open_store(ctx)
-    for m in (METHODS if method == "all" else (method,)):
+    for m in (DEDUPE_METHODS if method == "all" else (method,)):
         report = run(store, DedupeConfig(method=m, threshold=threshold, field=field, keeper=keeper),
                      show_progress=sys.stderr.isatty())
         click.echo(report.summary())
@@ -195,14 +240,21 @@ def dedupe(ctx, method, threshold, field, keeper, accept_all) -> None:
 
 
 @main.command()
-@click.option("--field", default="instruction", show_default=True, type=click.Choice(["instruction", "response", "pair"]))
+@click.option("--field", default="instruction", show_default=True, type=click.Choice(DIVERSITY_FIELDS),
+              help="What the topic clusters group.")
 @click.option("--k", type=int, default=None, help="Number of topic clusters (default: about sqrt(pairs / 2)).")
 @click.option("--seed", default=0, show_default=True)
 @click.pass_context
 @library_errors
 def diversity(ctx, field, k, seed) -> None:
-    """Cluster the pairs by topic and measure how varied they are."""
-    from curate.diversity import DiversityConfig, diversity as run
+    """Cluster the pairs by topic and measure how varied they are.
+
+    \b
+    Example:
+      tuneloop diversity --k 12
+    """
+    from curate.diversity import DiversityConfig
+    from curate.diversity import diversity as run
 
     summary = run(open_store(ctx), DiversityConfig(field=field, k=k, seed=seed), show_progress=sys.stderr.isatty())
     click.echo(f"{summary['pairs']} pairs in {summary['k']} clusters (run {summary['run_id']})")
@@ -221,14 +273,19 @@ def users() -> None:
 
 @users.command("add")
 @click.argument("name")
-@click.option("--role", default="annotator", show_default=True, type=click.Choice(["annotator", "reviewer", "admin"]))
+@click.option("--role", default="annotator", show_default=True, type=click.Choice(ROLES))
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               help="At least 8 characters (asked for when not given).")
 @click.option("--email", default=None, help="Matches an OIDC login (st.login) to this account.")
 @click.pass_context
 @library_errors
 def users_add(ctx, name, role, password, email) -> None:
-    """Add a user; once anyone has a password, the app asks everyone to sign in."""
+    """Add a user; once anyone has a password, the app asks everyone to sign in.
+
+    \b
+    Example:
+      tuneloop users add ann --role annotator
+    """
     from curate.users import add_user
 
     user_id = add_user(open_store(ctx), name, role, password, email)
@@ -239,7 +296,12 @@ def users_add(ctx, name, role, password, email) -> None:
 @click.pass_context
 @library_errors
 def users_list(ctx) -> None:
-    """List the users and their roles."""
+    """List the users and their roles.
+
+    \b
+    Example:
+      tuneloop users list
+    """
     from curate.users import users_frame
 
     for row in users_frame(open_store(ctx)).to_dict("records"):
@@ -257,7 +319,12 @@ def rate() -> None:
 @click.pass_context
 @library_errors
 def rate_export(ctx, out, limit) -> None:
-    """Write pairs that still need ratings as JSON lines, each with an empty "answers" object."""
+    """Write pairs that still need ratings as JSON lines, each with an empty "answers" object.
+
+    \b
+    Example:
+      tuneloop rate export to_rate.jsonl --limit 200
+    """
     from curate.rating import export_for_annotation
 
     click.echo(f"wrote {export_for_annotation(open_store(ctx), out, limit)} pairs to {out}")
@@ -269,7 +336,12 @@ def rate_export(ctx, out, limit) -> None:
 @click.pass_context
 @library_errors
 def rate_import(ctx, path, annotator) -> None:
-    """Store ratings from JSON lines ({"pair_id": …, "answers": {"quality": 4, "verdict": "approve"}})."""
+    """Store ratings from JSON lines ({"pair_id": …, "answers": {"quality": 4, "verdict": "approve"}}).
+
+    \b
+    Example:
+      tuneloop rate import rated.jsonl --annotator ann
+    """
     from curate.rating import import_ratings
     from curate.users import get_user
 
@@ -288,8 +360,14 @@ def rate_import(ctx, path, annotator) -> None:
 @click.pass_context
 @library_errors
 def approve(ctx, min_ratings, min_quality) -> None:
-    """Approve pairs with ≥ k ratings, mean quality ≥ threshold and no reject."""
-    from curate.rating import approve as run, get_rule, set_rule
+    """Approve pairs with ≥ k ratings, mean quality ≥ threshold and no reject.
+
+    \b
+    Example:
+      tuneloop approve --min-ratings 2 --min-quality 4
+    """
+    from curate.rating import approve as run
+    from curate.rating import get_rule, set_rule
 
     store = open_store(ctx)
     rule = get_rule(store)
@@ -307,7 +385,12 @@ def approve(ctx, min_ratings, min_quality) -> None:
 @click.pass_context
 @library_errors
 def agreement(ctx, as_json) -> None:
-    """Agreement between annotators: Krippendorff's alpha, Cohen's kappa, per-annotator numbers."""
+    """Agreement between annotators: Krippendorff's alpha, Cohen's kappa, per-annotator numbers.
+
+    \b
+    Example:
+      tuneloop agreement --json
+    """
     from curate.rating import agreement as compute
 
     result = compute(open_store(ctx))
@@ -332,7 +415,8 @@ def dataset() -> None:
 
 @dataset.command("build")
 @click.option("--name", required=True, help="Version name, e.g. v1 (versions are immutable).")
-@click.option("--template", default="qa", show_default=True, type=click.Choice(["qa", "alpaca", "chat"]))
+@click.option("--template", default="qa", show_default=True, type=click.Choice(tuple(TEMPLATES)),
+              help="The prompt template (curate/templates.py).")
 @click.option("--model", default=None, help="Whose tokenizer counts tokens (default SmolLM2-135M-Instruct).")
 @click.option("--max-length", default=512, show_default=True, help="Tokens per example; longer ones are cut.")
 @click.option("--test-size", default=0.1, show_default=True, help="Share held out, per topic and origin.")
@@ -342,8 +426,14 @@ def dataset() -> None:
 @click.pass_context
 @library_errors
 def dataset_build(ctx, name, template, model, max_length, test_size, seed, out, push_to_hub) -> None:
-    """Freeze the approved pairs into a dataset version and export it."""
-    from curate.dataset import DatasetConfig, build_dataset, push_to_hub as push
+    """Freeze the approved pairs into a dataset version and export it.
+
+    \b
+    Example:
+      tuneloop dataset build --name v1 --template qa --max-length 512 --test-size 0.1
+    """
+    from curate.dataset import DatasetConfig, build_dataset
+    from curate.dataset import push_to_hub as push
 
     report = build_dataset(open_store(ctx), DatasetConfig(name, template, model, max_length, test_size, seed),
                            export_root=out, show_progress=sys.stderr.isatty())
@@ -362,7 +452,12 @@ def dataset_build(ctx, name, template, model, max_length, test_size, seed, out, 
 @click.pass_context
 @library_errors
 def dataset_list(ctx) -> None:
-    """List the dataset versions."""
+    """List the dataset versions.
+
+    \b
+    Example:
+      tuneloop dataset list
+    """
     from curate.dataset import versions_frame
 
     for row in versions_frame(open_store(ctx)).to_dict("records"):
@@ -402,7 +497,8 @@ def train(ctx, resume, **values) -> None:
     """
     from curate.options import options
     from training.runs import get_run
-    from training.train import resume as resume_run, train as run
+    from training.train import resume as resume_run
+    from training.train import train as run
 
     store = open_store(ctx)
     if resume is not None:
@@ -429,7 +525,12 @@ def runs() -> None:
 @click.pass_context
 @library_errors
 def runs_list(ctx) -> None:
-    """List training runs with their state and numbers."""
+    """List training runs with their state and numbers.
+
+    \b
+    Example:
+      tuneloop runs list
+    """
     from training.runs import runs_frame
 
     for row in runs_frame(open_store(ctx)).to_dict("records"):
@@ -443,7 +544,12 @@ def runs_list(ctx) -> None:
 @click.pass_context
 @library_errors
 def runs_flag(ctx, run_id, top) -> None:
-    """Send a run's highest-loss training pairs back to the rating queue."""
+    """Send a run's highest-loss training pairs back to the rating queue.
+
+    \b
+    Example:
+      tuneloop runs flag 3 --top 20
+    """
     from training.runs import flag_hardest
 
     click.echo(f"flagged {flag_hardest(open_store(ctx), run_id, top)} pairs for review")
@@ -460,7 +566,12 @@ def eval_group() -> None:
 @click.pass_context
 @library_errors
 def eval_import(ctx, source, out) -> None:
-    """Convert local benchmark files into local mirrors of lm-eval's tasks (same prompts and metrics)."""
+    """Convert local benchmark files into local mirrors of lm-eval's tasks (same prompts and metrics).
+
+    \b
+    Example:
+      tuneloop eval import-benchmark ../shared/data/benchmarks
+    """
     from evals.benchmarks import default_tasks_dir, import_benchmarks
 
     target = out or default_tasks_dir(open_store(ctx))
@@ -469,14 +580,19 @@ def eval_import(ctx, source, out) -> None:
 
 @eval_group.command("bench")
 @click.option("--model", default=None, help="Model spec or run:N (default SmolLM2-135M-Instruct).")
-@click.option("--tasks", default="arc_easy,arc_challenge,hellaswag,mmlu,truthfulqa_mc2", show_default=True)
+@click.option("--tasks", default=",".join(BENCHMARK_TASKS), show_default=True, help="Comma-separated lm-eval tasks.")
 @click.option("--limit", type=float, default=None, help="Items per task (a number, or a share below 1).")
 @click.option("--num-fewshot", type=int, default=None)
 @click.option("--tasks-dir", default=None, help="Where import-benchmark put the local tasks.")
 @click.pass_context
 @library_errors
 def eval_bench(ctx, model, tasks, limit, num_fewshot, tasks_dir) -> None:
-    """Run lm-eval benchmarks on a model; local mirrors are used where imported."""
+    """Run lm-eval benchmarks on a model; local mirrors are used where imported.
+
+    \b
+    Example:
+      tuneloop eval bench --model run:3 --tasks arc_easy,hellaswag --limit 50
+    """
     from evals.benchmarks import run_benchmarks
 
     limit = int(limit) if limit is not None and limit >= 1 else limit
@@ -498,7 +614,12 @@ def eval_ab() -> None:
 @click.pass_context
 @library_errors
 def eval_ab_start(ctx, eval_a, eval_b) -> None:
-    """Start a blind A/B study over the questions both evaluation runs answered."""
+    """Start a blind A/B study over the questions both evaluation runs answered.
+
+    \b
+    Example:
+      tuneloop eval ab start --a 1 --b 2
+    """
     from evals.ab import create_study, studies
 
     store = open_store(ctx)
@@ -513,7 +634,12 @@ def eval_ab_start(ctx, eval_a, eval_b) -> None:
 @click.pass_context
 @library_errors
 def eval_ab_results(ctx, study_id, send_losses) -> None:
-    """B's win rate over A with a 95% confidence interval."""
+    """B's win rate over A with a 95% confidence interval.
+
+    \b
+    Example:
+      tuneloop eval ab results --send-losses
+    """
     from evals.ab import send_losses_to_review, studies, win_rate
 
     store = open_store(ctx)
@@ -543,7 +669,12 @@ def eval_ab_results(ctx, study_id, send_losses) -> None:
 @click.pass_context
 @library_errors
 def eval_domain(ctx, model, dataset_name, limit, max_new_tokens, no_flag) -> None:
-    """Answer the held-out split; score against the references; run the error heuristics."""
+    """Answer the held-out split; score against the references; run the error heuristics.
+
+    \b
+    Example:
+      tuneloop eval domain --model run:3 --dataset v1
+    """
     from evals.domain import evaluate_domain
 
     metrics = evaluate_domain(open_store(ctx), model, dataset_name, max_new_tokens, limit, flag=not no_flag)
@@ -557,7 +688,12 @@ def eval_domain(ctx, model, dataset_name, limit, max_new_tokens, no_flag) -> Non
 @click.pass_context
 @library_errors
 def report(ctx, run_id, out) -> None:
-    """Write one self-contained HTML report: base vs fine-tuned, heuristics, worst answers."""
+    """Write one self-contained HTML report: base vs fine-tuned, heuristics, worst answers.
+
+    \b
+    Example:
+      tuneloop report --run 3 --out report.html
+    """
     from evals.report import write_report
 
     path = write_report(open_store(ctx), run_id, out or f"report-run-{run_id}.html")
@@ -568,7 +704,12 @@ def report(ctx, run_id, out) -> None:
 @click.pass_context
 @library_errors
 def models(ctx) -> None:
-    """Show which causal LM and embedding model tuneloop would use, and from where."""
+    """Show which causal LM and embedding model tuneloop would use, and from where.
+
+    \b
+    Example:
+      tuneloop models
+    """
     from curate.lm.resolve import resolve_causal_lm, resolve_embedding_model
 
     click.echo(f"causal LM: {resolve_causal_lm().describe()}")
@@ -580,7 +721,12 @@ def models(ctx) -> None:
 @click.pass_context
 @library_errors
 def stats(ctx, as_json) -> None:
-    """Counts by table, and pairs by origin, status and source."""
+    """Counts by table, and pairs by origin, status and source.
+
+    \b
+    Example:
+      tuneloop stats --json
+    """
     from curate.stats import stats as collect
 
     counts = collect(open_store(ctx))
@@ -597,14 +743,19 @@ def stats(ctx, as_json) -> None:
 
 @main.command()
 @click.argument("out", type=click.Path(dir_okay=False))
-@click.option("--status", default=None, help="Only pairs with this status (new, approved, …).")
-@click.option("--origin", default=None, help="Only pairs of this origin (extracted, generated, offtopic, edited).")
-@click.option("--format", "fmt", default=None, type=click.Choice(["jsonl", "parquet", "csv", "xlsx"]),
+@click.option("--status", default=None, type=click.Choice(STATUSES), help="Only pairs with this status.")
+@click.option("--origin", default=None, type=click.Choice(ORIGINS), help="Only pairs of this origin.")
+@click.option("--format", "fmt", default=None, type=click.Choice(EXPORT_FORMATS),
               help="Default: from the file's extension. CSV and XLSX cells that would run as formulas are made text.")
 @click.pass_context
 @library_errors
 def export(ctx, out, status, origin, fmt) -> None:
-    """Write pairs to JSON lines, Parquet, CSV or XLSX."""
+    """Write pairs to JSON lines, Parquet, CSV or XLSX.
+
+    \b
+    Example:
+      tuneloop export approved.xlsx --status approved
+    """
     from curate.export import export_pairs
 
     n = export_pairs(open_store(ctx), out, status=status, origin=origin, format=fmt)
@@ -615,7 +766,12 @@ def export(ctx, out, status, origin, fmt) -> None:
 @click.pass_context
 @library_errors
 def demo_data(ctx) -> None:
-    """Load the sample support log of a fictional lamp maker, and extract its pairs."""
+    """Load the sample support log of a fictional lamp maker, and extract its pairs.
+
+    \b
+    Example:
+      tuneloop --db demo.duckdb demo-data
+    """
     from curate.demo import load_demo_data
 
     reports, extracted = load_demo_data(open_store(ctx))
@@ -632,7 +788,12 @@ def demo_data(ctx) -> None:
 @click.pass_context
 @library_errors
 def app(ctx, port, headless, production) -> None:
-    """Open the curation app on the store (seeded with sample data when empty)."""
+    """Open the curation app on the store (seeded with sample data when empty).
+
+    \b
+    Example:
+      tuneloop --db team.duckdb app --production --port 8501
+    """
     from tuneloop.launcher import check_production, run_app
 
     db = Path(ctx.obj["db"]).resolve()

@@ -30,7 +30,7 @@ class LocalBackend:
     description: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, spec: str | None = None, store=None, batch_size: int = 8) -> "LocalBackend":
+    def load(cls, spec: str | None = None, store=None, batch_size: int = 8) -> LocalBackend:
         from curate.lm.load import load_causal_lm
 
         model, tokenizer, resolved = load_causal_lm(spec, store)
@@ -63,7 +63,7 @@ class OpenAIBackend:
     description: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, model: str | None = None) -> "OpenAIBackend":
+    def from_env(cls, model: str | None = None) -> OpenAIBackend:
         base = os.environ.get(BASE_URL_ENV) or os.environ.get("OPENAI_BASE_URL")
         if not base:
             raise TuneloopError(f"the openai backend needs ${BASE_URL_ENV} (e.g. http://localhost:8000/v1)")
@@ -92,9 +92,12 @@ class OpenAIBackend:
         return replies
 
 
+BACKENDS = ("local", "openai")
+
+
 def make_backend(kind: str = "local", model: str | None = None, store=None, batch_size: int = 8) -> Backend:
     if kind == "local":
         return LocalBackend.load(model, store, batch_size)
     if kind == "openai":
         return OpenAIBackend.from_env(model)
-    raise TuneloopError(f"unknown backend {kind!r}; choose local or openai")
+    raise TuneloopError(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")

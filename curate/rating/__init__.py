@@ -10,8 +10,15 @@ from curate.rating.agreement import agreement
 from curate.rating.queue import LEASE_SECONDS, export_for_annotation, next_pair, pair_view, progress, skip
 from curate.rating.ratings import import_ratings, submit, undo_last, validate
 from curate.rating.review import approve, disagreements, review
-from curate.rating.schema import (DEFAULT_SCHEMA, QUESTION_TYPES, ApprovalRule, get_rule, get_schema, set_rule,
-                                  set_schema)
+from curate.rating.schema import (
+                                  DEFAULT_SCHEMA,
+                                  QUESTION_TYPES,
+                                  ApprovalRule,
+                                  get_rule,
+                                  get_schema,
+                                  set_rule,
+                                  set_schema,
+)
 
 __all__ = ["DEFAULT_SCHEMA", "LEASE_SECONDS", "QUESTION_TYPES", "ApprovalRule", "agreement", "approve",
            "disagreements", "export_for_annotation", "get_rule", "get_schema", "import_ratings", "next_pair",

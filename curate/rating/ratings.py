@@ -84,8 +84,9 @@ def undo_last(store: Store, annotator_id: int) -> int | None:
         for question in questions:
             con.execute("INSERT INTO ratings (submission_id, pair_id, annotator_id, question, value)"
                         " VALUES (?, ?, ?, ?, NULL)", [undo, pair_id, annotator_id, question])
-        withdrawn = [r[0] for r in con.execute("SELECT id FROM pairs WHERE origin = 'edited' AND parent_id = ?"
-                                               " AND lineage->>'submission' = ?", [pair_id, str(submission)]).fetchall()]
+        withdrawn = [r[0] for r in con.execute(
+            "SELECT id FROM pairs WHERE origin = 'edited' AND parent_id = ? AND lineage->>'submission' = ?",
+            [pair_id, str(submission)]).fetchall()]
         set_status(con, withdrawn, REJECTED)
         lease(con, pair_id, annotator_id)
     return pair_id

@@ -1,7 +1,15 @@
 import streamlit as st
 
 from curate.dedupe import (
-    METHODS, DedupeConfig, accept_all, cluster_members, clusters_frame, dedupe, diff_segments, dismiss, reopen,
+    METHODS,
+    DedupeConfig,
+    accept_all,
+    cluster_members,
+    clusters_frame,
+    dedupe,
+    diff_segments,
+    dismiss,
+    reopen,
     resolve,
 )
 from streamlit_app.common import get_store, require

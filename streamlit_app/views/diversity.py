@@ -2,7 +2,13 @@ import altair as alt
 import streamlit as st
 
 from curate.diversity import (
-    DiversityConfig, cluster_examples, diversity, latest_run, length_histogram, map_points, shares,
+    DiversityConfig,
+    cluster_examples,
+    diversity,
+    latest_run,
+    length_histogram,
+    map_points,
+    shares,
 )
 from streamlit_app.common import get_store
 

@@ -2,13 +2,13 @@ import streamlit as st
 
 from curate.dataset import versions_frame
 from curate.errors import TuneloopError
+from curate.lm.resolve import trained_models
 from evals.ab import create_study
 from evals.benchmarks import TASKS, run_benchmarks
 from evals.domain import evaluate_domain
-from evals.report import report_data, render
+from evals.report import render, report_data
 from evals.results import ab_table, benchmark_table, domain_runs, flagged_outputs
 from streamlit_app.common import get_store, require
-from curate.lm.resolve import trained_models
 from training.runs import runs_frame
 
 store = get_store()

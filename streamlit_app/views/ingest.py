@@ -1,7 +1,7 @@
 import streamlit as st
 
-from curate.ingest import FORMATS, MAX_UPLOAD_BYTES, ingest_upload, parse_mapping
 from curate.errors import TuneloopError
+from curate.ingest import FORMATS, MAX_UPLOAD_BYTES, ingest_upload, parse_mapping
 from curate.pairs import extract
 from curate.readers import EXTENSIONS
 from streamlit_app.common import get_store, require
