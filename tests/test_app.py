@@ -6,6 +6,7 @@ import sys
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from curate import rating
 from curate.store import Store
 
 from conftest import ROOT
@@ -155,6 +156,7 @@ def test_dedupe_page_shows_text_as_text(app, db_path):
     assert "<img" not in rendered.replace("\\<img", "")
 
 
+@pytest.mark.embeddings
 def test_diversity_page_analyzes_and_shows_the_map(app):
     app.switch_page("views/diversity.py").run()
     assert app.info  # nothing analyzed yet
@@ -263,6 +265,26 @@ def test_from_the_seeded_store_to_approved_pairs_in_the_app(app, db_path):
     [b for b in app.button if b.label == "Save rule and approve"][0].click().run()
     assert "approved 3 pairs" in app.success[0].value
     assert Store(db_path).scalar("SELECT count(*) FROM pairs WHERE status = 'approved'") == 3
+
+
+def test_team_page_edits_the_rating_schema(app, db_path):
+    import json
+
+    app.switch_page("views/team.py").run()
+    editor = [t for t in app.text_area if t.label == "Rating schema (JSON)"][0]
+    schema = json.loads(editor.value)
+    editor.set_value("{not json")  # a form: the value goes with the submit
+    [b for b in app.button if b.label == "Save schema"][0].click().run()
+    assert "not valid JSON: line 1" in app.error[0].value
+    schema["questions"] = [q for q in schema["questions"] if q["name"] != "note"]
+    schema["questions"].append({"name": "tone", "title": "Tone", "type": "label", "values": ["friendly", "curt"]})
+    [t for t in app.text_area if t.label == "Rating schema (JSON)"][0].set_value(json.dumps(schema))
+    [b for b in app.button if b.label == "Save schema"][0].click().run()
+    assert "saved" in app.success[0].value
+    names = [q["name"] for q in rating.get_schema(Store(db_path))["questions"]]
+    assert "tone" in names and "note" not in names
+    app.switch_page("views/rate.py").run()
+    assert not app.exception and any("Tone" in m.value for m in app.markdown)
 
 
 def test_team_page_sets_up_sign_in(app, db_path):

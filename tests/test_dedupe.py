@@ -57,6 +57,7 @@ def test_minhash_finds_the_typo_variant_too(pairs_store):
     assert members(pairs_store, "minhash") == [ids_of(pairs_store, *(r[0] for r in ROWS[:3]))]
 
 
+@pytest.mark.embeddings
 def test_semantic_finds_paraphrases(pairs_store):
     dedupe(pairs_store, DedupeConfig(method="semantic", threshold=0.8))
     found = members(pairs_store, "semantic")
@@ -119,6 +120,7 @@ def test_unknown_method_is_a_clear_error(store):
 
 
 @pytest.mark.slow
+@pytest.mark.embeddings
 def test_all_methods_on_the_sample_lamini_and_bitext(cli, store):
     """Done-when: planted near-duplicates of the sample, and real ones in lamini_docs and bitext."""
     from curate.demo import load_demo_data

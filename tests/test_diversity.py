@@ -45,6 +45,7 @@ def test_analyze_separates_two_topics_and_flags_the_thin_one():
     assert choose_k(42) == 5
 
 
+@pytest.mark.embeddings
 def test_diversity_run_is_stored_and_read_back_with_sql(cli, store):
     cli("demo-data")
     summary = diversity(store, DiversityConfig(k=6))
@@ -59,6 +60,7 @@ def test_diversity_run_is_stored_and_read_back_with_sql(cli, store):
         shares(store, "colour")
 
 
+@pytest.mark.embeddings
 def test_cli_prints_clusters(cli):
     cli("demo-data")
     result = cli("diversity", "--k", "4")

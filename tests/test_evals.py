@@ -104,6 +104,7 @@ def evaluated(cli, store, tiny_model_dir, tmp_path):
     return evaluate_domain(store, str(tiny_model_dir), "v1", max_new_tokens=12, limit=12)
 
 
+@pytest.mark.embeddings
 def test_domain_evaluation_stores_outputs_metrics_and_flags(evaluated, store):
     assert evaluated["examples"] == 12
     outputs = store.rows("SELECT * FROM model_outputs")
@@ -117,6 +118,7 @@ def test_domain_evaluation_stores_outputs_metrics_and_flags(evaluated, store):
     assert set(nearest) <= flagged  # the training pairs behind a failure go back to the rating queue
 
 
+@pytest.mark.embeddings
 def test_report_is_self_contained_and_escapes_text(evaluated, store, cli, tiny_model_dir, tmp_path):
     from training.config import TrainConfig
     from training.train import train

@@ -11,15 +11,18 @@ from curate.rating.queue import LEASE_SECONDS, export_for_annotation, next_pair,
 from curate.rating.ratings import import_ratings, submit, undo_last, validate
 from curate.rating.review import approve, disagreements, review
 from curate.rating.schema import (
-                                  DEFAULT_SCHEMA,
-                                  QUESTION_TYPES,
-                                  ApprovalRule,
-                                  get_rule,
-                                  get_schema,
-                                  set_rule,
-                                  set_schema,
+    DEFAULT_SCHEMA,
+    QUESTION_TYPES,
+    ApprovalRule,
+    get_rule,
+    get_schema,
+    schema_text,
+    set_rule,
+    set_schema,
+    set_schema_text,
 )
 
 __all__ = ["DEFAULT_SCHEMA", "LEASE_SECONDS", "QUESTION_TYPES", "ApprovalRule", "agreement", "approve",
            "disagreements", "export_for_annotation", "get_rule", "get_schema", "import_ratings", "next_pair",
-           "pair_view", "progress", "review", "set_rule", "set_schema", "skip", "submit", "undo_last", "validate"]
+           "pair_view", "progress", "review", "schema_text", "set_rule", "set_schema", "set_schema_text", "skip",
+           "submit", "undo_last", "validate"]

@@ -2,6 +2,7 @@
 (the approval rule)."""
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 
 from curate.errors import TuneloopError
@@ -43,7 +44,9 @@ def get_schema(store: Store) -> dict:
 def set_schema(store: Store, schema: dict) -> None:
     """Replace the rating schema, after checking it (raises TuneloopError naming the problem)."""
     names = set()
-    for q in schema.get("questions", []):
+    if not isinstance(schema.get("questions"), list) or not all(isinstance(q, dict) for q in schema["questions"]):
+        raise TuneloopError("the rating schema's questions are a list of objects with name, title and type")
+    for q in schema["questions"]:
         if q.get("type") not in QUESTION_TYPES:
             raise TuneloopError(f"question {q.get('name')!r}: type must be one of {', '.join(QUESTION_TYPES)}")
         if not q.get("name") or q["name"].startswith("_") or q["name"] in names:
@@ -54,6 +57,22 @@ def set_schema(store: Store, schema: dict) -> None:
     if not names:
         raise TuneloopError("a rating schema needs at least one question")
     set_setting(store, "rating_schema", schema)
+
+
+def schema_text(store: Store) -> str:
+    """The rating schema as JSON a person edits (on the Team page)."""
+    return json.dumps(get_schema(store), indent=2, ensure_ascii=False)
+
+
+def set_schema_text(store: Store, text: str) -> None:
+    """Replace the rating schema from edited JSON; raises TuneloopError naming what is wrong."""
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TuneloopError(f"the rating schema is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if not isinstance(schema, dict):
+        raise TuneloopError('the rating schema is a JSON object: {"questions": [...], "guidelines": "..."}')
+    set_schema(store, schema)
 
 
 def get_rule(store: Store) -> ApprovalRule:

@@ -1,5 +1,6 @@
 import streamlit as st
 
+from curate import rating
 from curate.errors import TuneloopError
 from curate.users import ROLES, add_user, sign_in_required, users_frame
 from streamlit_app.common import get_store, require
@@ -24,5 +25,17 @@ with st.form("add-user", clear_on_submit=True):
             st.success(f"added {role} {name}")
             if first:  # the person setting up sign-in stays signed in as the account they made
                 st.session_state["user"] = {"id": user_id, "name": name.strip(), "role": role}
+        except TuneloopError as exc:
+            st.error(str(exc))
+
+st.subheader("Rating schema")
+st.caption("What annotators answer on the Rate page, and their guidelines (markdown). Question types: "
+           + ", ".join(rating.QUESTION_TYPES) + ". Ratings already given keep their answers.")
+with st.form("schema"):
+    text = st.text_area("Rating schema (JSON)", rating.schema_text(store), height=420)
+    if st.form_submit_button("Save schema"):
+        try:
+            rating.set_schema_text(store, text)
+            st.success("saved: the Rate page asks these questions from now on")
         except TuneloopError as exc:
             st.error(str(exc))
