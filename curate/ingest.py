@@ -47,7 +47,7 @@ _NOT_DATA = re.compile(r"^(readme|license|licence|changelog|notice)(\..*)?$", re
 @dataclass
 class IngestReport:
     file: str
-    status: str = "imported"   # imported | resumed | already imported | refused
+    status: str = "imported"   # imported | resumed | already imported | refused | failed | busy
     source_id: int | None = None
     format: str | None = None
     encoding: str | None = None
@@ -58,16 +58,22 @@ class IngestReport:
     reasons: Counter = field(default_factory=Counter)
     first_lines: dict = field(default_factory=dict)  # reason → first line it happened on
     error: str | None = None
+    notes: list = field(default_factory=list)         # what the reader noticed about the whole file
 
     @property
     def ok(self) -> bool:
-        return self.status != "refused"
+        return self.status not in ("refused", "failed", "busy")
 
     def summary(self) -> str:
-        if self.status == "refused":
+        if self.status in ("refused", "busy"):
             return f"{self.file}: not imported: {self.error}"
+        if self.status == "failed":
+            return (f"{self.file}: stopped after {self.rows_read} records ({self.rows_stored} stored): {self.error};"
+                    " what was read is kept, and running the import again resumes it")
         line = (f"{self.file}: {self.status} ({self.format}) read {self.rows_read}, stored {self.rows_stored},"
                 f" duplicates {self.rows_duplicate}, rejected {self.rows_rejected}")
+        for note in self.notes:
+            line += f"\n  note: {note}"
         return line
 
 
@@ -91,10 +97,12 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
+            root = path.resolve()
             found += sorted(
                 p for p in path.rglob("*")
                 if p.is_file() and p.suffix.lower() in readers.EXTENSIONS
                 and not _NOT_DATA.match(p.name) and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                and p.resolve().is_relative_to(root)  # a link out of the folder is not the folder's data
             )
         elif path.is_file():
             found.append(path)
@@ -124,7 +132,7 @@ def ingest(store: Store, paths: Iterable[str | Path], *, format: str = "auto",
                     on_progress(overall, msg)
             reports.append(ingest_file(store, path, format=format, mapping=mapping, topic=topic,
                                        doc_split=doc_split, batch_size=batch_size,
-                                       show_progress=show_progress, progress=progress))
+                                       show_progress=show_progress, progress=progress, job_id=job.id))
     return reports
 
 
@@ -139,8 +147,8 @@ def ingest_upload(store: Store, filename: str, data: bytes, **options) -> Ingest
     with tempfile.TemporaryDirectory(prefix="tuneloop-upload-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
-        with store.job("ingest", {"upload": label, **{k: v for k, v in options.items() if k != "on_progress"}}):
-            return ingest_file(store, path, name=label, **options)
+        with store.job("ingest", {"upload": label, **{k: v for k, v in options.items() if k != "on_progress"}}) as job:
+            return ingest_file(store, path, name=label, job_id=job.id, **options)
 
 
 def file_sha256(path: Path) -> str:
@@ -154,21 +162,31 @@ def file_sha256(path: Path) -> str:
 def ingest_file(store: Store, path: Path, *, name: str | None = None, format: str = "auto",
                 mapping: dict[str, str] | None = None, topic: str | None = None,
                 doc_split: str = "auto", batch_size: int = BATCH_SIZE, show_progress: bool = False,
-                progress: Callable[[float, str], None] | None = None) -> IngestReport:
-    """Import one file (see the module docstring). Returns what happened; raises nothing for bad data."""
+                progress: Callable[[float, str], None] | None = None, job_id: int | None = None) -> IngestReport:
+    """Import one file (see the module docstring). Returns what happened; raises nothing for bad data.
+
+    No record stops an import: whatever one record raises makes it a reject. Whatever else goes
+    wrong (a disk error, a file that changes while it is read) stops this file only: what was read
+    is kept, the source is left to resume, and the report says why."""
     path = Path(path)
     name = name or path.name
     report = IngestReport(file=name)
     sha = file_sha256(path)
-    existing = store.one("SELECT * FROM sources WHERE sha256 = ?", [sha])
+    claim = _claim(store, sha, job_id)
+    existing = claim["source"]
     done = 0
+    if claim["busy"]:
+        report.status, report.error = "busy", (f"being imported by another process (job {existing['job_id']});"
+                                               " run the import again once it has finished")
+        return report
     if existing and existing["status"] == "complete":
         return _report_from_source(report, existing, "already imported")
-    if existing and existing["status"] == "importing":
+    if existing and existing["status"] in ("importing", "failed"):
         options = json.loads(existing["options"] or "{}")   # resume as first asked
-        format, mapping, doc_split = options.get("format", format), options.get("map"), options.get("doc_split", doc_split)
+        format, mapping = options.get("format", format), options.get("map")
+        doc_split = options.get("doc_split", doc_split)
         topic = existing["topic"]
-        source_id, done, report.status = existing["id"], existing["rows_read"], "resumed"
+        source_id, done = existing["id"], existing["rows_read"]
         _report_from_source(report, existing, "resumed")
     else:
         if existing:  # refused before: forget that attempt and try again
@@ -185,12 +203,11 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
         container = format if format in readers.CONTAINERS else readers.detect_container(path, encoding)
         report.format, report.encoding = (format if format in SHAPES else container), encoding
         if source_id is None:
-            source_id = store.scalar(
-                "INSERT INTO sources (name, sha256, format, encoding, topic, options, status)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'importing') RETURNING id",
-                [name, sha, report.format, encoding, topic,
-                 json.dumps({"format": format, "map": mapping, "doc_split": doc_split})],
-            )
+            source_id = _new_source(store, name, sha, report, topic, job_id,
+                                    {"format": format, "map": mapping, "doc_split": doc_split})
+            if source_id is None:  # another import of the same bytes started this instant
+                report.status, report.error = "busy", "being imported by another process; run the import again later"
+                return report
         report.source_id = source_id
         items = readers.read_items(path, container, encoding, doc_split)
         records = _normalized(items, container, mapping, shape)
@@ -198,6 +215,9 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
         bar = tqdm(total=total_lines, unit="line", desc=name, disable=not show_progress, leave=False)
         batch: list[tuple[Item, Normalized | None]] = []
         for index, pair in enumerate(records):
+            if pair[0].notice:
+                report.notes.append(pair[0].notice)
+                continue
             if index < done:
                 continue
             batch.append(pair)
@@ -207,19 +227,65 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
                 batch = []
         _commit_batch(store, source_id, name, batch, report)
         bar.close()
+        if file_sha256(path) != sha:
+            raise _Stopped("the file changed while it was read; import it again once it is written")
     except FileRefused as exc:
         report.status, report.error = "refused", str(exc)
         _refuse(store, source_id, name, sha, report)
+        return report
+    except Exception as exc:  # noqa: BLE001 - one file's failure is reported, the others go on
+        report.status = "failed"
+        report.error = str(exc) if isinstance(exc, _Stopped) else f"{type(exc).__name__}: {exc}"
+        if source_id is not None:
+            store.execute("UPDATE sources SET status = 'failed', error = ? WHERE id = ?", [report.error, source_id])
         return report
     if report.rows_read == 0:
         report.status, report.error = "refused", "no records found"
         _refuse(store, source_id, name, sha, report)
         return report
-    store.execute("UPDATE sources SET status = 'complete', completed_at = current_timestamp WHERE id = ?",
+    store.execute("UPDATE sources SET status = 'complete', error = NULL, completed_at = current_timestamp WHERE id = ?",
                   [source_id])
     if progress:
         progress(1.0, f"{name}: done")
     return report
+
+
+class _Stopped(Exception):
+    """A file that cannot be finished as it is now; the message says why."""
+
+
+def _claim(store: Store, sha: str, job_id: int | None) -> dict:
+    """The source already holding these bytes (or None), taken for this job unless another running
+    job holds it (busy)."""
+    with store.transaction() as con:
+        row = con.execute("SELECT * FROM sources WHERE sha256 = ?", [sha]).fetchone()
+        if row is None:
+            return {"source": None, "busy": False}
+        source = dict(zip([d[0] for d in con.description], row))
+        holder = source.get("job_id")
+        if source["status"] not in ("complete", "refused") and holder is not None and holder != job_id:
+            running = con.execute("SELECT count(*) FROM jobs WHERE id = ? AND state = 'running'", [holder]).fetchone()[0]
+            if running:
+                return {"source": source, "busy": True}
+        if job_id is not None and source["status"] != "complete":
+            con.execute("UPDATE sources SET job_id = ? WHERE id = ?", [job_id, source["id"]])
+    return {"source": source, "busy": False}
+
+
+def _new_source(store: Store, name: str, sha: str, report: IngestReport, topic: str | None, job_id: int | None,
+                options: dict) -> int | None:
+    """A new source row for these bytes, or None when another import inserted it first."""
+    import duckdb
+
+    try:
+        return store.scalar(
+            "INSERT INTO sources (name, sha256, format, encoding, topic, options, status, job_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'importing', ?) ON CONFLICT DO NOTHING RETURNING id",
+            [name, sha, report.format, report.encoding, topic, json.dumps(options), job_id])
+    except (duckdb.TransactionException, duckdb.ConstraintException) as exc:  # the other insert won
+        if "constraint" in str(exc).lower():
+            return None
+        raise
 
 
 def _advance(bar, progress, line: int | None, total: int, name: str) -> None:
@@ -265,7 +331,7 @@ def _normalized(items: Iterator[Item], container: str, mapping: dict, shape: str
     """(item, record in normal form) or (item with its error set, None), in file order."""
     roles = None
     for item in items:
-        if item.error:
+        if item.error or item.notice:
             yield item, None
             continue
         if container == "text":
@@ -283,12 +349,22 @@ def _normalized(items: Iterator[Item], container: str, mapping: dict, shape: str
 
 
 def _one(item: Item, mapping: dict, shape: str, roles: dict | None) -> tuple[Item, Normalized | None]:
+    """A record in normal form, or the item as a reject: whatever one record raises stops only it."""
     try:
-        return item, to_normal_form(item.value, mapping, shape, roles)
+        record = to_normal_form(item.value, mapping, shape, roles)
+        json.dumps(record.payload, ensure_ascii=False).encode("utf-8")  # storable: valid Unicode throughout
+        return item, record
     except RecordError as exc:
         item.error = str(exc)
-        item.excerpt = readers.excerpt(json.dumps(item.value, ensure_ascii=False, default=str))
-        return item, None
+    except UnicodeEncodeError as exc:
+        item.error = f"text that is not valid Unicode ({exc.reason} at position {exc.start})"
+    except Exception as exc:  # noqa: BLE001 - any other fault of one record is that record's reject
+        item.error = f"could not be read: {type(exc).__name__}: {exc}"[:500]
+    try:
+        item.excerpt = readers.excerpt(json.dumps(item.value, ensure_ascii=False, default=str)[:1000])
+    except Exception:  # noqa: BLE001 - no excerpt rather than no reject
+        item.excerpt = None
+    return item, None
 
 
 def _json_object(item: Item, mapping: dict, shape: str) -> Iterator[tuple[Item, Normalized | None]]:

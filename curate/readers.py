@@ -10,6 +10,7 @@ import codecs
 import csv
 import json
 import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ MAX_RECORD_BYTES = 8 * 1024 * 1024
 # Enough of the file to tell its encoding and line endings.
 SNIFF_BYTES = 2 * 1024 * 1024
 EXCERPT_CHARS = 200
+# Non-UTF-8 lines a file needs before it is read as another encoding (Windows-1252, …).
+MIN_LINES_FOR_ANOTHER_ENCODING = 3
 
 CONTAINERS = ("jsonl", "json", "csv", "tsv", "parquet", "text")
 DOC_SPLITS = ("auto", "file", "heading")   # documents: one per file, or one per heading (auto: by heading for markdown)
@@ -40,6 +43,7 @@ class Item:
     error: str | None = None   # why this line was refused
     excerpt: str | None = None
     top_level: bool = False    # the one object a JSON file holds (records, a record or prose)
+    notice: str | None = None  # not a record: something the reader noticed about the whole file
 
 
 class FileRefused(TuneloopError):
@@ -57,12 +61,29 @@ def excerpt(text: str | bytes | None) -> str | None:
 
 def text_problem(text: str) -> str | None:
     """Why a decoded piece of text can't be stored: an undecodable byte or a NUL."""
+    if text.isascii() and "\x00" not in text:
+        return None
     for i, ch in enumerate(text):
         if "\udc80" <= ch <= "\udcff":
             return f"invalid UTF-8 byte 0x{ord(ch) - 0xDC00:02X} at column {i + 1}"
+        if "\ud800" <= ch <= "\udfff":
+            return f"an unpaired surrogate (\\u{ord(ch):04x}) at column {i + 1}: not valid Unicode"
         if ch == "\x00":
             return f"NUL byte at column {i + 1}"
     return None
+
+
+def parse_json(text: str, what: str = "invalid JSON") -> tuple[Any, str | None]:
+    """(value, None), or (None, why) for text the JSON parser cannot take: malformed, a number of
+    more digits than Python converts, nesting deeper than it recurses, or anything else it raises."""
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        return None, f"{what}: {exc.msg} at column {exc.colno}"
+    except RecursionError:
+        return None, f"{what}: nested deeper than the parser allows"
+    except ValueError as exc:  # e.g. an integer of over 4,300 digits
+        return None, f"{what}: {exc}"
 
 
 # --------------------------------------------------------------------------- encoding
@@ -91,7 +112,9 @@ def sniff_encoding(path: Path) -> str:
                 line.decode("utf-8")
             except UnicodeDecodeError:
                 bad += 1
-    if non_ascii and bad / non_ascii > 0.5:
+    # A line or two of bad bytes in an otherwise ASCII file is damage, not another encoding: those
+    # lines are rejected (naming the byte) rather than decoded into mojibake.
+    if non_ascii >= MIN_LINES_FOR_ANOTHER_ENCODING and bad / non_ascii > 0.5:
         from charset_normalizer import from_bytes
 
         matches = list(from_bytes(head))
@@ -185,15 +208,15 @@ def read_jsonl(path: Path, encoding: str) -> Iterator[Item]:
         if bad:
             yield Item(n, error=bad, excerpt=excerpt(line))
             continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            pending = Item(n, error=f"invalid JSON: {exc.msg} at column {exc.colno}", excerpt=excerpt(line))
+        value, why = parse_json(line)
+        if why:
+            pending = Item(n, error=why, excerpt=excerpt(line))
             continue
         if not isinstance(value, dict):
             yield Item(n, error=f"expected a JSON object, found {_json_type(value)}", excerpt=excerpt(line))
             continue
-        yield Item(n, value)
+        bad = _first_text_problem(value)  # an escape such as \u0000 or \ud800 inside a string
+        yield Item(n, error=bad, excerpt=excerpt(line)) if bad else Item(n, value)
     if pending:
         if cut_off:
             pending.error += " (the last line is cut off; is the file truncated?)"
@@ -230,6 +253,8 @@ def read_json(path: Path, encoding: str) -> Iterator[Item]:
             value, end = decoder.raw_decode(text, start)
         except json.JSONDecodeError as exc:
             raise FileRefused(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        except (RecursionError, ValueError) as exc:
+            raise FileRefused(f"invalid JSON: {'nested too deep' if isinstance(exc, RecursionError) else exc}") from None
         if text[end:].strip():
             more = text[:end].count("\n") + 1
             raise FileRefused(f"extra data after the JSON value at line {more}; is this JSON lines?")
@@ -251,6 +276,11 @@ def read_json(path: Path, encoding: str) -> Iterator[Item]:
         except json.JSONDecodeError as exc:
             yield Item(line, error=f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg};"
                        " the rest of the array could not be read", excerpt=excerpt(text[pos:pos + 200]))
+            return
+        except (RecursionError, ValueError) as exc:
+            why = "nested deeper than the parser allows" if isinstance(exc, RecursionError) else str(exc)
+            yield Item(line, error=f"invalid JSON: {why}; the rest of the array could not be read",
+                       excerpt=excerpt(text[pos:pos + 200]))
             return
         if isinstance(value, dict):
             bad = _first_text_problem(value)
@@ -285,41 +315,71 @@ def _first_text_problem(value: Any) -> str | None:
 
 
 def read_delimited(path: Path, encoding: str, delimiter: str) -> Iterator[Item]:
-    """CSV or TSV with a header row. A bare carriage return inside a line is kept as text."""
-    csv.field_size_limit(MAX_RECORD_BYTES)
-    state = {"line": 0}
-    problems: dict[int, str] = {}
+    """CSV or TSV with a header row. A bare carriage return inside a line is kept as text.
 
-    def lines() -> Iterator[str]:
-        for n, line, problem in iter_lines(path, encoding):
-            state["line"] = n
+    A quote that is never closed would make the csv module swallow every line after it into one
+    field. So a record that spans several lines is checked: an odd number of quote characters
+    (never closed), or two or more of its inner lines that read as whole rows on their own, mean
+    a stray quote. Its first line is rejected and reading starts again at the next line. At the
+    end, a notice says how many lines the file had against how many records were read."""
+    csv.field_size_limit(MAX_RECORD_BYTES)
+    kind = "TSV" if delimiter == "\t" else "CSV"
+    source = iter_lines(path, encoding)
+    pushed: deque[tuple[int, str | None, str | None]] = deque()
+    consumed: list[tuple[int, str]] = []   # the physical lines of the record being read
+    problems: dict[int, str] = {}
+    stats = {"lines": 0, "records": 0, "multi": 0, "recovered": 0}
+
+    def feed() -> Iterator[str]:
+        while True:
+            if pushed:
+                n, line, problem = pushed.popleft()
+            else:
+                try:
+                    n, line, problem = next(source)
+                except StopIteration:
+                    return
+                if line is not None and line.strip():
+                    stats["lines"] += 1
             if problem:
                 problems[n] = problem
                 line = ""
+            consumed.append((n, line))
             yield line.replace("\r", _CR) + "\n"
 
-    reader = csv.reader(lines(), delimiter=delimiter)
+    reader = csv.reader(feed(), delimiter=delimiter)
     header: list[str] | None = None
     while True:
-        start = state["line"] + 1
+        consumed.clear()
         try:
             row = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            yield Item(start, error=f"unreadable {'TSV' if delimiter == chr(9) else 'CSV'} row: {exc}")
+            yield Item(consumed[0][0] if consumed else None, error=f"unreadable {kind} row: {exc}")
             continue
+        start = consumed[0][0]
         if start in problems:
             yield Item(start, error=problems.pop(start))
             continue
         row = [cell.replace(_CR, "\r") for cell in row]
         if header is None:
-            if not any(cell.strip() for cell in row):
-                continue
-            header = _unique_header(row)
+            if any(cell.strip() for cell in row):
+                header = _unique_header(row)
             continue
         if not any(cell.strip() for cell in row):
             continue
+        if len(consumed) > 1:
+            stray = _stray_quote(consumed, delimiter, len(header))
+            if stray:
+                stats["recovered"] += 1
+                yield Item(start, error=f"{stray}; this line is left out and reading goes on at line {start + 1}",
+                           excerpt=excerpt(consumed[0][1]))
+                pushed.extendleft((n, line, None) for n, line in reversed(consumed[1:]))
+                reader = csv.reader(feed(), delimiter=delimiter)  # the old one may have read to the end
+                continue
+            stats["multi"] += 1
+        stats["records"] += 1
         joined = delimiter.join(row)
         bad = text_problem(joined)
         if bad:
@@ -330,7 +390,33 @@ def read_delimited(path: Path, encoding: str, delimiter: str) -> Iterator[Item]:
         else:
             yield Item(start, {k: v for k, v in zip(header, row) if k is not None})
     if header is None:
-        raise FileRefused("file is empty" if state["line"] == 0 else "no header row")
+        raise FileRefused("file is empty" if not stats["lines"] else "no header row")
+    rows_seen = stats["lines"] - 1
+    if stats["recovered"] or stats["records"] != rows_seen:
+        yield Item(None, notice=f"the file has {rows_seen} non-empty lines after the header and {stats['records']}"
+                                f" records were read ({stats['multi']} span several lines, {stats['recovered']}"
+                                " lines with a stray quote were left out)")
+
+
+def _stray_quote(lines: list[tuple[int, str]], delimiter: str, fields: int) -> str | None:
+    """Why a record spanning several lines looks like a stray quote rather than a quoted
+    multi-line field, or None."""
+    text = "\n".join(line for _, line in lines)
+    if text.count('"') % 2:
+        return f"a quote opened on line {lines[0][0]} is never closed"
+    whole_rows = sum(1 for _, line in lines[1:] if _reads_as_a_row(line, delimiter, fields))
+    if whole_rows >= 2:
+        return (f"a quote on line {lines[0][0]} runs over {len(lines) - 1} lines, {whole_rows} of which read as"
+                " rows of their own")
+    return None
+
+
+def _reads_as_a_row(line: str, delimiter: str, fields: int) -> bool:
+    """A line that is a whole row by itself: the header's number of fields, the first one filled."""
+    if line.count(delimiter) != fields - 1:
+        return False
+    cells = next(csv.reader([line], delimiter=delimiter), [])
+    return len(cells) == fields and bool(cells[0].strip()) and sum(bool(c.strip()) for c in cells) >= 2
 
 
 def _unique_header(row: list[str]) -> list[str]:
@@ -355,8 +441,20 @@ def read_parquet(path: Path) -> Iterator[Item]:
     except Exception as exc:  # pyarrow raises several kinds for a file that is not Parquet
         raise FileRefused(f"not a readable Parquet file: {exc}") from None
     n = 0
-    for batch in pf.iter_batches(batch_size=1000):
-        for row in batch.to_pylist():
+    for group in range(pf.metadata.num_row_groups):
+        expected = pf.metadata.row_group(group).num_rows
+        first = n + 1
+        try:  # a row group is read whole and checked, so columns can never slip against each other
+            table = pf.read_row_group(group)
+            lengths = {len(column) for column in table.columns}
+            if table.num_rows != expected or lengths - {expected}:
+                raise ValueError(f"{table.num_rows} rows and columns of {sorted(lengths)} where the footer says {expected}")
+            rows = table.to_pylist()
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds for corrupt pages
+            n += expected
+            yield Item(first, error=f"row group {group + 1} (rows {first}–{n}) cannot be read: {exc}"[:500])
+            continue
+        for row in rows:
             n += 1
             yield Item(n, row)
 

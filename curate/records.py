@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,11 @@ class Normalized:
         self.content_hash = hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+# Anything but white space and the invisible format characters (zero-width space and joiners,
+# word joiner, BOM, soft hyphen, Mongolian vowel separator).
+_VISIBLE = re.compile(r"[^\s\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e]")
+
+
 def as_text(value: Any, name: str) -> str | None:
     """A field's value as text: numbers and booleans are written out, lists are refused."""
     if value is None:
@@ -77,7 +83,7 @@ def as_text(value: Any, name: str) -> str | None:
         kind = "an object" if isinstance(value, dict) else "a list"
         raise RecordError(f"field '{name}' holds {kind}, expected text")
     text = value if isinstance(value, str) else str(value)
-    return text if text.strip() else None
+    return text if _VISIBLE.search(text) else None  # blank or only zero-width characters: empty
 
 
 def _find(record: dict, names: list[str]) -> str | None:

@@ -66,6 +66,7 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
     (7, "blind A/B studies, their items and votes", ("evals/007_ab.sql",)),
     (8, "one lifecycle: runs and evaluations are jobs; trained models by name; job logs",
      ("curate/008_models_and_job_logs.sql", "training/008_runs_as_jobs.sql", "evals/008_eval_jobs.sql")),
+    (9, "the job importing each source", ("curate/009_source_claims.sql",)),
 ]
 
 
@@ -76,6 +77,7 @@ def ddl(ref: str) -> str:
 
 
 JOB_STATES = ("running", "succeeded", "failed", "interrupted")
+_migrating = threading.Lock()
 
 
 @dataclass
@@ -192,7 +194,7 @@ class Store:
     def migrate(self) -> list[int]:
         """Apply the migrations this file has not seen, each in its own transaction."""
         applied: list[int] = []
-        with self.connect() as con:
+        with _migrating, self.connect() as con:  # two Stores of one process must not both migrate
             con.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"

@@ -1,0 +1,154 @@
+"""The adversarial examples: no record may stop an import, nothing is lost silently, and a file
+that is damaged, changing, linked from elsewhere or imported twice at once cannot corrupt the store."""
+import json
+import os
+import threading
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from curate.ingest import ingest
+from curate.store import Store
+
+
+def qa(q, a):
+    return json.dumps({"question": q, "answer": a}, ensure_ascii=False)
+
+
+def reasons(store):
+    return {r["line"]: r["reason"] for r in store.rows("SELECT line, reason FROM rejects ORDER BY line")}
+
+
+def questions(store):
+    return [json.loads(r["payload"])["instruction"] for r in store.rows("SELECT payload FROM raw_logs ORDER BY id")]
+
+
+@pytest.mark.parametrize("bad_line,why", [
+    ('{"question": "lone \\ud800 surrogate", "answer": "a"}', "unpaired surrogate"),
+    ('{"question": "q", "answer": ' + "9" * 5000 + "}", "4300"),
+    ('{"question": "deep", "answer": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested deeper"),
+    ('{"question": "nul \\u0000 escape", "answer": "a"}', "NUL"),
+    ('{"question": "   ", "answer": "blank question"}', "missing or empty"),
+    ('{"question": "zero width", "answer": "\\u200b\\u200d\\ufeff"}', "missing or empty"),
+])
+def test_one_bad_record_is_a_reject_and_the_rest_is_kept(store, write, bad_line, why):
+    lines = [qa(f"question {i}", f"answer {i}") for i in range(1, 1200)]
+    lines.insert(700, bad_line)  # in the second batch of 500
+    [report] = ingest(store, [write("log.jsonl", "\n".join(lines) + "\n")])
+    assert report.status == "imported" and report.rows_stored == 1199 and report.rows_rejected == 1
+    assert why in reasons(store)[701]
+    assert store.scalar("SELECT status FROM sources") == "complete"
+
+
+def test_a_folder_goes_on_after_a_file_that_fails(store, write, tmp_path, monkeypatch):
+    import curate.ingest as ingest_module
+
+    write("a.jsonl", qa("qa", "aa") + "\n")
+    write("b.jsonl", qa("qb", "ab") + "\n")
+    real = ingest_module.readers.read_items
+
+    def disk_error(path, *args):
+        if path.name == "a.jsonl":
+            raise OSError("input/output error")
+        return real(path, *args)
+
+    monkeypatch.setattr(ingest_module.readers, "read_items", disk_error)
+    a, b = ingest(store, [tmp_path])
+    assert a.status == "failed" and "input/output error" in a.error and b.status == "imported"
+    monkeypatch.setattr(ingest_module.readers, "read_items", real)
+    [again, _] = ingest(store, [tmp_path])  # the rerun completes
+    assert again.status == "resumed" and store.scalar("SELECT count(*) FROM sources WHERE status = 'complete'") == 2
+
+
+def test_invalid_utf8_in_an_ascii_file_is_rejected_not_decoded(store, write):
+    path = write("log.jsonl", (qa("plain one", "a") + "\n").encode() + b'{"question": "caf\xff\xfe", "answer": "x"}\n'
+                 + (qa("plain two", "b") + "\n").encode())
+    [report] = ingest(store, [path])
+    assert report.encoding == "utf-8" and report.rows_stored == 2
+    assert "invalid UTF-8 byte 0xFF" in reasons(store)[2]
+
+
+def test_an_unbalanced_csv_quote_swallows_nothing_silently(store, write):
+    rows = ["question,answer"] + [f"question {i},answer {i}" for i in range(1, 24)]
+    rows[4] = 'question 4,"answer 4 never closed'
+    [report] = ingest(store, [write("faq.csv", "\n".join(rows) + "\n")])
+    assert report.rows_stored == 22 and report.rows_rejected == 1
+    assert "never closed" in reasons(store)[5]
+    assert any("23 non-empty lines" in note and "22 records were read" in note for note in report.notes)
+    assert "note:" in report.summary()
+
+
+def test_a_quoted_field_over_several_lines_is_still_one_record(store, write):
+    [report] = ingest(store, [write("faq.csv", 'question,answer\nq1,"line one\nline two, still the answer"\nq2,a2\n')])
+    assert report.rows_stored == 2 and report.rows_rejected == 0
+
+
+def test_a_file_that_changes_while_it_is_read_is_not_complete(store, write, monkeypatch):
+    import curate.ingest as ingest_module
+
+    path = write("log.jsonl", "".join(qa(f"q{i}", f"a{i}") + "\n" for i in range(50)))
+    real = ingest_module._commit_batch
+
+    def append_meanwhile(*args, **kwargs):
+        real(*args, **kwargs)
+        with open(path, "a") as fh:
+            fh.write(qa("late", "arrival") + "\n")
+
+    monkeypatch.setattr(ingest_module, "_commit_batch", append_meanwhile)
+    [report] = ingest(store, [path])
+    assert report.status == "failed" and "changed while it was read" in report.error
+    assert store.scalar("SELECT status FROM sources") == "failed"
+
+
+def test_a_corrupt_parquet_row_group_is_rejected_and_pairs_never_slip(store, tmp_path):
+    path = tmp_path / "pairs.parquet"
+    table = pa.table({"question": [f"q{i}" for i in range(300)], "answer": [f"a{i}" for i in range(300)]})
+    pq.write_table(table, path, row_group_size=100, compression="none")
+    data = bytearray(path.read_bytes())
+    meta = pq.ParquetFile(path).metadata
+    column = meta.row_group(1).column(1)  # the answers of rows 101-200
+    start = column.data_page_offset
+    data[start:start + 40] = b"\xff" * 40
+    path.write_bytes(bytes(data))
+    [report] = ingest(store, [path])
+    stored = {json.loads(r["payload"])["instruction"]: json.loads(r["payload"])["response"]
+              for r in store.rows("SELECT payload FROM raw_logs")}
+    assert all(stored[q] == "a" + q[1:] for q in stored)  # every question with its own answer
+    assert report.rows_stored == 200 and "row group 2 (rows 101–200)" in reasons(store)[101]
+
+
+def test_a_folder_import_does_not_follow_links_out_of_the_folder(store, tmp_path):
+    inside, outside = tmp_path / "data", tmp_path / "private"
+    inside.mkdir()
+    outside.mkdir()
+    (inside / "faq.jsonl").write_text(qa("inside", "yes") + "\n")
+    (outside / "secrets.jsonl").write_text(qa("outside", "no") + "\n")
+    os.symlink(outside / "secrets.jsonl", inside / "link.jsonl")
+    os.symlink(outside, inside / "linked-folder")
+    reports = ingest(store, [inside])
+    assert [r.file for r in reports] == ["faq.jsonl"]
+    assert questions(store) == ["inside"]
+
+
+def test_two_imports_of_the_same_file_at_once_count_it_once(db_path, write):
+    path = write("log.jsonl", "".join(qa(f"q{i}", f"a{i}") + "\n" for i in range(3000)))
+    results, errors = [], []
+
+    def run():
+        try:
+            results.extend(ingest(Store(db_path), [path], batch_size=100))
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    store = Store(db_path)
+    source = store.one("SELECT status, rows_read, rows_stored FROM sources")
+    assert store.scalar("SELECT count(*) FROM sources") == 1
+    assert source["rows_read"] == source["rows_stored"] == store.scalar("SELECT count(*) FROM raw_logs")
+    assert sorted(r.status for r in results) in (["busy", "imported"], ["already imported", "imported"])
