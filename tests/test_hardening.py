@@ -152,3 +152,53 @@ def test_two_imports_of_the_same_file_at_once_count_it_once(db_path, write):
     assert store.scalar("SELECT count(*) FROM sources") == 1
     assert source["rows_read"] == source["rows_stored"] == store.scalar("SELECT count(*) FROM raw_logs")
     assert sorted(r.status for r in results) in (["busy", "imported"], ["already imported", "imported"])
+
+
+CONTROL = ["nul \x00 here", "vt \x0b ff \x0c", "esc \x1b bel \x07", "noncharacter \ufffe end"]
+FORMULAS = ["＝1+1", "＋cmd", "－2", "＠SUM(A1)", "  =1+1", "\u200b=1+1", "|calc", "\nlf first", "=ok"]
+
+
+def test_xlsx_survives_control_characters_and_every_formula_prefix_is_text(store, tmp_path):
+    from openpyxl import load_workbook
+
+    from curate.export import export_pairs, neutralize
+    from curate.pairs import insert_pairs, make_pair
+
+    insert_pairs(store, [make_pair(f"q{i}", text, origin="extracted") for i, text in enumerate(CONTROL + FORMULAS)])
+    assert export_pairs(store, tmp_path / "pairs.xlsx") == len(CONTROL + FORMULAS)
+    answers = [row[3] for row in load_workbook(tmp_path / "pairs.xlsx").active.iter_rows(min_row=2, values_only=True)]
+    assert answers[:4] == ["nul \\x00 here", "vt \\x0b ff \\x0c", "esc \\x1b bel \\x07", "noncharacter \\ufffe end"]
+    assert all(a.startswith("'") for a in answers[4:])
+    assert all(neutralize(f).startswith("'") for f in FORMULAS) and neutralize("fine = good") == "fine = good"
+
+
+def test_the_pairs_page_offers_a_guarded_csv_to_exporters_only(db_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from curate.pairs import insert_pairs, make_pair
+    from curate.users import add_user
+    from tuneloop.launcher import app_command
+
+    from conftest import ROOT
+
+    assert "--client.disableDataExport" in app_command()  # the table's own download is off
+    monkeypatch.setenv("TUNELOOP_DB", str(db_path))
+    store = Store(db_path)
+    insert_pairs(store, [make_pair("=HYPERLINK(\"http://x\")", "@SUM(A1)", origin="extracted")])
+    add_user(store, "ann", "annotator", "password123")
+    admin = add_user(store, "boss", "admin", "password123")
+    from streamlit_app.common import _open
+    for user, offered in (({"id": admin, "name": "boss", "role": "admin"}, True),
+                          ({"id": 1, "name": "ann", "role": "annotator"}, False)):
+        _open.clear()
+        at = AppTest.from_file(str(ROOT / "streamlit_app" / "app.py"), default_timeout=60)
+        at.session_state["user"] = user
+        at.run()
+        at.switch_page("views/pairs.py").run()
+        buttons = [b for b in at.get("download_button")]
+        assert bool(buttons) == offered
+        if offered:
+            from curate.export import spreadsheet_csv
+            from curate.pairs import search
+            text = spreadsheet_csv(search(store)[0]).decode()
+            assert "'=HYPERLINK" in text and "'@SUM(A1)" in text

@@ -19,6 +19,8 @@ def app_command(port: int = 8501, headless: bool = False) -> list[str]:
         "--server.headless", "true" if headless else "false",
         "--server.maxUploadSize", str(MAX_UPLOAD_BYTES // 2**20),
         "--browser.gatherUsageStats", "false",
+        # tables' own CSV download bypasses roles and the formula guard; pages offer their own
+        "--client.disableDataExport", "true",
     ]
 
 

@@ -1,8 +1,10 @@
 import streamlit as st
 
+from curate.export import spreadsheet_csv
 from curate.pairs import ORIGINS, STATUSES, search
 from curate.stats import sources_frame
-from streamlit_app.common import get_store
+from curate.users import can
+from streamlit_app.common import current_user, get_store
 
 PAGE_SIZE = 50
 store = get_store()
@@ -20,4 +22,7 @@ pages = max(1, -(-total // PAGE_SIZE))
 page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1)
 frame, total = search(store, text, origin, status, source_id, page=page, page_size=PAGE_SIZE)
 st.caption(f"{total:,} pairs match")
-st.dataframe(frame, hide_index=True, width="stretch")
+st.dataframe(frame, hide_index=True, width="stretch")  # the table's own export is off (tuneloop app)
+if can(current_user(), "export"):
+    st.download_button("Download this page as CSV", spreadsheet_csv(frame), file_name=f"pairs-page-{page}.csv",
+                       mime="text/csv", help="Cells a spreadsheet would run as formulas are made text.")
