@@ -393,6 +393,18 @@ def _commit_batch(store: Store, source_id: int, name: str, batch: list[tuple[Ite
         return
     rejects = [(item.line, item.error, item.excerpt) for item, rec in batch if rec is None]
     good = [(item, rec) for item, rec in batch if rec is not None]
+    rows, duplicates = store.retry_conflicts(lambda: _write_batch(store, source_id, name, batch, good, rejects))
+    report.rows_read += len(batch)
+    report.rows_stored += len(rows)
+    report.rows_duplicate += duplicates
+    report.rows_rejected += len(rejects)
+    for line, reason, _ in rejects:
+        key = _reason_kind(reason)
+        report.reasons[key] += 1
+        report.first_lines.setdefault(key, line)
+
+
+def _write_batch(store: Store, source_id: int, name: str, batch: list, good: list, rejects: list) -> tuple[list, int]:
     with store.transaction() as con:
         hashes = list({rec.content_hash for _, rec in good})
         present = {r[0] for r in con.execute(
@@ -431,14 +443,7 @@ def _commit_batch(store: Store, source_id: int, name: str, batch: list[tuple[Ite
             "UPDATE sources SET rows_read = rows_read + ?, rows_stored = rows_stored + ?,"
             " rows_duplicate = rows_duplicate + ?, rows_rejected = rows_rejected + ? WHERE id = ?",
             [len(batch), len(rows), duplicates, len(rejects), source_id])
-    report.rows_read += len(batch)
-    report.rows_stored += len(rows)
-    report.rows_duplicate += duplicates
-    report.rows_rejected += len(rejects)
-    for line, reason, _ in rejects:
-        key = _reason_kind(reason)
-        report.reasons[key] += 1
-        report.first_lines.setdefault(key, line)
+    return rows, duplicates
 
 
 def _reason_kind(reason: str) -> str:

@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
     (8, "one lifecycle: runs and evaluations are jobs; trained models by name; job logs",
      ("curate/008_models_and_job_logs.sql", "training/008_runs_as_jobs.sql", "evals/008_eval_jobs.sql")),
     (9, "the job importing each source", ("curate/009_source_claims.sql",)),
+    (10, "sign-in attempts", ("curate/010_sign_in_attempts.sql",)),
 ]
 
 
@@ -164,6 +165,19 @@ class Store:
                 con.execute("COMMIT")
             finally:
                 self._local.in_tx = False
+
+    def retry_conflicts(self, work: Callable[[], Any], tries: int = 6) -> Any:
+        """Run a unit of work that is one transaction, again if it lost a write-write conflict to
+        another thread of this process (DuckDB aborts the later of two writers to the same rows)."""
+        wait = LOCK_FIRST_WAIT
+        for attempt in range(tries):
+            try:
+                return work()
+            except duckdb.TransactionException as exc:
+                if "conflict" not in str(exc).lower() or attempt == tries - 1:
+                    raise
+                time.sleep(wait)
+                wait = min(wait * 2, LOCK_MAX_WAIT)
 
     # ------------------------------------------------------------------ queries
     def execute(self, sql: str, params: list | tuple | dict | None = None) -> None:

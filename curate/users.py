@@ -29,17 +29,71 @@ def add_user(store: Store, name: str, role: str = "annotator", password: str | N
                         [name, role, _hasher.hash(password) if password else None, email])
 
 
-def authenticate(store: Store, name: str, password: str) -> dict | None:
-    """The user if the name and password match an active account, else None."""
-    row = store.one("SELECT id, name, role, password_hash FROM users WHERE name = ? AND active", [name.strip()])
+# Sign-in throttling: each recent failure for an account or an address adds a delay, and this
+# many within the window lock both out until the window passes or an admin unlocks the account.
+MAX_FAILURES = 5
+FAILURE_WINDOW_MINUTES = 15
+DELAY_PER_FAILURE = 0.5     # seconds, up to MAX_DELAY
+MAX_DELAY = 3.0
+
+
+class SignInLocked(TuneloopError):
+    """Too many failed sign-ins for this account or from this address."""
+
+
+def recent_failures(store: Store, name: str, address: str | None = None) -> int:
+    return store.scalar(
+        "SELECT count(*) FROM sign_in_attempts WHERE NOT ok AND attempted_at > current_timestamp - to_minutes(?)"
+        " AND (name = ? OR (address IS NOT NULL AND address = ?))", [FAILURE_WINDOW_MINUTES, name, address])
+
+
+def authenticate(store: Store, name: str, password: str, address: str | None = None) -> dict | None:
+    """The user if the name and password match an active account, else None (after a delay that
+    grows with recent failures). Raises SignInLocked after MAX_FAILURES failures within the window
+    for the account or the address, without looking at the password."""
+    import time
+
+    name = (name or "").strip()
+    failures = recent_failures(store, name, address)
+    if failures >= MAX_FAILURES:
+        raise SignInLocked(f"too many failed sign-ins; wait {FAILURE_WINDOW_MINUTES} minutes or ask an admin"
+                           " to unlock the account")
+    row = store.one("SELECT id, name, role, password_hash FROM users WHERE name = ? AND active", [name])
+    ok = False
     if row is None or not row["password_hash"]:
         _hasher.hash("timing")  # take as long as a real check
-        return None
-    try:
-        _hasher.verify(row["password_hash"], password)
-    except (VerifyMismatchError, InvalidHashError):
+    else:
+        try:
+            ok = _hasher.verify(row["password_hash"], password)
+        except (VerifyMismatchError, InvalidHashError):
+            ok = False
+    store.execute("INSERT INTO sign_in_attempts (name, address, ok) VALUES (?, ?, ?)", [name, address, ok])
+    if not ok:
+        time.sleep(min(DELAY_PER_FAILURE * (failures + 1), MAX_DELAY))
         return None
     return {k: row[k] for k in ("id", "name", "role")}
+
+
+def unlock(store: Store, name: str) -> int:
+    """Lift a lockout: forget the account's failed sign-ins (and those of the addresses that
+    tried it). Returns how many were forgotten."""
+    with store.transaction() as con:
+        return con.execute("DELETE FROM sign_in_attempts WHERE NOT ok AND (name = ? OR address IN"
+                           " (SELECT address FROM sign_in_attempts WHERE name = ? AND address IS NOT NULL))",
+                           [name, name]).fetchone()[0]
+
+
+def set_active(store: Store, name: str, active: bool) -> None:
+    """Deactivate an account (its open sessions stop at their next action) or activate it again."""
+    if not store.scalar("SELECT count(*) FROM users WHERE name = ?", [name]):
+        raise TuneloopError(f"no user called {name!r}")
+    store.execute("UPDATE users SET active = ? WHERE name = ?", [active, name])
+
+
+def still_allowed(store: Store, user: dict) -> dict | None:
+    """The signed-in user as the store has them now (a changed role applies at once), or None
+    when the account was deactivated or removed."""
+    return store.one("SELECT id, name, role FROM users WHERE id = ? AND active", [user["id"]])
 
 
 def user_for_email(store: Store, email: str, name: str | None = None) -> dict:

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from streamlit_app.common import current_user, get_store, sign_in_form, sign_out
+from streamlit_app.render import escape_markdown
 
 st.set_page_config(page_title="tuneloop", page_icon=":material/model_training:", layout="wide")
 get_store()
@@ -10,7 +11,7 @@ if user is None:
     sign_in_form()
     st.stop()
 with st.sidebar:
-    st.caption(f"Signed in as **{user['name']}** ({user['role']})")
+    st.caption(f"Signed in as **{escape_markdown(user['name'])}** ({user['role']})")
     if st.session_state.get("user"):
         st.button("Sign out", on_click=sign_out)
 st.navigation({

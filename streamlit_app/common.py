@@ -5,7 +5,7 @@ import streamlit as st
 
 from curate.demo import seed_if_empty
 from curate.store import Store, default_db_path
-from curate.users import authenticate, can, sign_in_required, solo_user, user_for_email
+from curate.users import SignInLocked, authenticate, can, sign_in_required, solo_user, still_allowed, user_for_email
 
 
 @st.cache_resource(show_spinner="Opening the store…")
@@ -38,7 +38,12 @@ def current_user() -> dict | None:
         return user_for_email(store, st.user.email, st.user.get("name"))
     if not sign_in_required(store):
         return solo_user(store)
-    return st.session_state.get("user")
+    user = st.session_state.get("user")
+    if user is not None:
+        user = still_allowed(store, user)  # deactivated since signing in: the session ends here
+        if user is None:
+            st.session_state.pop("user", None)
+    return user
 
 
 def sign_in_form() -> None:
@@ -51,7 +56,11 @@ def sign_in_form() -> None:
         name = st.text_input("Name")
         password = st.text_input("Password", type="password")
         if st.form_submit_button("Sign in", type="primary"):
-            user = authenticate(get_store(), name, password)
+            try:
+                user = authenticate(get_store(), name, password, address=st.context.ip_address)
+            except SignInLocked as exc:
+                st.error(str(exc))
+                return
             if user is None:
                 st.error("Wrong name or password.")
             else:

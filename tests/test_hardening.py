@@ -151,7 +151,8 @@ def test_two_imports_of_the_same_file_at_once_count_it_once(db_path, write):
     source = store.one("SELECT status, rows_read, rows_stored FROM sources")
     assert store.scalar("SELECT count(*) FROM sources") == 1
     assert source["rows_read"] == source["rows_stored"] == store.scalar("SELECT count(*) FROM raw_logs")
-    assert sorted(r.status for r in results) in (["busy", "imported"], ["already imported", "imported"])
+    assert sorted(r.status for r in results) in (["busy", "imported"], ["already imported", "imported"]), \
+        [(r.status, r.error) for r in results]
 
 
 CONTROL = ["nul \x00 here", "vt \x0b ff \x0c", "esc \x1b bel \x07", "noncharacter \ufffe end"]
@@ -202,3 +203,119 @@ def test_the_pairs_page_offers_a_guarded_csv_to_exporters_only(db_path, monkeypa
             from curate.pairs import search
             text = spreadsheet_csv(search(store)[0]).decode()
             assert "'=HYPERLINK" in text and "'@SUM(A1)" in text
+
+
+@pytest.mark.parametrize("off", ["0", "no", "off", "false", "False", " OFF "])
+def test_production_mode_refuses_xsrf_off_in_any_spelling(store, monkeypatch, off):
+    from curate.errors import TuneloopError
+    from curate.users import add_user
+    from tuneloop.launcher import check_production
+
+    add_user(store, "admin", "admin", "a long password")
+    monkeypatch.setenv("STREAMLIT_SERVER_COOKIE_SECRET", __import__("secrets").token_hex(32))
+    monkeypatch.setenv("STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION", off)
+    with pytest.raises(TuneloopError, match="XSRF protection is off"):
+        check_production(store)
+
+
+@pytest.mark.parametrize("secret,weak", [
+    ("x" * 48, True), ("password" * 5, True), ("ab" * 20, True), ("0123456789" * 4, True),
+    (__import__("secrets").token_hex(32), False), (__import__("secrets").token_urlsafe(32), False)])
+def test_a_cookie_secret_is_checked_for_strength_not_only_length(secret, weak):
+    from tuneloop.launcher import secret_problem
+
+    assert bool(secret_problem(secret)) == weak
+
+
+def test_production_warns_when_served_beyond_localhost_without_tls(store, monkeypatch):
+    from curate.users import add_user
+    from tuneloop.launcher import app_command, check_production
+
+    add_user(store, "admin", "admin", "a long password")
+    monkeypatch.setenv("STREAMLIT_SERVER_COOKIE_SECRET", __import__("secrets").token_hex(32))
+    monkeypatch.setenv("STREAMLIT_SERVER_ADDRESS", "0.0.0.0")
+    assert any("without TLS" in w for w in check_production(store))
+    monkeypatch.setenv("STREAMLIT_SERVER_SSL_CERT_FILE", "/etc/ssl/tuneloop.pem")
+    assert not any("without TLS" in w for w in check_production(store))
+    assert app_command(production=True)[-2:] == ["--client.showErrorDetails", "none"]  # no tracebacks
+
+
+def test_failed_sign_ins_are_delayed_then_locked_until_an_admin_unlocks(store, monkeypatch):
+    from curate import users
+
+    monkeypatch.setattr(users, "DELAY_PER_FAILURE", 0.01)
+    users.add_user(store, "ann", "annotator", "correct horse")
+    for _ in range(users.MAX_FAILURES):
+        assert users.authenticate(store, "ann", "wrong", address="10.0.0.9") is None
+    with pytest.raises(users.SignInLocked):
+        users.authenticate(store, "ann", "correct horse", address="10.0.0.9")  # locked even with the password
+    with pytest.raises(users.SignInLocked):
+        users.authenticate(store, "bob", "anything", address="10.0.0.9")  # and the address is too
+    assert users.unlock(store, "ann") == users.MAX_FAILURES
+    assert users.authenticate(store, "ann", "correct horse", address="10.0.0.9")["name"] == "ann"
+
+
+def test_a_deactivated_user_is_signed_out_at_the_next_action(db_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from curate.users import add_user, set_active
+    from streamlit_app.common import _open
+
+    from conftest import ROOT
+
+    monkeypatch.setenv("TUNELOOP_DB", str(db_path))
+    store = Store(db_path)
+    add_user(store, "boss", "admin", "a long password")
+    ann = add_user(store, "ann", "annotator", "a long password")
+    _open.clear()
+    at = AppTest.from_file(str(ROOT / "streamlit_app" / "app.py"), default_timeout=60)
+    at.session_state["user"] = {"id": ann, "name": "ann", "role": "annotator"}
+    at.run()
+    assert not at.exception and "Signed in as" in " ".join(c.value for c in at.caption)
+    set_active(store, "ann", False)
+    at.run()
+    assert [t.label for t in at.text_input] == ["Name", "Password"]  # back to the sign-in form
+
+
+def test_users_add_reads_the_password_from_stdin_or_a_prompt(cli, db_path):
+    from click.testing import CliRunner
+
+    from curate.users import authenticate
+    from tuneloop.cli import main
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["--db", str(db_path), "users", "add", "ann", "--password-stdin"],
+                           input="correct horse battery\n")
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["--db", str(db_path), "users", "add", "bob"], input="long enough pw\nlong enough pw\n")
+    assert result.exit_code == 0, result.output
+    store = Store(db_path)
+    assert authenticate(store, "ann", "correct horse battery") and authenticate(store, "bob", "long enough pw")
+
+
+def test_the_app_starts_without_a_terminal_or_streamlit_credentials(db_path, tmp_path):
+    """`make app` on a fresh machine: no first-run e-mail prompt, no terminal needed."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HOME": str(tmp_path / "fresh-home")}
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen([sys.executable, "-m", "tuneloop.cli", "--db", str(db_path), "app", "--port", str(port)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline, up = time.time() + 90, False
+        while time.time() < deadline and proc.poll() is None and not up:
+            try:
+                up = urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok"
+            except OSError:
+                time.sleep(0.5)
+        assert up, f"exit {proc.poll()}: " + (proc.stdout.read1().decode(errors="replace") if proc.poll() else "")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -63,7 +63,7 @@ def test_production_mode_refuses_insecure_settings(store, monkeypatch):
     message = str(refused.value)
     assert "XSRF protection is off" in message and "cookieSecret is shorter" in message and "nobody has a password" in message
     monkeypatch.setenv("STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION", "true")
-    monkeypatch.setenv("STREAMLIT_SERVER_COOKIE_SECRET", "x" * 48)
+    monkeypatch.setenv("STREAMLIT_SERVER_COOKIE_SECRET", __import__("secrets").token_hex(32))
     add_user(store, "admin", "admin", "a long password")
     check_production(store)  # nothing to refuse
 

@@ -274,12 +274,14 @@ def users() -> None:
 @users.command("add")
 @click.argument("name")
 @click.option("--role", default="annotator", show_default=True, type=click.Choice(ROLES))
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="At least 8 characters (asked for when not given).")
+@click.option("--password", default=None,
+              help="At least 8 characters. Asked for when not given (a password on the command line is visible"
+                   " to others on this machine and in the shell's history).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 @click.option("--email", default=None, help="Matches an OIDC login (st.login) to this account.")
 @click.pass_context
 @library_errors
-def users_add(ctx, name, role, password, email) -> None:
+def users_add(ctx, name, role, password, password_stdin, email) -> None:
     """Add a user; once anyone has a password, the app asks everyone to sign in.
 
     \b
@@ -288,8 +290,62 @@ def users_add(ctx, name, role, password, email) -> None:
     """
     from curate.users import add_user
 
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     user_id = add_user(open_store(ctx), name, role, password, email)
     click.echo(f"added {role} {name} (user {user_id})")
+
+
+@users.command("deactivate")
+@click.argument("name")
+@click.pass_context
+@library_errors
+def users_deactivate(ctx, name) -> None:
+    """Deactivate a user: they can no longer sign in, and an open session stops at its next action.
+
+    \b
+    Example:
+      tuneloop users deactivate ann
+    """
+    from curate.users import set_active
+
+    set_active(open_store(ctx), name, False)
+    click.echo(f"deactivated {name}")
+
+
+@users.command("activate")
+@click.argument("name")
+@click.pass_context
+@library_errors
+def users_activate(ctx, name) -> None:
+    """Let a deactivated user sign in again.
+
+    \b
+    Example:
+      tuneloop users activate ann
+    """
+    from curate.users import set_active
+
+    set_active(open_store(ctx), name, True)
+    click.echo(f"activated {name}")
+
+
+@users.command("unlock")
+@click.argument("name")
+@click.pass_context
+@library_errors
+def users_unlock(ctx, name) -> None:
+    """Lift the lockout after repeated failed sign-ins for an account.
+
+    \b
+    Example:
+      tuneloop users unlock ann
+    """
+    from curate.users import unlock
+
+    click.echo(f"forgot {unlock(open_store(ctx), name)} failed sign-ins for {name}")
 
 
 @users.command("list")
@@ -798,8 +854,9 @@ def app(ctx, port, headless, production) -> None:
 
     db = Path(ctx.obj["db"]).resolve()
     if production:
-        check_production(Store(db))
-    raise SystemExit(run_app(db, port=port, headless=headless or production))
+        for warning in check_production(Store(db)):
+            click.echo(f"warning: {warning}", err=True)
+    raise SystemExit(run_app(db, port=port, headless=headless or production, production=production))
 
 
 if __name__ == "__main__":  # pragma: no cover

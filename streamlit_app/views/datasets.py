@@ -7,6 +7,7 @@ from curate.stats import stats
 from curate.templates import TEMPLATES
 from curate.users import can
 from streamlit_app.common import get_store, require
+from streamlit_app.render import escape_markdown
 
 store = get_store()
 user = require("approve")
@@ -26,7 +27,7 @@ with st.form("build"):
                 report = build_dataset(store, DatasetConfig(name, template, None, int(max_length), test_size, int(seed)))
             st.success(f"{name}: {report['examples']} examples exported to {report['export_dir']}")
         except TuneloopError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(str(exc)))
 
 versions = versions_frame(store)
 if versions.empty:

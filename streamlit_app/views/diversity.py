@@ -11,6 +11,7 @@ from curate.diversity import (
     shares,
 )
 from streamlit_app.common import get_store
+from streamlit_app.render import escape_markdown
 
 store = get_store()
 st.title("Diversity")
@@ -43,7 +44,8 @@ st.dataframe([{**c, "examples": examples.get(c["cluster"], "")} for c in sorted(
              hide_index=True, width="stretch")
 thin = [c for c in clusters if c["thin"]]
 if thin:
-    st.warning("Thin clusters (few pairs; consider generating more): " + ", ".join(c["label"] for c in thin))
+    st.warning("Thin clusters (few pairs; consider generating more): "
+               + escape_markdown(", ".join(c["label"] for c in thin)))
 
 left, right = st.columns(2)
 for column, field in ((left, "instruction"), (right, "response")):

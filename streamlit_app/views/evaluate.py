@@ -9,6 +9,7 @@ from evals.domain import evaluate_domain
 from evals.report import render, report_data
 from evals.results import ab_table, benchmark_table, domain_runs, flagged_outputs
 from streamlit_app.common import get_store, require
+from streamlit_app.render import escape_markdown
 from training.runs import runs_frame
 
 store = get_store()
@@ -32,7 +33,7 @@ with st.form("domain"):
             st.success(f"token F1 {metrics['token_f1']}, ROUGE-L {metrics['rouge_l']},"
                        f" {metrics['flagged_outputs']} flagged outputs sent to review")
         except TuneloopError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(str(exc)))
 
 with st.form("bench"):
     st.subheader("Benchmarks (lm-eval)")
@@ -45,7 +46,7 @@ with st.form("bench"):
             with st.spinner("Running lm-eval…"):
                 run_benchmarks(store, None if bench_model == "(base model)" else bench_model, tasks, int(bench_limit))
         except TuneloopError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(str(exc)))
 
 table = benchmark_table(store)
 if not table.empty:
@@ -67,7 +68,7 @@ if not evals.empty:
             try:
                 st.success(f"Started A/B study {create_study(store, int(run_a), int(run_b))}")
             except TuneloopError as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(str(exc)))
     studies = ab_table(store)
     if not studies.empty:
         st.dataframe(studies, hide_index=True, width="stretch")

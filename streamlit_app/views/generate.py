@@ -5,6 +5,7 @@ from curate.generate import SOURCES, GenerationConfig, accept, generate, preview
 from curate.lm.backends import make_backend
 from curate.offtopic import DEFAULT_REFUSAL, add_offtopic
 from streamlit_app.common import get_store, require
+from streamlit_app.render import escape_markdown
 
 store = get_store()
 require("review")  # annotators rate; changing the data is for reviewers and admins
@@ -38,7 +39,7 @@ if submitted:
         st.session_state["generated"] = result.pairs
         st.session_state["generated_summary"] = result.summary()
     except TuneloopError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(str(exc)))
 
 if st.session_state.get("generated"):
     st.subheader("Preview")
@@ -64,4 +65,4 @@ with st.form("offtopic"):
         try:
             st.success(f"added {add_offtopic(store, off_topic, int(off_n), refusal=refusal)} off-topic pairs")
         except TuneloopError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(str(exc)))

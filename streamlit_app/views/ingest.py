@@ -5,6 +5,7 @@ from curate.ingest import FORMATS, MAX_UPLOAD_BYTES, ingest_upload, parse_mappin
 from curate.pairs import extract
 from curate.readers import EXTENSIONS
 from streamlit_app.common import get_store, require
+from streamlit_app.render import escape_markdown
 
 store = get_store()
 require("review")  # annotators rate; changing the data is for reviewers and admins
@@ -26,11 +27,11 @@ if st.button("Import", type="primary", disabled=not uploaded):
                 report = ingest_upload(store, file.name, file.getvalue(), format=fmt, topic=topic or None,
                                        mapping=parse_mapping(mapping.split()))
         except TuneloopError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(str(exc)))
             continue
-        (st.success if report.ok else st.error)(report.summary())
+        (st.success if report.ok else st.error)(escape_markdown(report.summary()))  # file and field names are data
         for reason, count in report.reasons.most_common(5):
-            st.warning(f"rejected {count} × {reason} (first at line {report.first_lines[reason]})")
+            st.warning(escape_markdown(f"rejected {count} × {reason} (first at line {report.first_lines[reason]})"))
 
 st.divider()
 st.subheader("Pairs from imported logs")
@@ -38,4 +39,4 @@ st.write("Q&A records become pairs; each customer turn and the agent turn answer
 if st.button("Extract pairs"):
     with st.spinner("Extracting pairs…"):
         report = extract(store)
-    st.success(report.summary())
+    st.success(escape_markdown(report.summary()))

@@ -46,7 +46,7 @@ def submit(pair_id: int, question: str | None = None, value=None) -> None:
         st.session_state.pop(f"answers-{pair_id}", None)
         st.session_state["saved"] = f"Saved pair {pair_id}"
     except TuneloopError as exc:
-        st.session_state["error"] = str(exc)
+        st.session_state["error"] = escape_markdown(str(exc))
 
 
 def undo() -> None:
@@ -69,7 +69,7 @@ if pair["source"]:
     where += f" · {pair['source']} line {pair['source_line']}"
 if pair["lineage"] and pair["lineage"].get("model"):
     where += f" · made by {pair['lineage']['model'].split('/')[-1]}"
-st.caption(where)
+st.caption(escape_markdown(where))  # file and model names are data
 with st.container(border=True):
     for turn in pair["context"] or []:
         st.chat_message(turn["role"]).markdown(escape_markdown(turn["content"]))

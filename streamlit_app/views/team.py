@@ -2,8 +2,9 @@ import streamlit as st
 
 from curate import rating
 from curate.errors import TuneloopError
-from curate.users import ROLES, add_user, sign_in_required, users_frame
+from curate.users import ROLES, add_user, set_active, sign_in_required, unlock, users_frame
 from streamlit_app.common import get_store, require
+from streamlit_app.render import escape_markdown
 
 store = get_store()
 admin = require("manage_users")
@@ -22,11 +23,26 @@ with st.form("add-user", clear_on_submit=True):
         try:
             first = not sign_in_required(store)
             user_id = add_user(store, name, role, password or None, email or None)
-            st.success(f"added {role} {name}")
+            st.success(escape_markdown(f"added {role} {name}"))
             if first:  # the person setting up sign-in stays signed in as the account they made
                 st.session_state["user"] = {"id": user_id, "name": name.strip(), "role": role}
         except TuneloopError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(str(exc)))
+
+names = users_frame(store)["name"].tolist()
+if names:
+    with st.form("account"):
+        st.subheader("An account")
+        who = st.selectbox("User", names)
+        deactivate, activate, unlock_col = st.columns(3)
+        if deactivate.form_submit_button("Deactivate", help="Their open session stops at its next action"):
+            set_active(store, who, False)
+            st.success(escape_markdown(f"deactivated {who}"))
+        if activate.form_submit_button("Activate"):
+            set_active(store, who, True)
+            st.success(escape_markdown(f"activated {who}"))
+        if unlock_col.form_submit_button("Unlock sign-in", help="After repeated failed sign-ins"):
+            st.success(escape_markdown(f"forgot {unlock(store, who)} failed sign-ins for {who}"))
 
 st.subheader("Rating schema")
 st.caption("What annotators answer on the Rate page, and their guidelines (markdown). Question types: "
@@ -38,4 +54,4 @@ with st.form("schema"):
             rating.set_schema_text(store, text)
             st.success("saved: the Rate page asks these questions from now on")
         except TuneloopError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(str(exc)))
