@@ -319,3 +319,26 @@ def test_the_app_starts_without_a_terminal_or_streamlit_credentials(db_path, tmp
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_file_and_field_names_are_shown_as_text(db_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+    from curate.ingest import ingest_upload
+    from curate.pairs import extract
+    from streamlit_app.common import _open
+
+    monkeypatch.setenv("TUNELOOP_DB", str(db_path))
+    store = Store(db_path)
+    name = "**bold** ![x](leak.png).csv"
+    report = ingest_upload(store, name, b"question,answer,![y](http://127.0.0.1:9/y.png)\nq1,a1,v\n")
+    assert report.rows_stored == 1
+    bad = ingest_upload(store, "[click](javascript:alert(1)).csv", b"![z](http://127.0.0.1:9/z.png),b\n1,2\n")
+    assert bad.status == "refused" and "![z]" in bad.error
+    extract(store)
+    _open.clear()
+    at = AppTest.from_file(str(ROOT / "streamlit_app" / "app.py"), default_timeout=60).run()
+    at.switch_page("views/rate.py").run()
+    where = [c.value for c in at.caption if "line" in c.value][0]
+    assert "\\*\\*bold\\*\\* \\!\\[x\\]" in where and "![x]" not in where  # shown, never rendered
