@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ import numpy as np
 import pyarrow as pa
 
 from curate.errors import TuneloopError
+from curate.leakage import NEAR_THRESHOLD, SEMANTIC_THRESHOLD, dedupe_links, duplicate_groups, leakage, question_matches
+from curate.options import option
 from curate.pairs import APPROVED, status_in
 from curate.store import Store
 from curate.templates import TEMPLATES, chat_messages, render_example
@@ -28,29 +31,44 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 @dataclass
 class DatasetConfig:
-    name: str
-    template: str = "qa"            # qa | alpaca | chat (see curate.templates)
-    model: str | None = None        # whose tokenizer counts and cuts the tokens (default SmolLM2)
-    max_length: int = 512           # tokens: prompt + answer; longer examples are cut
-    test_size: float = 0.1          # share held out for evaluation, per (topic, origin) group
-    seed: int = 0
+    name: str = option("", "Version name, e.g. v1 (versions are immutable).")
+    template: str = option("qa", "The prompt template (curate/templates.py).", choices=tuple(TEMPLATES))
+    model: str | None = option(None, "Whose tokenizer counts and cuts the tokens (default SmolLM2-135M-Instruct).")
+    max_length: int = option(512, "Tokens per example, prompt and answer; longer ones are cut.")
+    test_size: float = option(0.1, "Share held out, per topic and origin (whole duplicate groups).")
+    seed: int = option(0, "Split seed.")
+    near_threshold: float = option(NEAR_THRESHOLD, "Questions this alike (MinHash Jaccard) stay on one side.")
+    semantic_threshold: float | None = option(
+        SEMANTIC_THRESHOLD, "Questions this alike in meaning (embedding cosine) stay on one side; 0: not checked.")
+    keep_contaminated: bool = option(False, "Keep pairs that share a 13-gram with an imported benchmark item.")
 
 
-def split_pairs(pairs: list[dict], test_size: float, seed: int) -> dict[int, str]:
-    """train/test per pair id, stratified by (topic, origin) and the same for the same seed.
-    Off-topic pairs land in both splits whenever there are two or more of them."""
-    groups: dict[tuple, list[int]] = {}
-    for p in pairs:
-        groups.setdefault((p["topic"] or "", p["origin"]), []).append(p["id"])
+def split_pairs(pairs: list[dict], test_size: float, seed: int, groups: list[int] | None = None) -> dict[int, str]:
+    """train/test per pair id, by whole duplicate group (`groups`: a group number per pair; none:
+    each pair alone), stratified by the (topic, origin) of each group's first pair, and the same for
+    the same seed. Off-topic pairs land in both splits whenever there are two groups of them."""
+    members: dict[int, list[int]] = {}
+    for p, g in zip(pairs, groups if groups is not None else range(len(pairs))):
+        members.setdefault(g, []).append(p["id"])
+    stratum_of = {p["id"]: (p["topic"] or "", p["origin"]) for p in pairs}
+    strata: dict[tuple, list[list[int]]] = {}
+    for ids in members.values():
+        ids.sort()
+        strata.setdefault(stratum_of[ids[0]], []).append(ids)
     split = {}
-    for key, ids in sorted(groups.items()):
-        ids = sorted(ids)
-        random.Random(f"{seed}:{key}").shuffle(ids)
-        n_test = round(test_size * len(ids))
-        if key[1] == "offtopic" and len(ids) >= 2:
-            n_test = min(max(n_test, 1), len(ids) - 1)
-        for i, pair_id in enumerate(ids):
-            split[pair_id] = "test" if i < n_test else "train"
+    for key, stratum in sorted(strata.items()):
+        stratum.sort()
+        random.Random(f"{seed}:{key}").shuffle(stratum)
+        size = sum(len(g) for g in stratum)
+        n_test = round(test_size * size)
+        if key[1] == "offtopic" and len(stratum) >= 2:
+            n_test = min(max(n_test, 1), size - len(stratum[-1]))
+        taken = 0
+        for ids in stratum:
+            side = "test" if taken < n_test else "train"
+            taken += len(ids) if side == "test" else 0
+            for pair_id in ids:
+                split[pair_id] = side
     return split
 
 
@@ -99,12 +117,18 @@ def build_dataset(store: Store, config: DatasetConfig, export_root: str | Path |
         raise TuneloopError("--max-length must be at least 8 tokens")
     if store.scalar("SELECT count(*) FROM dataset_versions WHERE name = ?", [config.name]):
         raise TuneloopError(f"dataset {config.name!r} exists; versions are immutable, choose a new name")
-    pairs = store.rows("SELECT id, instruction, input, response, context, system, topic, origin FROM pairs p"
-                       f" WHERE {status_in((APPROVED,))} ORDER BY id")
+    pairs = store.rows("SELECT id, instruction, input, response, context, system, topic, origin, source_id,"
+                       f" raw_log_id, lineage FROM pairs p WHERE {status_in((APPROVED,))} ORDER BY id")
     if not pairs:
         raise TuneloopError("no approved pairs yet: rate and approve some first (Rate page, `tuneloop approve`)")
+    contaminated = _contaminated(store, pairs, config)
+    if not config.keep_contaminated:
+        pairs = [p for p in pairs if p["id"] not in contaminated]
     tokenizer, resolved = load_tokenizer(config.model, store)
-    splits = split_pairs(pairs, config.test_size, config.seed)
+    for pair in pairs:
+        pair["lineage"] = json.loads(pair["lineage"]) if pair["lineage"] else None
+    groups, matches = _groups(store, pairs, config)
+    splits = split_pairs(pairs, config.test_size, config.seed, groups)
     items = []
     with store.job("dataset.build", asdict(config)):
         for pair in tqdm(pairs, desc="tokenize", unit="pair", disable=not show_progress):
@@ -114,6 +138,11 @@ def build_dataset(store: Store, config: DatasetConfig, export_root: str | Path |
             items.append({**pair, "split": splits[pair["id"]], "prompt": prompt, "completion": completion,
                           **tokens})
         report = dataset_report(items, config.max_length)
+        side = [splits[p["id"]] for p in pairs]
+        report["leakage"] = {"test_with_a_match_in_train": leakage(side, matches),
+                             "groups": len(set(groups)), "largest_group": max(Counter(groups).values()),
+                             "near_threshold": config.near_threshold, "semantic_threshold": config.semantic_threshold}
+        report["contamination"] = {"found": sorted(contaminated), "left_out": not config.keep_contaminated}
         export_dir = Path(export_root or default_export_root(store)) / config.name
         with store.transaction() as con:
             version_id = con.execute(
@@ -138,6 +167,29 @@ def build_dataset(store: Store, config: DatasetConfig, export_root: str | Path |
             con.unregister("_items")
         export(items, tokenizer, config.max_length, export_dir)
     return {"version_id": version_id, "name": config.name, "export_dir": str(export_dir), **report}
+
+
+def _groups(store: Store, pairs: list[dict], config: DatasetConfig):
+    """Duplicate groups of the pairs (curate.leakage) and the question matches behind them."""
+    questions = [p["instruction"] for p in pairs]
+    vectors, semantic = None, config.semantic_threshold or None
+    if semantic is not None:
+        from curate.lm.embeddings import vectors_for
+
+        vectors = vectors_for(store, questions)
+    matches = question_matches(questions, config.near_threshold, semantic, vectors)
+    return duplicate_groups(pairs, dedupe_links(store, [p["id"] for p in pairs]), matches), matches
+
+
+def _contaminated(store: Store, pairs: list[dict], config: DatasetConfig) -> set[int]:
+    """Approved pairs overlapping the imported benchmark items (checked now when they are imported),
+    and those an earlier `tuneloop decontaminate` found."""
+    from curate.decontaminate import benchmark_items, benchmarks_dir, contaminated_ids, find_overlaps
+
+    found = contaminated_ids(store)
+    if (benchmarks_dir(store) / "data").is_dir():
+        found |= {f["pair_id"] for f in find_overlaps(pairs, benchmark_items(benchmarks_dir(store)))}
+    return found & {p["id"] for p in pairs}
 
 
 def dataset_report(items: list[dict], max_length: int) -> dict:

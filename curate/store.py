@@ -68,6 +68,7 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
      ("curate/008_models_and_job_logs.sql", "training/008_runs_as_jobs.sql", "evals/008_eval_jobs.sql")),
     (9, "the job importing each source", ("curate/009_source_claims.sql",)),
     (10, "sign-in attempts", ("curate/010_sign_in_attempts.sql",)),
+    (11, "pairs that overlap benchmark items", ("curate/011_contamination.sql",)),
 ]
 
 

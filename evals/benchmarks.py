@@ -34,7 +34,9 @@ def _lm_eval_tasks_dir() -> Path:
 
 
 def default_tasks_dir(store: Store) -> Path:
-    return Path(store.path).resolve().parent / "tuneloop_benchmarks"
+    from curate.decontaminate import benchmarks_dir
+
+    return benchmarks_dir(store)
 
 
 # --------------------------------------------------------------------------- converting local files

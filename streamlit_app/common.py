@@ -57,7 +57,8 @@ def sign_in_form() -> None:
         password = st.text_input("Password", type="password")
         if st.form_submit_button("Sign in", type="primary"):
             try:
-                user = authenticate(get_store(), name, password, address=st.context.ip_address)
+                address = st.context.ip_address  # None when the server cannot tell
+                user = authenticate(get_store(), name, password, address=address if isinstance(address, str) else None)
             except SignInLocked as exc:
                 st.error(str(exc))
                 return

@@ -99,7 +99,7 @@ def evaluated(cli, store, tiny_model_dir, tmp_path):
     evil = "<script>alert(1)</script> question"
     insert_pairs(store, [make_pair(evil, "<img src=x onerror=alert(1)>", origin="extracted", topic="Lumo")])
     store.execute("UPDATE pairs SET status = 'approved'")
-    build_dataset(store, DatasetConfig("v1", model=str(tiny_model_dir), max_length=96, test_size=0.2),
+    build_dataset(store, DatasetConfig("v1", model=str(tiny_model_dir), max_length=96, test_size=0.2, semantic_threshold=None),
                   export_root=tmp_path / "ds")
     return evaluate_domain(store, str(tiny_model_dir), "v1", max_new_tokens=12, limit=12)
 

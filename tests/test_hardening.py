@@ -324,10 +324,11 @@ def test_the_app_starts_without_a_terminal_or_streamlit_credentials(db_path, tmp
 def test_file_and_field_names_are_shown_as_text(db_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from conftest import ROOT
     from curate.ingest import ingest_upload
     from curate.pairs import extract
     from streamlit_app.common import _open
+
+    from conftest import ROOT
 
     monkeypatch.setenv("TUNELOOP_DB", str(db_path))
     store = Store(db_path)

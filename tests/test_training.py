@@ -17,7 +17,8 @@ from training.train import last_checkpoint, resume, train
 def dataset(cli, store, tiny_model_dir, tmp_path):
     cli("demo-data")
     store.execute("UPDATE pairs SET status = 'approved'")
-    build_dataset(store, DatasetConfig("v1", model=str(tiny_model_dir), max_length=96), export_root=tmp_path / "ds")
+    build_dataset(store, DatasetConfig("v1", model=str(tiny_model_dir), max_length=96,
+                                       semantic_threshold=None), export_root=tmp_path / "ds")
     return store
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from curate.dataset import DatasetConfig
 from curate.dedupe import FIELDS as DEDUPE_FIELDS
 from curate.dedupe import KEEPERS
 from curate.dedupe import METHODS as DEDUPE_METHODS
@@ -21,7 +22,6 @@ from curate.offtopic import DEFAULT_REFUSAL
 from curate.pairs import ORIGINS, STATUSES
 from curate.readers import DOC_SPLITS
 from curate.store import ENV_DB, Store, default_db_path
-from curate.templates import TEMPLATES
 from curate.users import ROLES
 from evals.benchmarks import TASKS as BENCHMARK_TASKS
 from training.config import TrainConfig
@@ -40,6 +40,23 @@ def library_errors(fn):
 
 def open_store(ctx: click.Context) -> Store:
     return Store(ctx.obj["db"])
+
+
+def config_options(cls):
+    """Click options made from a config dataclass's fields (curate.options): the flag, type,
+    default, help and choices are the field's, so an option is defined once."""
+    from curate.options import options
+
+    def decorate(fn):
+        for o in reversed(options(cls)):
+            if o.type is bool:
+                fn = click.option(f"{o.flag}/--no-{o.flag[2:]}", o.name, default=o.default, show_default=True,
+                                  help=o.help)(fn)
+            else:
+                fn = click.option(o.flag, o.name, type=click.Choice(o.choices) if o.choices else o.type,
+                                  default=o.default, show_default=o.default not in (None, ""), help=o.help)(fn)
+        return fn
+    return decorate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -470,38 +487,62 @@ def dataset() -> None:
 
 
 @dataset.command("build")
-@click.option("--name", required=True, help="Version name, e.g. v1 (versions are immutable).")
-@click.option("--template", default="qa", show_default=True, type=click.Choice(tuple(TEMPLATES)),
-              help="The prompt template (curate/templates.py).")
-@click.option("--model", default=None, help="Whose tokenizer counts tokens (default SmolLM2-135M-Instruct).")
-@click.option("--max-length", default=512, show_default=True, help="Tokens per example; longer ones are cut.")
-@click.option("--test-size", default=0.1, show_default=True, help="Share held out, per topic and origin.")
-@click.option("--seed", default=0, show_default=True, help="Split seed.")
+@config_options(DatasetConfig)
 @click.option("--out", default=None, help="Export folder (default: tuneloop_datasets/ beside the store).")
 @click.option("--push-to-hub", default=None, metavar="REPO", help="Also upload the DatasetDict to this hub repo.")
 @click.pass_context
 @library_errors
-def dataset_build(ctx, name, template, model, max_length, test_size, seed, out, push_to_hub) -> None:
+def dataset_build(ctx, out, push_to_hub, **values) -> None:
     """Freeze the approved pairs into a dataset version and export it.
 
     \b
     Example:
       tuneloop dataset build --name v1 --template qa --max-length 512 --test-size 0.1
     """
-    from curate.dataset import DatasetConfig, build_dataset
+    from curate.dataset import build_dataset
     from curate.dataset import push_to_hub as push
 
-    report = build_dataset(open_store(ctx), DatasetConfig(name, template, model, max_length, test_size, seed),
-                           export_root=out, show_progress=sys.stderr.isatty())
+    report = build_dataset(open_store(ctx), DatasetConfig(**values), export_root=out, show_progress=sys.stderr.isatty())
+    name, max_length = values["name"], values["max_length"]
     click.echo(f"{name}: {report['examples']} examples ({report['train']} train, {report['test']} test),"
                f" {report['tokens']['mean']} tokens on average, {100 * report['truncated_answer_share']:.1f}% of"
                f" answers and {100 * report['truncated_prompt_share']:.1f}% of prompts cut at {max_length}")
     for origin, counts in report["by_origin"].items():
         click.echo(f"  {origin:<10} train {counts['train']:>6}  test {counts['test']:>6}")
+    leak = report["leakage"]
+    click.echo(f"split by {leak['groups']} duplicate groups (largest {leak['largest_group']} pairs); test questions"
+               " with a match in train: " + ", ".join(f"{k} {v}" for k, v in leak["test_with_a_match_in_train"].items()))
+    found = report["contamination"]["found"]
+    if found:
+        click.echo(f"{len(found)} approved pairs overlap benchmark items"
+                   + (" and were left out" if report["contamination"]["left_out"] else " (kept)")
+                   + f": pairs {', '.join(map(str, found[:20]))}{' …' if len(found) > 20 else ''}")
     click.echo(f"exported to {report['export_dir']} (train/test .jsonl, *_chat.jsonl, hf/)")
     if push_to_hub:
         push(report["export_dir"], push_to_hub)
         click.echo(f"pushed to {push_to_hub}")
+
+
+@main.command()
+@click.option("--against", default="benchmarks", show_default=True, type=click.Choice(["benchmarks"]),
+              help="What to check against: the benchmark items `eval import-benchmark` converted.")
+@click.option("--tasks-dir", default=None, help="Where import-benchmark put them (default: tuneloop_benchmarks/).")
+@click.option("--ngram", default=13, show_default=True, help="Words in the shared n-gram (lm-eval's and GPT-3's 13).")
+@click.pass_context
+@library_errors
+def decontaminate(ctx, against, tasks_dir, ngram) -> None:
+    """Find pairs whose text overlaps benchmark items; dataset builds leave them out.
+
+    \b
+    Example:
+      tuneloop decontaminate --against benchmarks
+    """
+    from curate.decontaminate import decontaminate as run
+
+    found = run(open_store(ctx), tasks_dir, ngram)
+    for f in found[:50]:
+        click.echo(f"  pair {f['pair_id']:>7}  {f['benchmark']} item {f['item']}: \"{f['ngram']}\"")
+    click.echo(f"{len(found)} pairs overlap the imported benchmark items")
 
 
 @dataset.command("list")
@@ -519,23 +560,6 @@ def dataset_list(ctx) -> None:
     for row in versions_frame(open_store(ctx)).to_dict("records"):
         click.echo(f"{row['name']:<16} {row['examples']:>7} examples ({row['train']} train, {row['test']} test)"
                    f"  {row['template']}  max {row['max_length']}  {row['export_dir']}")
-
-
-def config_options(cls):
-    """Click options made from a config dataclass's fields (curate.options): the flag, type,
-    default, help and choices are the field's, so an option is defined once."""
-    from curate.options import options
-
-    def decorate(fn):
-        for o in reversed(options(cls)):
-            if o.type is bool:
-                fn = click.option(f"{o.flag}/--no-{o.flag[2:]}", o.name, default=o.default, show_default=True,
-                                  help=o.help)(fn)
-            else:
-                fn = click.option(o.flag, o.name, type=click.Choice(o.choices) if o.choices else o.type,
-                                  default=o.default, show_default=o.default not in (None, ""), help=o.help)(fn)
-        return fn
-    return decorate
 
 
 @main.command()
