@@ -124,6 +124,13 @@ def build_dataset(store: Store, config: DatasetConfig, export_root: str | Path |
     contaminated = _contaminated(store, pairs, config)
     if not config.keep_contaminated:
         pairs = [p for p in pairs if p["id"] not in contaminated]
+    from curate.evalsets import exclusions
+
+    held_out = exclusions(store, pairs, config.near_threshold, config.semantic_threshold or None)
+    excluded = set().union(*held_out.values()) if held_out else set()
+    pairs = [p for p in pairs if p["id"] not in excluded]
+    if not pairs:
+        raise TuneloopError("every approved pair is held out by an evaluation set or left out as contaminated")
     tokenizer, resolved = load_tokenizer(config.model, store)
     for pair in pairs:
         pair["lineage"] = json.loads(pair["lineage"]) if pair["lineage"] else None
@@ -143,6 +150,7 @@ def build_dataset(store: Store, config: DatasetConfig, export_root: str | Path |
                              "groups": len(set(groups)), "largest_group": max(Counter(groups).values()),
                              "near_threshold": config.near_threshold, "semantic_threshold": config.semantic_threshold}
         report["contamination"] = {"found": sorted(contaminated), "left_out": not config.keep_contaminated}
+        report["excluded_for_eval_sets"] = {name: len(ids) for name, ids in held_out.items()}
         export_dir = Path(export_root or default_export_root(store)) / config.name
         with store.transaction() as con:
             version_id = con.execute(

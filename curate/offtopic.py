@@ -89,6 +89,12 @@ def refusal_pattern(refusals=()) -> re.Pattern:
     return re.compile("|".join(dict.fromkeys(phrases)), re.I)
 
 
+def should_refuse(item: dict, refusal: re.Pattern | None = None) -> bool:
+    """Whether a question must be refused: an off-topic pair, or an imported one whose reference
+    answer is itself the refusal."""
+    return item["origin"] == "offtopic" or bool((refusal or refusal_pattern()).search(item["response"]))
+
+
 def offtopic_pairs(topic: str, n: int, seed: int = 0, refusal: str = DEFAULT_REFUSAL,
                    extra_questions: list[str] = (), exclude: set[str] = frozenset()) -> list[dict]:
     """n off-topic pairs, drawn round-robin across subjects so they stay varied."""

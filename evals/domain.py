@@ -11,7 +11,7 @@ import numpy as np
 
 from curate.dataset import get_version, version_items
 from curate.errors import TuneloopError
-from curate.offtopic import refusal_pattern
+from curate.offtopic import refusal_pattern, should_refuse
 from curate.pairs import send_to_review
 from curate.store import Store
 from evals.heuristics import Context, learn_allowlist, run_all
@@ -32,20 +32,45 @@ def rouge_l(prediction: str, reference: str) -> float:
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True).score(reference, prediction)["rougeL"].fmeasure
 
 
-def evaluate_domain(store: Store, model_spec: str | None, dataset: str, max_new_tokens: int = 128,
-                    limit: int | None = None, batch_size: int = 8, flag: bool = True) -> dict:
-    """Answer the held-out split with the model; store outputs, metrics and flags. Returns the metrics."""
+def _questions(store: Store, dataset: str | None, evalset: str | None, template: str, limit: int | None):
+    """What is answered (a version's held-out split, or an evaluation set), the training items behind
+    it (for the misspelling allowlist and the nearest pairs of a failure), and the set's row."""
+    from curate.evalsets import evalset_items, get_evalset
+
+    if dataset is None and evalset is None:
+        raise TuneloopError("name what to answer: --dataset VERSION (its held-out split) or --evalset NAME")
+    version = get_version(store, dataset) if dataset else None
+    train = version_items(store, version["id"], "train") if version else []
+    if evalset is None:
+        test = version_items(store, version["id"], "test")[: limit or None]
+        if not test:
+            raise TuneloopError(f"dataset {dataset!r} has no held-out examples")
+        return version, None, test, train
+    chosen = get_evalset(store, evalset)
+    test = evalset_items(store, chosen["id"])[: limit or None]
+    for item in test:
+        item["eval_item_id"] = item.pop("id")
+        item["template"] = version["template"] if version else template
+    return version, chosen, test, train
+
+
+def evaluate_domain(store: Store, model_spec: str | None, dataset: str | None = None, max_new_tokens: int = 128,
+                    limit: int | None = None, batch_size: int = 8, flag: bool = True, evalset: str | None = None,
+                    template: str = "qa") -> dict:
+    """Answer a version's held-out split, or an evaluation set (every model on the same questions,
+    with the version's template, or `template`), with the model; store outputs, metrics and flags.
+    Returns the metrics."""
     from curate.lm.embeddings import embed
     from curate.lm.generation import generate_texts
     from curate.lm.load import load_causal_lm
+    from curate.templates import render_prompt
 
-    version = get_version(store, dataset)
-    test = version_items(store, version["id"], "test")[: limit or None]
-    train = version_items(store, version["id"], "train")
-    if not test:
-        raise TuneloopError(f"dataset {dataset!r} has no held-out examples")
+    version, chosen, test, train = _questions(store, dataset, evalset, template, limit)
     model, tokenizer, resolved = load_causal_lm(model_spec, store)
-    args = {"model": model_spec or resolved.describe(), "dataset": dataset, "limit": limit}
+    for item in test:
+        if "template" in item:
+            item["prompt"] = render_prompt(item["template"], item, tokenizer)
+    args = {"model": model_spec or resolved.describe(), "dataset": dataset, "evalset": evalset, "limit": limit}
     with store.job("eval.domain", args) as job:
         answers = generate_texts(model, tokenizer, [i["prompt"] for i in test], max_new_tokens=max_new_tokens,
                                  batch_size=batch_size)
@@ -59,8 +84,8 @@ def evaluate_domain(store: Store, model_spec: str | None, dataset: str, max_new_
         allowlist = learn_allowlist([i["instruction"] + " " + i["response"] for i in train])
         rows = []
         for k, (item, answer) in enumerate(zip(test, answers)):
-            should_refuse = should_refuse_item(item, refusal)
-            ctx = Context(question=item["instruction"], reference=item["response"], should_refuse=should_refuse,
+            refuse = item["should_refuse"] if "should_refuse" in item else should_refuse(item, refusal)
+            ctx = Context(question=item["instruction"], reference=item["response"], should_refuse=refuse,
                           allowlist=allowlist, max_new_tokens=max_new_tokens, tokens=answer["tokens"],
                           refusal=refusal)
             flags = run_all(answer["output"], ctx)
@@ -73,34 +98,36 @@ def evaluate_domain(store: Store, model_spec: str | None, dataset: str, max_new_
                          "token_f1": token_f1(answer["output"], item["response"]),
                          "rouge_l": rouge_l(answer["output"], item["response"]),
                          "similarity": float(similarity[k]), "refused": bool(refusal.search(answer["output"])),
-                         "should_refuse": should_refuse, "flags": flags, "nearest": nearest})
+                         "should_refuse": refuse, "flags": flags, "nearest": nearest,
+                         "eval_item_id": item.get("eval_item_id")})
         metrics = summarize(rows)
         with store.transaction() as con:
-            run_id = con.execute("INSERT INTO eval_runs (kind, model, dataset_version_id, config, metrics, job_id)"
-                                 " VALUES ('domain', ?, ?, ?, ?, ?) RETURNING id",
-                                 [model_spec or resolved.describe(), version["id"],
-                                  json.dumps({"max_new_tokens": max_new_tokens, "limit": limit}),
-                                  json.dumps(metrics), job.id]).fetchone()[0]
+            run_id = con.execute(
+                "INSERT INTO eval_runs (kind, model, dataset_version_id, config, metrics, job_id, eval_set_id)"
+                " VALUES ('domain', ?, ?, ?, ?, ?, ?) RETURNING id",
+                [model_spec or resolved.describe(), version["id"] if version else None,
+                 json.dumps({"max_new_tokens": max_new_tokens, "limit": limit,
+                             "template": test[0].get("template") if chosen else version["template"]}),
+                 json.dumps(metrics), job.id, chosen["id"] if chosen else None]).fetchone()[0]
             for r in rows:
                 output_id = con.execute(
                     "INSERT INTO model_outputs (eval_run_id, pair_id, prompt, output, reference, tokens, latency_ms,"
-                    " exact_match, token_f1, rouge_l, similarity, refused, should_refuse)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    " exact_match, token_f1, rouge_l, similarity, refused, should_refuse, eval_item_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     [run_id, r["pair_id"], r["prompt"], r["output"], r["reference"], r["tokens"], r["latency_ms"],
                      r["exact_match"], r["token_f1"], r["rouge_l"], r["similarity"], r["refused"],
-                     r["should_refuse"]]).fetchone()[0]
+                     r["should_refuse"], r["eval_item_id"]]).fetchone()[0]
                 for name, detail in r["flags"].items():
                     con.execute("INSERT INTO output_flags VALUES (?, ?, ?, ?)",
                                 [output_id, name, detail, json.dumps(r["nearest"])])
             if flag:
                 # the question's pair and the training pairs behind it go back to the rating queue
-                send_to_review(con, sorted({p for r in rows if r["flags"] for p in [r["pair_id"], *r["nearest"]]}))
+                send_to_review(con, sorted({p for r in rows if r["flags"] for p in [r["pair_id"], *r["nearest"]]
+                                            if p is not None}))
     return {"eval_run_id": run_id, **metrics}
 
 
-def should_refuse_item(item: dict, refusal: re.Pattern | None = None) -> bool:
-    """Off-topic pairs, and imported pairs whose reference answer is itself the refusal."""
-    return item["origin"] == "offtopic" or bool((refusal or refusal_pattern()).search(item["response"]))
+
 
 
 def summarize(rows: list[dict]) -> dict:

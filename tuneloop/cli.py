@@ -22,6 +22,7 @@ from curate.offtopic import DEFAULT_REFUSAL
 from curate.pairs import ORIGINS, STATUSES
 from curate.readers import DOC_SPLITS
 from curate.store import ENV_DB, Store, default_db_path
+from curate.templates import TEMPLATES
 from curate.users import ROLES
 from evals.benchmarks import TASKS as BENCHMARK_TASKS
 from training.config import TrainConfig
@@ -742,13 +743,18 @@ def eval_ab_results(ctx, study_id, send_losses) -> None:
 
 @eval_group.command("domain")
 @click.option("--model", default=None, help="Model spec or run:N.")
-@click.option("--dataset", "dataset_name", required=True, help="Dataset version whose held-out split is answered.")
+@click.option("--dataset", "dataset_name", default=None,
+              help="Dataset version whose held-out split is answered (with --evalset: whose template and training"
+                   " pairs are used).")
+@click.option("--evalset", default=None, help="Answer this evaluation set instead: every model on the same questions.")
+@click.option("--template", default="qa", show_default=True, type=click.Choice(tuple(TEMPLATES)),
+              help="With --evalset and no --dataset: the prompt template.")
 @click.option("--limit", type=int, default=None, help="Only the first N held-out examples.")
 @click.option("--max-new-tokens", type=int, default=128, show_default=True)
 @click.option("--no-flag", is_flag=True, help="Do not send flagged outputs' pairs back to the rating queue.")
 @click.pass_context
 @library_errors
-def eval_domain(ctx, model, dataset_name, limit, max_new_tokens, no_flag) -> None:
+def eval_domain(ctx, model, dataset_name, evalset, template, limit, max_new_tokens, no_flag) -> None:
     """Answer the held-out split; score against the references; run the error heuristics.
 
     \b
@@ -757,9 +763,99 @@ def eval_domain(ctx, model, dataset_name, limit, max_new_tokens, no_flag) -> Non
     """
     from evals.domain import evaluate_domain
 
-    metrics = evaluate_domain(open_store(ctx), model, dataset_name, max_new_tokens, limit, flag=not no_flag)
+    metrics = evaluate_domain(open_store(ctx), model, dataset_name, max_new_tokens, limit, flag=not no_flag,
+                              evalset=evalset, template=template)
     for key, value in metrics.items():
         click.echo(f"{key:<22} {value}")
+
+
+@main.group()
+def evalset() -> None:
+    """Evaluation sets: frozen questions every model is scored on, kept out of every dataset build."""
+
+
+@evalset.command("create")
+@click.argument("name")
+@click.option("--from-dataset", default=None, metavar="VERSION", help="The held-out split of this dataset version.")
+@click.option("--from-status", default=None, type=click.Choice(STATUSES), help="Pairs of this status (e.g. approved).")
+@click.option("--from", "from_file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="A file of questions and answers (JSON lines, JSON, CSV, TSV, Parquet).")
+@click.option("--size", type=int, default=None, help="How many questions (drawn with --seed).")
+@click.option("--share", type=float, default=None, help="Or what share of the source's questions.")
+@click.option("--seed", default=0, show_default=True)
+@click.pass_context
+@library_errors
+def evalset_create(ctx, name, from_dataset, from_status, from_file, size, share, seed) -> None:
+    """Freeze a named evaluation set; later dataset builds leave its pairs and their near-duplicates out.
+
+    \b
+    Example:
+      tuneloop evalset create support-v1 --from-status approved --size 100 --seed 0
+    """
+    from curate.evalsets import create_evalset
+
+    s = create_evalset(open_store(ctx), name, from_dataset=from_dataset, from_status=from_status, from_file=from_file,
+                       size=size, share=share, seed=seed)
+    click.echo(f"evaluation set {s['name']}: {s['items']} questions ({s['must_refuse']} to be refused), from"
+               f" {json.dumps(s['lineage'])}")
+
+
+@evalset.command("list")
+@click.pass_context
+@library_errors
+def evalset_list(ctx) -> None:
+    """List the evaluation sets.
+
+    \b
+    Example:
+      tuneloop evalset list
+    """
+    from curate.evalsets import evalsets_frame
+
+    for row in evalsets_frame(open_store(ctx)).to_dict("records"):
+        click.echo(f"{row['name']:<20} {row['items']:>6} questions ({row['must_refuse']} to be refused)  {row['lineage']}")
+
+
+@evalset.command("show")
+@click.argument("name")
+@click.option("--limit", default=20, show_default=True, help="Questions to print.")
+@click.pass_context
+@library_errors
+def evalset_show(ctx, name, limit) -> None:
+    """Print an evaluation set's questions and reference answers.
+
+    \b
+    Example:
+      tuneloop evalset show support-v1 --limit 5
+    """
+    from curate.evalsets import evalset_items, get_evalset
+
+    store = open_store(ctx)
+    s = get_evalset(store, name)
+    click.echo(f"{s['name']}: {s['items']} questions, made {s['created_at']:%Y-%m-%d %H:%M} from {json.dumps(s['lineage'])}")
+    for item in evalset_items(store, s["id"])[:limit]:
+        click.echo(f"- {'[refuse] ' if item['should_refuse'] else ''}{item['instruction'][:120]}")
+        click.echo(f"    {item['response'][:160]}")
+
+
+@main.command("compare")
+@click.argument("models", nargs=-1, required=True)
+@click.option("--evalset", required=True, help="The evaluation set all of them were scored on.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap.")
+@click.pass_context
+@library_errors
+def compare_models(ctx, models, evalset, as_json, seed) -> None:
+    """Compare models or runs on one evaluation set: paired differences with 95% intervals.
+
+    \b
+    Example:
+      tuneloop compare --evalset support-v1 HuggingFaceTB/SmolLM2-135M-Instruct run:3 run:4
+    """
+    from evals.compare import compare, summary_lines, to_json
+
+    result = compare(open_store(ctx), evalset, list(models), seed)
+    click.echo(to_json(result) if as_json else "\n".join(summary_lines(result)))
 
 
 @main.command()
