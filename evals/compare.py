@@ -109,5 +109,23 @@ def summary_lines(result: dict) -> list[str]:
     return lines
 
 
+def evaluated_models(store: Store, evalset: str) -> list[str]:
+    """The models with a stored evaluation on the set, in the order they were first evaluated."""
+    return [r["model"] for r in store.rows(
+        "SELECT e.model FROM eval_runs e JOIN eval_sets s ON s.id = e.eval_set_id WHERE s.name = ?"
+        " GROUP BY e.model ORDER BY min(e.id)", [evalset])]
+
+
+def tables(result: dict):
+    """The comparison as two DataFrames for the Evaluate page: scores by model, and differences."""
+    import pandas as pd
+
+    scores = pd.DataFrame([{"model": m, **{k: r[k] for k in (*METRICS, "mean_words", "flagged_outputs")}}
+                           for m, r in result["models"].items()])
+    diffs = pd.DataFrame([{"model": m, "metric": metric, **d} for m, by in result["differences"].items()
+                          for metric, d in by.items()])
+    return scores, diffs
+
+
 def to_json(result: dict) -> str:
     return json.dumps(result, indent=2)

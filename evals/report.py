@@ -11,7 +11,9 @@ from curate.store import Store
 from training.runs import get_run
 
 
-def report_data(store: Store, run_id: int) -> dict:
+def report_data(store: Store, run_id: int, others: tuple[int, ...] = (), evalset: str | None = None) -> dict:
+    """What the report shows for a run; with `evalset`, also the run, the other runs and the base
+    model compared on that evaluation set (those of them evaluated on it)."""
     run = get_run(store, run_id)
     run["dataset"] = store.scalar("SELECT name FROM dataset_versions WHERE id = ?", [run["dataset_version_id"]])
     config = run["config"] or {}
@@ -36,8 +38,15 @@ def report_data(store: Store, run_id: int) -> dict:
     lengths = store.rows("SELECT e.model, len(string_split(trim(o.output), ' ')) AS words FROM model_outputs o"
                          " JOIN eval_runs e ON e.id = o.eval_run_id WHERE list_contains(?, e.model)"
                          " AND e.id IN (SELECT max(id) FROM eval_runs GROUP BY model)", [models])
+    comparison = None
+    if evalset:
+        from evals.compare import compare, evaluated_models
+
+        wanted = [m for m in dict.fromkeys([base, run["base_model"], tuned, *(f"run:{o}" for o in others)]) if m]
+        scored = [m for m in wanted if m in evaluated_models(store, evalset)]
+        comparison = compare(store, evalset, scored) if len(scored) >= 2 else {"missing": sorted(set(wanted) - set(scored))}
     return {"run": run, "base": base, "tuned": tuned, "bench": bench, "domain": latest, "worst": worst,
-            "lengths": lengths, "ab": _ab_result(store, tuned)}
+            "lengths": lengths, "ab": _ab_result(store, tuned), "comparison": comparison, "evalset": evalset}
 
 
 def _ab_result(store: Store, tuned: str) -> dict | None:
@@ -117,6 +126,30 @@ def render(data: dict) -> str:
         parts.append("</table>")
     else:
         parts.append(f"<p>Evaluate <code>{e(tuned)}</code> on its dataset to see them.</p>")
+    comparison = data.get("comparison")
+    if comparison is not None:
+        parts.append(f"<h2>Runs on the evaluation set {e(str(data['evalset']))}</h2>")
+        if "models" in comparison:
+            from evals.compare import METRICS
+
+            parts.append(f"<p>{comparison['questions']} questions answered by every model; differences are from"
+                         f" <code>{e(comparison['baseline'])}</code>, with bootstrap 95% intervals over the questions"
+                         " and Wilcoxon's paired p-value.</p><table><tr><th>model</th>"
+                         + "".join(f"<th>{m}</th>" for m in METRICS) + "<th>flagged</th></tr>")
+            for model, r in comparison["models"].items():
+                parts.append(f"<tr><td>{e(model)}</td>" + "".join(f"<td>{r[m]:.4f}</td>" for m in METRICS)
+                             + f"<td>{r['flagged_outputs']}</td></tr>")
+            parts.append("</table><table><tr><th>model</th><th>metric</th><th>difference</th><th>95% interval</th>"
+                         "<th>p</th><th>won / lost / tied</th></tr>")
+            for model, by in comparison["differences"].items():
+                for metric, d in by.items():
+                    parts.append(f"<tr><td>{e(model)}</td><td>{metric}</td><td>{d['difference']:+.4f}</td>"
+                                 f"<td>{d['ci_low']:+.4f} … {d['ci_high']:+.4f}</td><td>{d['p_value']:.3g}</td>"
+                                 f"<td>{d['wins']} / {d['losses']} / {d['ties']}</td></tr>")
+            parts.append("</table>")
+        else:
+            parts.append("<p>Evaluate two or more of these on the set first: "
+                         + ", ".join(f"<code>{e(m)}</code>" for m in comparison["missing"]) + ".</p>")
     parts.append("<h2>Blind A/B</h2>")
     ab = data.get("ab")
     if ab and ab["votes"]:
@@ -134,7 +167,8 @@ def render(data: dict) -> str:
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
 
 
-def write_report(store: Store, run_id: int, out: str | Path) -> Path:
+def write_report(store: Store, run_id: int, out: str | Path, others: tuple[int, ...] = (),
+                 evalset: str | None = None) -> Path:
     out = Path(out)
-    out.write_text(render(report_data(store, run_id)), encoding="utf-8")
+    out.write_text(render(report_data(store, run_id, others, evalset)), encoding="utf-8")
     return out

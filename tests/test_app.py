@@ -330,7 +330,27 @@ def test_datasets_and_train_pages(app, db_path, tiny_model_dir, tmp_path, monkey
 def test_evaluate_page(app, db_path):
     app.switch_page("views/evaluate.py").run()
     assert not app.exception and app.title[0].value == "Evaluate"
-    assert [s.label for s in app.selectbox][:2] == ["Model", "Dataset version"]
+    assert [s.label for s in app.selectbox][:2] == ["Model", "Questions"]
+
+
+def test_evaluate_page_compares_models_on_an_evaluation_set(app, db_path):
+    from curate.evalsets import create_evalset, evalset_items
+
+    store = Store(db_path)
+    s = create_evalset(store, "frozen", from_status="new", size=5)
+    for model, good in (("base-model", False), ("run:7", True)):
+        run_id = store.scalar("INSERT INTO eval_runs (kind, model, metrics, eval_set_id) VALUES ('domain', ?, '{}', ?)"
+                              " RETURNING id", [model, s["id"]])
+        for item in evalset_items(store, s["id"]):
+            store.execute("INSERT INTO model_outputs (eval_run_id, pair_id, eval_item_id, prompt, output, reference,"
+                          " exact_match, token_f1, rouge_l, similarity, refused, should_refuse)"
+                          " VALUES (?, ?, ?, 'p', 'o', 'r', false, ?, ?, 0.5, false, false)",
+                          [run_id, item["pair_id"], item["id"], 0.6 if good else 0.2, 0.5 if good else 0.1])
+    app.switch_page("views/evaluate.py").run()
+    assert not app.exception
+    diffs = [d.value for d in app.dataframe if "ci_low" in d.value.columns][0]
+    f1 = diffs.set_index("metric").loc["token_f1"]
+    assert f1["model"] == "run:7" and f1["difference"] == pytest.approx(0.4) and f1["wins"] == 5
 
 
 def test_blind_ab_from_the_evaluate_page_to_a_vote_on_the_rate_page(app, db_path):

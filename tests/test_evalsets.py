@@ -94,3 +94,25 @@ def test_two_models_on_one_evaluation_set_are_compared_with_intervals(cli, store
     assert "95% bootstrap interval" in out and "token_f1" in out
     with pytest.raises(TuneloopError, match="has not been evaluated on lumo"):
         compare(store, "lumo", [str(tiny_model_dir), "run:99"])
+
+
+@pytest.mark.embeddings
+def test_the_report_compares_two_runs_and_the_base_on_an_evaluation_set(cli, store, tiny_model_dir, tmp_path):
+    from evals.domain import evaluate_domain
+    from training.config import TrainConfig
+    from training.train import train
+
+    cli("demo-data")
+    create_evalset(store, "lumo", from_status="new", size=12, seed=0)
+    store.execute("UPDATE pairs SET status = 'approved'")
+    build_dataset(store, DatasetConfig("v1", model=str(tiny_model_dir), max_length=64, semantic_threshold=None),
+                  export_root=tmp_path / "ds")
+    runs = [train(store, TrainConfig(dataset="v1", model=str(tiny_model_dir), max_steps=3, lr=lr, eval_steps=3,
+                                     save_steps=3, output_root=str(tmp_path / "runs"))) for lr in (1e-3, 3e-3)]
+    for spec in (str(tiny_model_dir), *(f"run:{r}" for r in runs)):
+        evaluate_domain(store, spec, evalset="lumo", max_new_tokens=6, flag=False)
+    out = tmp_path / "report.html"
+    result = cli("report", "--run", str(runs[0]), "--run", str(runs[1]), "--evalset", "lumo", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert "Runs on the evaluation set lumo" in page and f"run:{runs[1]}" in page and "95% interval" in page

@@ -859,20 +859,22 @@ def compare_models(ctx, models, evalset, as_json, seed) -> None:
 
 
 @main.command()
-@click.option("--run", "run_id", type=int, required=True, help="The training run to report on.")
+@click.option("--run", "run_ids", type=int, multiple=True, required=True,
+              help="The training run to report on; repeat it to compare more runs on --evalset.")
+@click.option("--evalset", default=None, help="Also compare the runs and the base model on this evaluation set.")
 @click.option("--out", default=None, help="HTML file (default: report-run-N.html).")
 @click.pass_context
 @library_errors
-def report(ctx, run_id, out) -> None:
-    """Write one self-contained HTML report: base vs fine-tuned, heuristics, worst answers.
+def report(ctx, run_ids, evalset, out) -> None:
+    """Write one self-contained HTML report: base vs fine-tuned, other runs, heuristics, worst answers.
 
     \b
     Example:
-      tuneloop report --run 3 --out report.html
+      tuneloop report --run 3 --run 4 --evalset support-v1 --out report.html
     """
     from evals.report import write_report
 
-    path = write_report(open_store(ctx), run_id, out or f"report-run-{run_id}.html")
+    path = write_report(open_store(ctx), run_ids[0], out or f"report-run-{run_ids[0]}.html", tuple(run_ids[1:]), evalset)
     click.echo(f"wrote {path}")
 
 

@@ -2,9 +2,11 @@ import streamlit as st
 
 from curate.dataset import versions_frame
 from curate.errors import TuneloopError
+from curate.evalsets import evalsets_frame
 from curate.lm.resolve import trained_models
 from evals.ab import create_study
 from evals.benchmarks import TASKS, run_benchmarks
+from evals.compare import compare, evaluated_models, tables
 from evals.domain import evaluate_domain
 from evals.report import render, report_data
 from evals.results import ab_table, benchmark_table, domain_runs, flagged_outputs
@@ -18,18 +20,22 @@ st.title("Evaluate")
 versions = versions_frame(store)
 runs = runs_frame(store)
 models = ["(base model)"] + trained_models(store)
+sets = evalsets_frame(store)
+questions = [f"held-out split of {v}" for v in versions["name"]] + [f"evaluation set {s}" for s in sets["name"]]
 
 with st.form("domain"):
     st.subheader("Domain evaluation")
     left, middle, right = st.columns(3)
     model = left.selectbox("Model", models)
-    dataset = middle.selectbox("Dataset version", versions["name"].tolist() if not versions.empty else [])
-    limit = right.number_input("Held-out examples (0: all)", min_value=0, value=20)
-    if st.form_submit_button("Evaluate on the held-out split", type="primary", disabled=versions.empty):
+    asked = middle.selectbox("Questions", questions)
+    limit = right.number_input("Questions (0: all)", min_value=0, value=20)
+    if st.form_submit_button("Evaluate", type="primary", disabled=not questions):
+        dataset = asked.removeprefix("held-out split of ") if asked.startswith("held-out") else None
+        evalset = asked.removeprefix("evaluation set ") if asked.startswith("evaluation set ") else None
         try:
             with st.spinner("Generating answers…"):
                 metrics = evaluate_domain(store, None if model == "(base model)" else model, dataset,
-                                          limit=int(limit) or None)
+                                          limit=int(limit) or None, evalset=evalset)
             st.success(f"token F1 {metrics['token_f1']}, ROUGE-L {metrics['rouge_l']},"
                        f" {metrics['flagged_outputs']} flagged outputs sent to review")
         except TuneloopError as exc:
@@ -47,6 +53,20 @@ with st.form("bench"):
                 run_benchmarks(store, None if bench_model == "(base model)" else bench_model, tasks, int(bench_limit))
         except TuneloopError as exc:
             st.error(escape_markdown(str(exc)))
+
+if not sets.empty:
+    st.subheader("Compare models on an evaluation set")
+    chosen_set = st.selectbox("Evaluation set", sets["name"].tolist())
+    scored = evaluated_models(store, chosen_set)
+    picked = st.multiselect("Models (the first is the baseline)", scored, default=scored[:3])
+    if len(picked) >= 2:
+        scores, diffs = tables(compare(store, chosen_set, picked))
+        st.dataframe(scores, hide_index=True, width="stretch")
+        st.caption("Differences from the baseline over the same questions: mean, bootstrap 95% interval,"
+                   " Wilcoxon p-value, and questions won, lost and tied.")
+        st.dataframe(diffs, hide_index=True, width="stretch")
+    else:
+        st.info("Evaluate two or more models on this set (above) to compare them.")
 
 table = benchmark_table(store)
 if not table.empty:
