@@ -97,7 +97,7 @@ def test_two_models_on_one_evaluation_set_are_compared_with_intervals(cli, store
 
 
 @pytest.mark.embeddings
-def test_the_report_compares_two_runs_and_the_base_on_an_evaluation_set(cli, store, tiny_model_dir, tmp_path):
+def test_the_report_and_the_loop_history_compare_runs_on_an_evaluation_set(cli, store, tiny_model_dir, tmp_path):
     from evals.domain import evaluate_domain
     from training.config import TrainConfig
     from training.train import train
@@ -107,8 +107,17 @@ def test_the_report_compares_two_runs_and_the_base_on_an_evaluation_set(cli, sto
     store.execute("UPDATE pairs SET status = 'approved'")
     build_dataset(store, DatasetConfig("v1", model=str(tiny_model_dir), max_length=64, semantic_threshold=None),
                   export_root=tmp_path / "ds")
-    runs = [train(store, TrainConfig(dataset="v1", model=str(tiny_model_dir), max_steps=3, lr=lr, eval_steps=3,
-                                     save_steps=3, output_root=str(tmp_path / "runs"))) for lr in (1e-3, 3e-3)]
+    def run_on(version):
+        return train(store, TrainConfig(dataset=version, model=str(tiny_model_dir), max_steps=3, lr=3e-3, eval_steps=3,
+                                        save_steps=3, output_root=str(tmp_path / "runs")))
+
+    runs = [run_on("v1")]
+    from curate.offtopic import add_offtopic
+    add_offtopic(store, "Lumo", 6)
+    store.execute("UPDATE pairs SET status = 'approved' WHERE origin = 'offtopic'")
+    build_dataset(store, DatasetConfig("v2", model=str(tiny_model_dir), max_length=64, semantic_threshold=None),
+                  export_root=tmp_path / "ds")
+    runs.append(run_on("v2"))
     for spec in (str(tiny_model_dir), *(f"run:{r}" for r in runs)):
         evaluate_domain(store, spec, evalset="lumo", max_new_tokens=6, flag=False)
     out = tmp_path / "report.html"
@@ -116,3 +125,5 @@ def test_the_report_compares_two_runs_and_the_base_on_an_evaluation_set(cli, sto
     assert result.exit_code == 0, result.output
     page = out.read_text()
     assert "Runs on the evaluation set lumo" in page and f"run:{runs[1]}" in page and "95% interval" in page
+    history = cli("loop", "history").output
+    assert "v2: " in history and "+6 −0 pairs" in history and f"run:{runs[0]} → run:{runs[1]} token_f1" in history

@@ -838,6 +838,29 @@ def evalset_show(ctx, name, limit) -> None:
         click.echo(f"    {item['response'][:160]}")
 
 
+@main.group()
+def loop() -> None:
+    """The loop across iterations: dataset versions, their runs and their scores."""
+
+
+@loop.command("history")
+@click.option("--metric", default="token_f1", show_default=True,
+              type=click.Choice(("token_f1", "rouge_l", "similarity", "exact_match")))
+@click.pass_context
+@library_errors
+def loop_history(ctx, metric) -> None:
+    """Each iteration: dataset version → runs → scores on the evaluation sets, what changed, how it moved.
+
+    \b
+    Example:
+      tuneloop loop history --metric rouge_l
+    """
+    from evals.loop import history, history_lines
+
+    for line in history_lines(history(open_store(ctx), metric), metric):
+        click.echo(line)
+
+
 @main.command("compare")
 @click.argument("models", nargs=-1, required=True)
 @click.option("--evalset", required=True, help="The evaluation set all of them were scored on.")
