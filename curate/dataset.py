@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from curate.errors import TuneloopError
+from curate.errors import TuneloopError, not_found
 from curate.leakage import NEAR_THRESHOLD, SEMANTIC_THRESHOLD, dedupe_links, duplicate_groups, leakage, question_matches
 from curate.options import option
 from curate.pairs import APPROVED, status_in
@@ -257,9 +257,8 @@ def versions_frame(store: Store):
 def get_version(store: Store, name: str) -> dict:
     row = store.one("SELECT * FROM dataset_versions WHERE name = ?", [name])
     if row is None:
-        names = [r["name"] for r in store.rows("SELECT name FROM dataset_versions ORDER BY id")]
-        raise TuneloopError(f"no dataset {name!r}" + (f"; there are {', '.join(names)}" if names else
-                                                      "; build one with `tuneloop dataset build`"))
+        raise not_found("dataset", name, [r["name"] for r in store.rows("SELECT name FROM dataset_versions ORDER BY id")],
+                        "build one with `tuneloop dataset build`")
     row["report"] = json.loads(row["report"]) if row["report"] else {}
     return row
 

@@ -13,7 +13,7 @@ import random
 import re
 from pathlib import Path
 
-from curate.errors import TuneloopError
+from curate.errors import TuneloopError, not_found
 from curate.offtopic import refusal_pattern, should_refuse
 from curate.pairs import STATUSES, status_in
 from curate.store import Store
@@ -115,9 +115,8 @@ def get_evalset(store: Store, name: str) -> dict:
                     " count(i.id) FILTER (WHERE i.should_refuse) AS must_refuse FROM eval_sets s"
                     " LEFT JOIN eval_set_items i ON i.set_id = s.id WHERE s.name = ? GROUP BY ALL", [name])
     if row is None:
-        names = [r["name"] for r in store.rows("SELECT name FROM eval_sets ORDER BY id")]
-        raise TuneloopError(f"no evaluation set {name!r}" + (f"; there are {', '.join(names)}" if names else
-                                                             "; make one with `tuneloop evalset create`"))
+        raise not_found("evaluation set", name, [r["name"] for r in store.rows("SELECT name FROM eval_sets ORDER BY id")],
+                        "make one with `tuneloop evalset create`")
     row["lineage"] = json.loads(row["lineage"]) if row["lineage"] else {}
     return row
 
