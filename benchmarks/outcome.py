@@ -101,7 +101,7 @@ def main() -> None:
     from curate.evalsets import create_evalset
     from curate.ingest import ingest
     from curate.offtopic import add_offtopic
-    from curate.pairs import REJECTED, extract, set_status
+    from curate.pairs import FLAGGED, NEW, REJECTED, extract, set_status, status_in
     from curate.store import Store
     from evals.benchmarks import import_benchmarks
     from evals.compare import compare, summary_lines
@@ -129,7 +129,8 @@ def main() -> None:
     build(store, "uncurated", workdir)
     evaluate("(b) uncurated", f"run:{train_version(store, 'uncurated', args.steps, workdir)}")
 
-    store.execute("UPDATE pairs SET status = 'new'")  # (c) curate from the same imported pairs
+    with store.transaction() as con:  # (c) curate from the same imported pairs
+        set_status(con, [r[0] for r in con.execute("SELECT id FROM pairs").fetchall()], NEW)
     for method in dedupe.METHODS:
         say(dedupe.dedupe(store, dedupe.DedupeConfig(method=method)).summary())
     say(f"accepted {dedupe.accept_all(store)} duplicate clusters")
@@ -147,7 +148,7 @@ def main() -> None:
     say("iteration 2: evaluating (c) on its own held-out split and flagging its hardest pairs")
     evaluate_domain(store, f"run:{curated_run}", "curated", max_new_tokens=args.max_new_tokens, flag=True)
     flag_hardest(store, curated_run, top=40)
-    flagged = [r["id"] for r in store.rows("SELECT id FROM pairs WHERE status = 'flagged'")]
+    flagged = [r["id"] for r in store.rows(f"SELECT id FROM pairs p WHERE {status_in((FLAGGED,))}")]
     losses = {r["pair_id"]: r["loss"] for r in store.rows("SELECT pair_id, loss FROM example_losses WHERE run_id = ?",
                                                           [curated_run])}
     cut = sorted(losses.values())[int(0.9 * len(losses))] if losses else float("inf")

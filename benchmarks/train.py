@@ -36,13 +36,15 @@ def prepare(workdir: Path, max_length: int, examples: int) -> Path:
     """A store with the first lamini pairs approved and a dataset version v1 built from them."""
     from curate.dataset import DatasetConfig, build_dataset
     from curate.ingest import ingest
-    from curate.pairs import extract
+    from curate.pairs import APPROVED, extract, set_status
     from curate.store import Store
 
     store = Store(workdir / "bench.duckdb")
     ingest(store, [DATA], topic="Lamini")
     extract(store)
-    store.execute("UPDATE pairs SET status = 'approved' WHERE id <= ?", [round(examples / 0.9)])
+    with store.transaction() as con:
+        set_status(con, [r[0] for r in con.execute("SELECT id FROM pairs WHERE id <= ?",
+                                                   [round(examples / 0.9)]).fetchall()], APPROVED)
     build_dataset(store, DatasetConfig("v1", max_length=max_length, test_size=0.1), export_root=workdir / "ds")
     return workdir
 
