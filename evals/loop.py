@@ -56,6 +56,57 @@ def scores_of(entry: dict, evalset: str) -> dict:
     return entry["scores"].get(evalset, {})
 
 
+def pair_story(store: Store, pair_id: int) -> dict:
+    """A pair sent back and changed: its versions (the original and each edit, oldest first), with
+    their statuses, ratings and evaluation flags, and the dataset versions each one was in."""
+    from curate.errors import TuneloopError
+
+    chain, seen = [], set()
+    current = store.one("SELECT * FROM pairs WHERE id = ?", [pair_id])
+    if current is None:
+        raise TuneloopError(f"no pair {pair_id}")
+    while current is not None and current["parent_id"] is not None and current["parent_id"] not in seen:
+        seen.add(current["id"])
+        current = store.one("SELECT * FROM pairs WHERE id = ?", [current["parent_id"]])
+    root = current["id"]
+    ids = [root]
+    while True:  # follow the edits forward
+        child = store.one("SELECT id FROM pairs WHERE parent_id = ? ORDER BY id DESC LIMIT 1", [ids[-1]])
+        if child is None or child["id"] in ids:
+            break
+        ids.append(child["id"])
+    for i in ids:
+        p = store.one("SELECT id, instruction, response, origin, status, created_at FROM pairs WHERE id = ?", [i])
+        p["ratings"] = store.rows("SELECT u.name AS annotator, r.question, r.value FROM current_ratings r"
+                                  " JOIN users u ON u.id = r.annotator_id WHERE r.pair_id = ? ORDER BY r.id", [i])
+        p["flags"] = [r["heuristic"] for r in store.rows(
+            "SELECT f.heuristic FROM output_flags f JOIN model_outputs o ON o.id = f.output_id WHERE o.pair_id = ?"
+            " OR list_contains(CAST(f.nearest_pairs AS BIGINT[]), ?)", [i, i])]
+        p["versions"] = [r["name"] for r in store.rows(
+            "SELECT d.name FROM dataset_items i JOIN dataset_versions d ON d.id = i.version_id WHERE i.pair_id = ?"
+            " ORDER BY d.id", [i])]
+        chain.append(p)
+    return {"pair": pair_id, "versions": chain}
+
+
+def history_frame(entries: list[dict], metric: str = "token_f1"):
+    """The history as a table for the Evaluate page: one row per version and evaluation set."""
+    import pandas as pd
+
+    rows = []
+    for e in entries:
+        c = e["changes"] or {}
+        for s in e["scores"] or {"": {}}:
+            move = e["moves"].get(s, {})
+            rows.append({"version": e["version"], "examples": e["examples"], "runs": ", ".join(e["runs"]),
+                         "evaluation set": s,
+                         metric: max((v for v in e["scores"].get(s, {}).values() if v is not None), default=None),
+                         "move": move.get("difference"), "interval": (f"{move['ci_low']:+.4f} … {move['ci_high']:+.4f}"
+                                                                    if move else None),
+                         "added": c.get("added"), "removed": c.get("removed"), "re-rated": c.get("rerated")})
+    return pd.DataFrame(rows)
+
+
 def history_lines(entries: list[dict], metric: str = "token_f1") -> list[str]:
     if not entries:
         return ["no dataset version yet"]

@@ -127,3 +127,22 @@ def test_the_report_and_the_loop_history_compare_runs_on_an_evaluation_set(cli, 
     assert "Runs on the evaluation set lumo" in page and f"run:{runs[1]}" in page and "95% interval" in page
     history = cli("loop", "history").output
     assert "v2: " in history and "+6 −0 pairs" in history and f"run:{runs[0]} → run:{runs[1]} token_f1" in history
+
+
+def test_a_pair_sent_back_and_edited_shows_before_and_after(cli, store):
+    from curate import rating
+    from curate.pairs import insert_pairs, make_pair, send_to_review
+    from curate.users import add_user
+    from evals.loop import pair_story
+
+    insert_pairs(store, [make_pair("How do I pair the lamp?", "Press it.", origin="extracted")])
+    with store.transaction() as con:
+        send_to_review(con, [1])
+    ann = add_user(store, "ann", "annotator", "password123")
+    rating.submit(store, ann, 1, {"quality": 2, "verdict": "needs-edit",
+                                  "response": "Hold the touch strip for five seconds, then choose Lumo in the app."})
+    story = pair_story(store, 1)
+    before, after = story["versions"]
+    assert (before["origin"], before["status"], after["origin"]) == ("extracted", "flagged", "edited")
+    assert after["response"].startswith("Hold the touch strip") and any(r["value"] == "2" for r in before["ratings"])
+    assert "Hold the touch strip" in cli("loop", "history", "--pair", "2").output  # from either end

@@ -846,17 +846,28 @@ def loop() -> None:
 @loop.command("history")
 @click.option("--metric", default="token_f1", show_default=True,
               type=click.Choice(("token_f1", "rouge_l", "similarity", "exact_match")))
+@click.option("--pair", "pair_id", type=int, default=None,
+              help="Instead: one pair's story, before and after (its edits, statuses, ratings, flags, versions).")
 @click.pass_context
 @library_errors
-def loop_history(ctx, metric) -> None:
+def loop_history(ctx, metric, pair_id) -> None:
     """Each iteration: dataset version → runs → scores on the evaluation sets, what changed, how it moved.
 
     \b
     Example:
       tuneloop loop history --metric rouge_l
     """
-    from evals.loop import history, history_lines
+    from evals.loop import history, history_lines, pair_story
 
+    if pair_id is not None:
+        for p in pair_story(open_store(ctx), pair_id)["versions"]:
+            click.echo(f"pair {p['id']} ({p['origin']}, {p['status']}) in {', '.join(p['versions']) or 'no version'}:"
+                       f" {p['response'][:140]!r}")
+            if p["flags"]:
+                click.echo(f"  flagged by evaluation: {', '.join(sorted(set(p['flags'])))}")
+            for r in p["ratings"]:
+                click.echo(f"  {r['annotator']}: {r['question']} = {str(r['value'])[:80]}")
+        return
     for line in history_lines(history(open_store(ctx), metric), metric):
         click.echo(line)
 

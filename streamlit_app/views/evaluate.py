@@ -8,6 +8,7 @@ from evals.ab import create_study
 from evals.benchmarks import TASKS, run_benchmarks
 from evals.compare import compare, evaluated_models, tables
 from evals.domain import evaluate_domain
+from evals.loop import history, history_frame
 from evals.report import render, report_data
 from evals.results import ab_table, benchmark_table, domain_runs, flagged_outputs
 from streamlit_app.common import get_store, require
@@ -67,6 +68,13 @@ if not sets.empty:
         st.dataframe(diffs, hide_index=True, width="stretch")
     else:
         st.info("Evaluate two or more models on this set (above) to compare them.")
+
+loop = history_frame(history(store))
+if not loop.empty:
+    st.subheader("The loop, version by version")
+    st.caption("Each dataset version, the runs trained on it and their scores on the evaluation sets; the move"
+               " from the previous version's run with its paired 95% interval; what changed in the data.")
+    st.dataframe(loop, hide_index=True, width="stretch")
 
 table = benchmark_table(store)
 if not table.empty:
