@@ -121,7 +121,7 @@ def build_dataset(store: Store, config: DatasetConfig, export_root: str | Path |
                        f" raw_log_id, lineage FROM pairs p WHERE {status_in((APPROVED,))} ORDER BY id")
     if not pairs:
         raise TuneloopError("no approved pairs yet: rate and approve some first (Rate page, `tuneloop approve`)")
-    contaminated = _contaminated(store, pairs, config)
+    contaminated = _contaminated(store, pairs)
     if not config.keep_contaminated:
         pairs = [p for p in pairs if p["id"] not in contaminated]
     from curate.evalsets import exclusions
@@ -189,7 +189,7 @@ def _groups(store: Store, pairs: list[dict], config: DatasetConfig):
     return duplicate_groups(pairs, dedupe_links(store, [p["id"] for p in pairs]), matches), matches
 
 
-def _contaminated(store: Store, pairs: list[dict], config: DatasetConfig) -> set[int]:
+def _contaminated(store: Store, pairs: list[dict]) -> set[int]:
     """Approved pairs overlapping the imported benchmark items (checked now when they are imported),
     and those an earlier `tuneloop decontaminate` found."""
     from curate.decontaminate import benchmark_items, benchmarks_dir, contaminated_ids, find_overlaps

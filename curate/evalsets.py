@@ -35,7 +35,8 @@ def _sample(rows: list[dict], size: int | None, share: float | None, seed: int) 
     return sorted(random.Random(seed).sample(rows, n), key=lambda r: (r.get("pair_id") or 0, r["instruction"]))
 
 
-def _from_file(path: str | Path) -> list[dict]:
+def _from_file(path: str | Path) -> tuple[list[dict], list[str]]:
+    """The questions and answers of a file, and each line left out with its reason."""
     from curate import readers
     from curate.records import RecordError, to_normal_form
 
@@ -64,7 +65,7 @@ def _from_file(path: str | Path) -> list[dict]:
                      "origin": "offtopic" if refusal_pattern().search(p["response"]) else "extracted"})
     if not rows:
         raise TuneloopError(f"{path.name}: no questions with answers" + (f" ({problems[0]})" if problems else ""))
-    return rows
+    return rows, problems
 
 
 def create_evalset(store: Store, name: str, *, from_dataset: str | None = None, from_status: str | None = None,
@@ -80,19 +81,21 @@ def create_evalset(store: Store, name: str, *, from_dataset: str | None = None, 
     if from_dataset is not None:
         from curate.dataset import get_version, version_items
 
+        problems: list[str] = []
         rows = version_items(store, get_version(store, from_dataset)["id"], "test")
         lineage = {"dataset": from_dataset, "split": "test"}
     elif from_status is not None:
         if from_status not in STATUSES:
             raise TuneloopError(f"unknown status {from_status!r}; choose one of {', '.join(STATUSES)}")
+        problems = []
         rows = store.rows(f"SELECT id AS pair_id, {', '.join(_FIELDS)} FROM pairs p"
                           f" WHERE {status_in((from_status,))} ORDER BY id")
         for r in rows:
             r["context"] = json.loads(r["context"]) if r["context"] else None
         lineage = {"status": from_status}
     else:
-        rows = _from_file(from_file)
-        lineage = {"file": str(Path(from_file).resolve())}
+        rows, problems = _from_file(from_file)
+        lineage = {"file": str(Path(from_file).resolve()), "lines_left_out": len(problems)}
     if not rows:
         raise TuneloopError("nothing to make the evaluation set from")
     chosen = _sample(rows, size, share, seed)
@@ -107,7 +110,7 @@ def create_evalset(store: Store, name: str, *, from_dataset: str | None = None, 
                         [set_id, r.get("pair_id"), r["instruction"], r.get("input"), r["response"],
                          json.dumps(r["context"]) if r.get("context") else None, r.get("system"), r.get("topic"),
                          r["origin"], should_refuse(r, refusal)])
-    return get_evalset(store, name)
+    return {**get_evalset(store, name), "problems": problems}
 
 
 def get_evalset(store: Store, name: str) -> dict:

@@ -45,6 +45,7 @@ def test_an_evaluation_set_from_a_file_and_from_a_version(cli, store, tmp_path, 
         {"nonsense": True}]) + "\n")
     result = cli("evalset", "create", "from-file", "--from", str(path))
     assert result.exit_code == 0 and "2 questions (1 to be refused)" in result.output
+    assert "left out: questions.jsonl line 3:" in result.output  # the bad line is named, the good ones kept
     cli("demo-data")
     store.execute("UPDATE pairs SET status = 'approved'")
     build_dataset(store, DatasetConfig("v1", model=str(tiny_model_dir), max_length=64, semantic_threshold=None),

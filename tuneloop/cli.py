@@ -796,6 +796,8 @@ def evalset_create(ctx, name, from_dataset, from_status, from_file, size, share,
 
     s = create_evalset(open_store(ctx), name, from_dataset=from_dataset, from_status=from_status, from_file=from_file,
                        size=size, share=share, seed=seed)
+    for problem in s["problems"]:
+        click.echo(f"left out: {problem}", err=True)
     click.echo(f"evaluation set {s['name']}: {s['items']} questions ({s['must_refuse']} to be refused), from"
                f" {json.dumps(s['lineage'])}")
 
