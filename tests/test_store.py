@@ -124,3 +124,39 @@ def test_migration_8_moves_runs_onto_jobs_and_registers_finished_models(db_path,
     assert resolve_causal_lm("run:1", store).path == str(model)
     assert "state" not in {r["column_name"] for r in store.rows(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'runs'")}
+
+
+def test_the_file_is_let_go_after_each_unit_of_work(db_path):
+    store = Store(db_path)
+    probe = [sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1]).close()", str(db_path)]
+    with store.connect():
+        held = subprocess.run(probe, capture_output=True, text=True)
+    assert held.returncode != 0 and "lock" in held.stderr.lower()   # held while working
+    store.execute("INSERT INTO jobs (kind, state) VALUES ('one', 'succeeded')")
+    assert subprocess.run(probe).returncode == 0                     # and let go after
+
+
+def test_two_spellings_of_one_path_share_the_attachment(db_path, tmp_path, monkeypatch):
+    link = tmp_path / "link.duckdb"
+    link.symlink_to(db_path)
+    monkeypatch.chdir(db_path.parent)
+    first, second = Store(db_path), Store(link, migrate=False)
+    with first.connect(), second.transaction() as con:   # both at once in one thread: no conflict
+        con.execute("INSERT INTO jobs (kind, state) VALUES ('linked', 'succeeded')")
+    assert Store(db_path.name, migrate=False).scalar("SELECT count(*) FROM jobs WHERE kind = 'linked'") == 1
+
+
+def _write_in_child(path: str) -> None:
+    Store(path, migrate=False).execute("INSERT INTO jobs (kind, state) VALUES ('child', 'succeeded')")
+
+
+def test_a_forked_child_opens_the_store_on_its_own(db_path):
+    import multiprocessing
+
+    store = Store(db_path)
+    store.scalar("SELECT count(*) FROM jobs")   # the parent has used the store before forking
+    child = multiprocessing.get_context("fork").Process(target=_write_in_child, args=(str(db_path),))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert store.scalar("SELECT count(*) FROM jobs WHERE kind = 'child'") == 1

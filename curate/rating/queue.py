@@ -32,6 +32,11 @@ def next_pair(store: Store, annotator_id: int) -> dict | None:
     """Lease the next pair to rate: unrated first, then flagged ones, then partly rated, then
     disagreements wanting one more opinion. Never a pair this annotator already rated or skipped.
     Returns None when the queue is empty for them."""
+    with store.connect():   # one turn at the file for the whole call
+        return _next_pair(store, annotator_id)
+
+
+def _next_pair(store: Store, annotator_id: int) -> dict | None:
     k = get_rule(store).min_ratings
     with _assign, store.transaction() as con:
         con.execute("DELETE FROM leases WHERE expires_at <= current_timestamp")

@@ -36,6 +36,11 @@ def validate(schema: dict, answers: dict) -> dict:
 def submit(store: Store, annotator_id: int, pair_id: int, answers: dict) -> int:
     """Store one annotator's answers for a pair (append-only) and release its lease. An edited
     response becomes a new pair (origin=edited) linked to this one. Returns the submission id."""
+    with store.connect():   # one turn at the file for the whole call
+        return _submit(store, annotator_id, pair_id, answers)
+
+
+def _submit(store: Store, annotator_id: int, pair_id: int, answers: dict) -> int:
     schema = get_schema(store)
     clean = validate(schema, answers)
     pair = store.one("SELECT * FROM pairs WHERE id = ?", [pair_id])
