@@ -82,35 +82,31 @@ class _Attachments:
         wait, waited = LOCK_FIRST_WAIT, 0.0
         while True:
             with self._lock:
-                if self._pid != os.getpid():   # first use, or a forked child: its own instance
-                    self._host, self._files, self._pid = duckdb.connect(":memory:"), {}, os.getpid()
-                entry = self._files.get(key) or self._attach(key, path, give_up=waited >= LOCK_TOTAL_WAIT)
+                host = self._host_here()
+                entry = self._files.get(key)
+                if entry is None:
+                    self._count += 1
+                    alias = f"store_{self._count}"
+                    try:
+                        host.execute("ATTACH '" + key.replace("'", "''") + "' AS " + alias)
+                    except duckdb.Error as exc:
+                        if not _is_lock_conflict(exc):
+                            raise TuneloopError(f"cannot open store {path}: {exc}") from exc
+                        if waited >= LOCK_TOTAL_WAIT:
+                            raise StoreLockedError(
+                                f"store {path} is held by another process for over"
+                                f" {LOCK_TOTAL_WAIT:.0f} s; is a long command holding it? ({exc})") from exc
+                    else:
+                        entry = self._files[key] = [alias, 0]
                 if entry is not None:
-                    con = self._host.cursor()
-                    con.execute("USE " + entry[0])
                     entry[1] += 1
+                    con = host.cursor()
+                    con.execute("USE " + entry[0])
                     return entry[0], con
             pause = _jittered(wait)
             time.sleep(pause)
             waited += pause
             wait = min(wait * 2, LOCK_MAX_WAIT)
-
-    def _attach(self, key: str, path: str, give_up: bool) -> list | None:
-        """The new attachment, or None while another process holds the file."""
-        self._count += 1
-        alias = f"store_{self._count}"
-        try:
-            self._host.execute("ATTACH '" + key.replace("'", "''") + "' AS " + alias)
-        except duckdb.Error as exc:
-            if not _is_lock_conflict(exc):
-                raise TuneloopError(f"cannot open store {path}: {exc}") from exc
-            if give_up:
-                raise StoreLockedError(
-                    f"store {path} is held by another process for over"
-                    f" {LOCK_TOTAL_WAIT:.0f} s; is a long command holding it? ({exc})") from exc
-            return None
-        self._files[key] = [alias, 0]
-        return self._files[key]
 
     def let_go(self, path: str, alias: str) -> None:
         key = os.path.realpath(path)
@@ -120,8 +116,14 @@ class _Attachments:
                 return
             entry[1] -= 1
             if entry[1] == 0:
-                self._host.execute("DETACH " + alias)   # first: should it fail, the entry stays usable
                 del self._files[key]
+                self._host.execute("DETACH " + alias)
+
+    def _host_here(self) -> duckdb.DuckDBPyConnection:
+        if self._pid != os.getpid():   # first use, or a forked child: its own instance
+            self._host, self._files, self._pid = duckdb.connect(":memory:"), {}, os.getpid()
+        return self._host
+
 
     def before_fork(self) -> None:
         self._lock.acquire()
@@ -217,10 +219,8 @@ class Store:
             yield con
         finally:
             self._local.con = None
-            try:
-                con.close()
-            finally:
-                _attachments.let_go(self.path, alias)
+            con.close()
+            _attachments.let_go(self.path, alias)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
