@@ -26,6 +26,11 @@ from typing import Any
 
 import duckdb
 
+try:
+    import fcntl
+except ImportError:   # Windows: no turns, DuckDB's own lock is polled
+    fcntl = None
+
 from curate.errors import TuneloopError
 
 DEFAULT_DB = "tuneloop.duckdb"
@@ -62,47 +67,141 @@ def _jittered(wait: float) -> float:
     return wait * random.uniform(0.5, 1.5)
 
 
+class _Turn:
+    """A process's turn at a store file: an exclusive `flock` on `<file>.lock`, beside it.
+
+    DuckDB's own file lock cannot be waited on, only polled, and polling is unfair: one process
+    can lose many tries in a row while others come and go (a rating call waited seconds that way).
+    A process that wants the file waits for the sidecar lock in the kernel instead, and is woken as
+    soon as the holder lets go. Waiting is bounded: the blocking call runs in a helper thread, and
+    a turn that arrives after the caller gave up is handed straight back. Where the lock file
+    cannot be made (a read-only folder, a system without flock) there is no turn, and DuckDB's own
+    lock, polled, is all there is."""
+
+    def __init__(self, fd: int | None):
+        self.fd = fd
+
+    @classmethod
+    def wait(cls, path: str, timeout: float) -> _Turn:
+        if fcntl is None:
+            return cls(None)
+        try:
+            fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            return cls(None)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return cls(fd)
+        except BlockingIOError:
+            pass
+        except OSError:   # a file system without flock
+            os.close(fd)
+            return cls(None)
+        got, guard, outcome = threading.Event(), threading.Lock(), {"abandoned": False}
+
+        def block() -> None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with guard:
+                if outcome["abandoned"]:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+                    return
+                got.set()
+
+        threading.Thread(target=block, name="tuneloop-store-turn", daemon=True).start()
+        if not got.wait(timeout):
+            with guard:
+                if not got.is_set():
+                    outcome["abandoned"] = True
+                    raise StoreLockedError(
+                        f"store {path} is held by another process for over {timeout:.0f} s;"
+                        " is a long command holding it?")
+        return cls(fd)
+
+    def end(self) -> None:
+        """Hand the turn on (an explicit unlock: a forked child may share the descriptor)."""
+        if self.fd is not None:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self.fd)
+                self.fd = None
+
+    def forget(self) -> None:
+        """In a forked child: close the inherited descriptor without unlocking the parent's turn."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 class _Attachments:
     """This process's in-memory DuckDB instance and the store files attached to it, each with
-    the number of units of work using it. A DuckDB instance must not cross a fork (its worker
-    threads do not, and a child could wait forever on a lock one of them held), so an idle
-    instance is closed just before a fork, and a forked child starts its own."""
+    the number of units of work using it and the process's turn at the file. A DuckDB instance
+    must not cross a fork (its worker threads do not, and a child could wait forever on a lock one
+    of them held), so an idle instance is closed just before a fork, and a forked child starts its
+    own."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._waiting: dict[str, threading.Lock] = {}   # one thread per process waits for a file's turn
         self._pid = -1
         self._host: duckdb.DuckDBPyConnection | None = None
-        self._files: dict[str, list] = {}   # real path -> [alias, users]
+        self._files: dict[str, list] = {}   # real path -> [alias, users, turn]
         self._count = 0
 
     def take(self, path: str) -> tuple[str, duckdb.DuckDBPyConnection]:
-        """Attach the file (or join this process's attachment), waiting out other processes;
+        """Attach the file (or join this process's attachment), waiting for the process's turn;
         returns the alias and a cursor whose default database is the file."""
         key = os.path.realpath(path)
+        while True:
+            joined = self._join(key)
+            if joined is not None:
+                return joined
+            with self._lock:
+                waiting = self._waiting.setdefault(key, threading.Lock())
+            with waiting:
+                if key in self._files:   # another thread of this process took it meanwhile: join it
+                    continue
+                turn = _Turn.wait(key, LOCK_TOTAL_WAIT)
+                try:
+                    return self._attach(path, key, turn)
+                except BaseException:
+                    turn.end()
+                    raise
+
+    def _join(self, key: str) -> tuple[str, duckdb.DuckDBPyConnection] | None:
+        with self._lock:
+            entry = self._files.get(key) if self._pid == os.getpid() else None
+            if entry is None:
+                return None
+            entry[1] += 1
+            con = self._host.cursor()
+            con.execute("USE " + entry[0])
+            return entry[0], con
+
+    def _attach(self, path: str, key: str, turn: _Turn) -> tuple[str, duckdb.DuckDBPyConnection]:
+        """ATTACH the file. With the turn it is normally free at once; a process outside tuneloop
+        (the duckdb shell, an older tuneloop) can still hold it, so a lock conflict is polled."""
         wait, waited = LOCK_FIRST_WAIT, 0.0
         while True:
             with self._lock:
                 host = self._host_here()
-                entry = self._files.get(key)
-                if entry is None:
-                    self._count += 1
-                    alias = f"store_{self._count}"
-                    try:
-                        host.execute("ATTACH '" + key.replace("'", "''") + "' AS " + alias)
-                    except duckdb.Error as exc:
-                        if not _is_lock_conflict(exc):
-                            raise TuneloopError(f"cannot open store {path}: {exc}") from exc
-                        if waited >= LOCK_TOTAL_WAIT:
-                            raise StoreLockedError(
-                                f"store {path} is held by another process for over"
-                                f" {LOCK_TOTAL_WAIT:.0f} s; is a long command holding it? ({exc})") from exc
-                    else:
-                        entry = self._files[key] = [alias, 0]
-                if entry is not None:
-                    entry[1] += 1
+                self._count += 1
+                alias = f"store_{self._count}"
+                try:
+                    host.execute("ATTACH '" + key.replace("'", "''") + "' AS " + alias)
+                except duckdb.Error as exc:
+                    if not _is_lock_conflict(exc):
+                        raise TuneloopError(f"cannot open store {path}: {exc}") from exc
+                    if waited >= LOCK_TOTAL_WAIT:
+                        raise StoreLockedError(
+                            f"store {path} is held by another process for over"
+                            f" {LOCK_TOTAL_WAIT:.0f} s; is a long command holding it? ({exc})") from exc
+                else:
+                    self._files[key] = [alias, 1, turn]
                     con = host.cursor()
-                    con.execute("USE " + entry[0])
-                    return entry[0], con
+                    con.execute("USE " + alias)
+                    return alias, con
             pause = _jittered(wait)
             time.sleep(pause)
             waited += pause
@@ -115,15 +214,18 @@ class _Attachments:
             if entry is None or entry[0] != alias or self._pid != os.getpid():
                 return
             entry[1] -= 1
-            if entry[1] == 0:
-                del self._files[key]
+            if entry[1] > 0:
+                return
+            try:
                 self._host.execute("DETACH " + alias)
+            finally:
+                del self._files[key]
+                entry[2].end()
 
     def _host_here(self) -> duckdb.DuckDBPyConnection:
         if self._pid != os.getpid():   # first use, or a forked child: its own instance
             self._host, self._files, self._pid = duckdb.connect(":memory:"), {}, os.getpid()
         return self._host
-
 
     def before_fork(self) -> None:
         self._lock.acquire()
@@ -131,13 +233,19 @@ class _Attachments:
             self._host.close()
             self._host, self._pid = None, -1
 
-    def after_fork(self) -> None:
+    def after_fork_parent(self) -> None:
         self._lock.release()
+
+    def after_fork_child(self) -> None:
+        for entry in self._files.values():
+            entry[2].forget()
+        self._files, self._waiting = {}, {}
+        self._lock = threading.Lock()
 
 
 _attachments = _Attachments()
-os.register_at_fork(before=_attachments.before_fork, after_in_parent=_attachments.after_fork,
-                    after_in_child=_attachments.after_fork)
+os.register_at_fork(before=_attachments.before_fork, after_in_parent=_attachments.after_fork_parent,
+                    after_in_child=_attachments.after_fork_child)
 
 
 # --------------------------------------------------------------------------- migrations

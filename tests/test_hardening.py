@@ -299,6 +299,7 @@ def test_the_app_starts_without_a_terminal_or_streamlit_credentials(db_path, tmp
     import subprocess
     import sys
     import time
+    import urllib.error
     import urllib.request
 
     with socket.socket() as s:
@@ -316,6 +317,13 @@ def test_the_app_starts_without_a_terminal_or_streamlit_credentials(db_path, tmp
             except OSError:
                 time.sleep(0.5)
         assert up, f"exit {proc.poll()}: " + (proc.stdout.read1().decode(errors="replace") if proc.poll() else "")
+        # Streamlit's metrics are not public, and the pages may only be framed by the app itself
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/metrics", timeout=5)
+        assert refused.value.code == 404
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)
+        assert page.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+        assert page.headers["X-Frame-Options"] == "SAMEORIGIN" and b"<html" in page.read().lower()
     finally:
         proc.terminate()
         proc.wait(timeout=30)

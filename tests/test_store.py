@@ -1,6 +1,8 @@
+import os
 import subprocess
 import sys
 import threading
+import time
 
 from curate.store import MIGRATIONS, Store
 
@@ -160,3 +162,54 @@ def test_a_forked_child_opens_the_store_on_its_own(db_path):
     child.join(60)
     assert child.exitcode == 0
     assert store.scalar("SELECT count(*) FROM jobs WHERE kind = 'child'") == 1
+
+
+def _turn_is_free(db_path) -> bool:
+    """Whether another process could take its turn at the store now (a probe in a child)."""
+    probe = ("import fcntl, os, sys; fd = os.open(sys.argv[1] + '.lock', os.O_RDWR | os.O_CREAT);"
+             "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)")
+    return subprocess.run([sys.executable, "-c", probe, os.path.realpath(db_path)], capture_output=True).returncode == 0
+
+
+def test_a_process_holds_its_turn_while_it_works_and_hands_it_on_after(db_path):
+    store = Store(db_path)
+    with store.connect():
+        assert not _turn_is_free(db_path)   # waiting processes sleep on <db>.lock, woken when it is let go
+    assert _turn_is_free(db_path)
+
+
+def test_a_waiter_gives_up_with_a_clear_error_and_its_late_turn_is_handed_back(db_path, monkeypatch):
+    import pytest
+
+    import curate.store as store_module
+
+    Store(db_path)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from curate.store import Store; s = Store(sys.argv[1], migrate=False)\n"
+        "with s.connect():\n    print('held', flush=True); time.sleep(2)"), str(db_path)],
+        stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(store_module.__file__) + "/..")
+    assert holder.stdout.readline().strip() == "held"
+    monkeypatch.setattr(store_module, "LOCK_TOTAL_WAIT", 0.3)
+    with pytest.raises(store_module.StoreLockedError, match="held by another process"):
+        Store(db_path, migrate=False).scalar("SELECT 1")
+    holder.wait()
+    time.sleep(0.2)   # the abandoned waiter gets the turn when the holder ends, and hands it straight back
+    assert _turn_is_free(db_path)
+    assert Store(db_path, migrate=False).scalar("SELECT 1") == 1
+
+
+def _exit_at_once() -> None:
+    pass
+
+
+def test_a_forked_child_does_not_end_its_parents_turn(db_path):
+    import multiprocessing
+
+    store = Store(db_path)
+    with store.connect():
+        child = multiprocessing.get_context("fork").Process(target=_exit_at_once)
+        child.start()
+        child.join(60)
+        assert child.exitcode == 0
+        assert not _turn_is_free(db_path)
+    assert _turn_is_free(db_path)

@@ -10,13 +10,14 @@ from curate.ingest import MAX_UPLOAD_BYTES
 from curate.store import ENV_DB
 
 APP = Path(streamlit_app.__file__).parent / "app.py"
+SERVE = Path(streamlit_app.__file__).parent / "serve.py"   # the app behind its guard (metrics blocked, headers)
 
 
 def app_command(port: int = 8501, production: bool = False) -> list[str]:
     """`streamlit run` for the app. Always headless: Streamlit's first run otherwise asks for an
     e-mail address on the terminal (and exits without one); tuneloop opens the browser itself."""
     return [
-        sys.executable, "-m", "streamlit", "run", str(APP),
+        sys.executable, "-m", "streamlit", "run", str(SERVE),
         "--server.port", str(port),
         "--server.headless", "true",
         "--server.maxUploadSize", str(MAX_UPLOAD_BYTES // 2**20),
@@ -105,7 +106,6 @@ def production_warnings() -> list[str]:
         warnings.append(f"serving on {address} without TLS: passwords and data cross the network in clear text;"
                         " put a reverse proxy with a certificate in front, or set server.sslCertFile and"
                         " server.sslKeyFile (README: Sharing the app with a team)")
-    warnings.append("Streamlit answers /_stcore/metrics to anyone who reaches the port; block it at the reverse proxy")
     return warnings
 
 
