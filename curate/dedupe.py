@@ -55,8 +55,10 @@ class DedupeReport:
                 f" scanned ({self.seconds:.1f} s)")
 
 
-def dedupe(store: Store, config: DedupeConfig, show_progress: bool = False) -> DedupeReport:
-    """Run one method and store its proposals."""
+def dedupe(store: Store, config: DedupeConfig, show_progress: bool = False, engine=None) -> DedupeReport:
+    """Run one method and store its proposals. MinHash signatures and embeddings are computed on
+    `engine` (curate.engine.Engine: this process by default, or Ray); the store takes the result
+    in one transaction, so an interrupted run leaves it as it was."""
     if config.method not in METHODS:
         raise TuneloopError(f"unknown method {config.method!r}; choose one of {', '.join(METHODS)} or all")
     if config.field not in FIELDS:
@@ -64,11 +66,11 @@ def dedupe(store: Store, config: DedupeConfig, show_progress: bool = False) -> D
     if config.keeper not in KEEPERS:
         raise TuneloopError(f"unknown keeper rule {config.keeper!r}; choose one of {', '.join(KEEPERS)}")
     started = time.perf_counter()
-    with store.job(f"dedupe.{config.method}", asdict(config)):
+    with store.job(f"dedupe.{config.method}", {**asdict(config), **(engine.describe() if engine else {})}) as job:
         if config.method == "exact":
             run_id, scanned, timings = _exact(store, config)
         else:
-            run_id, scanned, timings = _similar(store, config, show_progress)
+            run_id, scanned, timings = _similar(store, config, show_progress, engine, job)
         seconds = time.perf_counter() - started
         counts = store.one("SELECT count(DISTINCT c.id) AS clusters, count(m.pair_id) AS members FROM dup_clusters c"
                            " JOIN dup_members m ON m.cluster_id = c.id WHERE c.run_id = ?", [run_id])
@@ -149,22 +151,31 @@ def _judged_distinct(store: Store, method: str) -> set[tuple[int, int]]:
     return {(r["a"], r["b"]) for r in rows}
 
 
-def _similar(store: Store, config: DedupeConfig, show_progress: bool) -> tuple[int, int, dict]:
+def _similar(store: Store, config: DedupeConfig, show_progress: bool, engine=None, job=None) -> tuple[int, int, dict]:
     """minhash or semantic: read, compute with the store let go, then write the clusters."""
+    from tqdm.auto import tqdm
+
     rows = _candidates(store, config)
     ids = np.array([r["id"] for r in rows], dtype=np.int64)
     rank = np.array([r["keeper_rank"] for r in rows], dtype=np.int64)
     texts = [r["text"] for r in rows]
     if config.method == "minhash":
         threshold = config.threshold if config.threshold is not None else MinHashConfig.threshold
-        found = near_duplicates(texts, MinHashConfig(threshold=threshold, num_perm=config.num_perm))
+        with tqdm(total=len(texts), desc="minhash", unit="text", disable=not show_progress) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.update(done - bar.n)
+                if job is not None:
+                    job.heartbeat(done / max(total, 1), f"signatures {done:,}/{total:,}")
+
+            found = near_duplicates(texts, MinHashConfig(threshold=threshold, num_perm=config.num_perm), engine=engine,
+                                    progress=progress)
         labels, edges, sims, timings = found.labels, found.edges, found.similarity, found.timings
     else:
         from curate.lm.embeddings import vectors_for
 
         threshold = config.threshold if config.threshold is not None else 0.92
         started = time.perf_counter()
-        vectors = vectors_for(store, texts, show_progress=show_progress)
+        vectors = vectors_for(store, texts, show_progress=show_progress, engine=engine)
         embedded = time.perf_counter()
         edges, sims = similar_pairs(vectors, threshold, config.exact_knn_max)
         labels = cluster(len(texts), edges)

@@ -118,7 +118,8 @@ def analyze(texts: list[str], responses: list[str], vectors: np.ndarray, config:
     }
 
 
-def diversity(store: Store, config: DiversityConfig = DiversityConfig(), show_progress: bool = False) -> dict:
+def diversity(store: Store, config: DiversityConfig = DiversityConfig(), show_progress: bool = False,
+              engine=None) -> dict:
     """Analyze the active pairs and store the run; returns its summary (with the run id)."""
     from curate.lm.embeddings import vectors_for
 
@@ -130,7 +131,7 @@ def diversity(store: Store, config: DiversityConfig = DiversityConfig(), show_pr
         raise TuneloopError("diversity needs at least two pairs; import or extract some first")
     with store.job("diversity", asdict(config)):
         texts = [r["text"] for r in rows]
-        vectors = vectors_for(store, texts, config.model, show_progress=show_progress)
+        vectors = vectors_for(store, texts, config.model, show_progress=show_progress, engine=engine)
         result = analyze(texts, [r["response"] for r in rows], vectors, config)
         with store.transaction() as con:
             run_id = con.execute("INSERT INTO diversity_runs (params, summary) VALUES (?, ?) RETURNING id",

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from curate.errors import TuneloopError
 from curate.lm.backends import Backend
+from curate.lm.generation import BATCH_SIZE
 from curate.pairs import active, insert_pairs, make_pair
 from curate.store import Store
 
@@ -41,7 +42,7 @@ class GenerationConfig:
     max_new_tokens: int = 160       # an answer of a few sentences
     temperature: float = 0.7        # for questions (variety); answers are greedy (faithful)
     max_rounds: int = 8             # passes over the inputs before giving up on reaching n
-    batch_size: int = 8             # prompts a forward pass; 8 keeps 2 CPU cores busy
+    batch_size: int = BATCH_SIZE    # prompts a forward pass (curate.lm.generation explains the number)
 
 
 @dataclass

@@ -189,24 +189,62 @@ def cluster(n: int, edges: np.ndarray) -> np.ndarray:
     return labels
 
 
-def near_duplicates(texts: list[str], config: MinHashConfig = MinHashConfig()) -> NearDuplicates:
-    """The whole chain over a list of texts."""
-    timings: dict[str, float] = {}
+@dataclass
+class MinHashKeys:
+    """The batch-parallel stages (shingle → sign → band keys) over one batch of texts: a pure
+    function from an Arrow table with a `text` column to one with each text's LSH band keys, so
+    the local engine and Ray (curate.engine) run the same code. Stage times add up in `timings`
+    (in this process; on Ray they stay with the workers)."""
+    ngram: int
+    bands: int
+    rows: int
+    seed: int
+    timings: dict = field(default_factory=dict)
 
-    def timed(name, fn, *args):
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        texts = batch.column("text").to_pylist()
+        if not texts:
+            return pa.table({"keys": pa.array([], pa.list_(pa.uint64(), self.bands))})
+        hashes, offsets = self._timed("shingle", shingle, texts, self.ngram)
+        signatures = self._timed("sign", sign, hashes, offsets, self.bands * self.rows, self.seed)
+        keys = self._timed("band", band_keys, signatures, self.bands, self.rows, self.seed)
+        return pa.table({"keys": pa.FixedSizeListArray.from_arrays(pa.array(keys.ravel(), pa.uint64()), self.bands)})
+
+    def _timed(self, name, fn, *args):
         started = time.perf_counter()
         out = fn(*args)
-        timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
         return out
+
+
+def near_duplicates(texts: list[str], config: MinHashConfig = MinHashConfig(), *, engine=None,
+                    progress=None) -> NearDuplicates:
+    """The whole chain over a list of texts. The per-batch stages run on `engine` (a
+    curate.engine.Engine: this process by default, or Ray); banding, verification and clustering
+    need every text's keys and run here."""
+    import pyarrow as pa
+
+    from curate.engine import LOCAL
 
     bands, rows = (config.bands, config.num_perm // config.bands) if config.bands else \
         optimal_bands(config.threshold, config.num_perm)
-    keys = np.empty((len(texts), bands), dtype=np.uint64)
-    for start in range(0, len(texts), config.batch_size):
-        batch = texts[start:start + config.batch_size]
-        hashes, offsets = timed("shingle", shingle, batch, config.ngram)
-        signatures = timed("sign", sign, hashes, offsets, bands * rows, config.seed)
-        keys[start:start + len(batch)] = timed("band", band_keys, signatures, bands, rows, config.seed)
+    step = MinHashKeys(config.ngram, bands, rows, config.seed)
+    started = time.perf_counter()
+    engine = engine or LOCAL
+    found = engine.run(step, pa.table({"text": pa.array(texts, pa.string())}), batch_size=config.batch_size,
+                       progress=progress)
+    keys = found.column("keys").combine_chunks().flatten().to_numpy().reshape(len(texts), bands)
+    timings = dict(step.timings) if engine.name == "local" else {"keys on ray": time.perf_counter() - started}
+    del found
+
+    def timed(name, fn, *args):
+        began = time.perf_counter()
+        out = fn(*args)
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - began
+        return out
+
     candidates = timed("band", band, keys)
     del keys
     edges, sims = timed("verify", verify, candidates, texts, config.threshold, config.ngram)

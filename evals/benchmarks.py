@@ -204,28 +204,36 @@ def model_fingerprint(model) -> str:
 
 def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit: int | float | None = None,
                    num_fewshot: int | None = None, tasks_dir: str | Path | None = None,
-                   log_samples: bool = False) -> dict:
-    """Evaluate a model on benchmark tasks; results stored and returned by task and metric."""
+                   log_samples: bool = False, device: str | None = None, precision: str | None = None,
+                   backend: str = "auto") -> dict:
+    """Evaluate a model on benchmark tasks, on `device` in `precision` (curate.lm.device), through
+    our HF model or lm-eval's own vllm model (`backend`, curate.lm.vllm_engine); the precision and
+    a vllm backend are part of the cached result's key. Results stored and returned by task and metric."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
+    from curate.lm.device import resolve
     from curate.lm.load import load_causal_lm
-    from evals.shared_context_lm import SharedContextLM
+    from curate.lm.vllm_engine import choose_engine
 
     tasks_dir = Path(tasks_dir or default_tasks_dir(store))
     resolved_tasks = resolve_tasks(tasks, tasks_dir)
-    model, tokenizer, resolved = load_causal_lm(model_spec, store)
+    placement = resolve(device, precision)
+    engine = choose_engine(backend, placement.device)
+    # with vLLM the torch copy only gives the fingerprint, so it stays on the CPU
+    model, tokenizer, resolved = load_causal_lm(model_spec, store, placement=None if engine == "vllm" else placement)
     tokenizer.padding_side = "left"
     fingerprint = model_fingerprint(model)
     config = {"tasks": resolved_tasks, "limit": limit, "num_fewshot": num_fewshot,
-              "lm_eval": lm_eval.__version__}
+              "lm_eval": lm_eval.__version__, **({} if placement.precision == "fp32" else placement.describe()),
+              **({"backend": "vllm"} if engine == "vllm" else {})}
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
     cached = store.rows("SELECT task, metric, value, stderr FROM benchmark_results WHERE fingerprint = ?"
                         " AND config_hash = ?", [fingerprint, config_hash])
     if cached:
         return _by_task(cached)
     with store.job("eval.bench", {"model": resolved.describe(), **config}) as job:
-        lm = SharedContextLM(pretrained=model, tokenizer=tokenizer, device="cpu")  # batches are set by tokens
+        lm = _lm_eval_model(model, tokenizer, resolved, placement, engine)
         all_local = all(t.startswith(LOCAL_PREFIX) for t in resolved_tasks)
         # local mirrors include lm-eval's YAMLs by path: no need to index lm-eval's thousands of tasks
         manager = TaskManager(include_path=str(tasks_dir) if tasks_dir.exists() else None,
@@ -251,6 +259,21 @@ def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit
                              r["stderr"], limit, num_fewshot, lm_eval.__version__, config_hash,
                              r["local"], job.id])
     return _by_task(rows)
+
+
+def _lm_eval_model(model, tokenizer, resolved, placement, engine: str):
+    """Our HF model (each shared context run once; batches set by tokens), or lm-eval's own vllm
+    model over the same weights."""
+    from evals.shared_context_lm import SharedContextLM
+
+    if engine != "vllm":
+        return SharedContextLM(pretrained=model, tokenizer=tokenizer, device=placement.device)
+    from lm_eval.models.vllm_causallms import VLLM
+
+    from curate.lm.load import local_model_dir
+
+    dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[placement.precision]
+    return VLLM(pretrained=local_model_dir(resolved), dtype=dtype, seed=0)
 
 
 def _by_task(rows: list[dict]) -> dict:

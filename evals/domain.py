@@ -11,6 +11,7 @@ import numpy as np
 
 from curate.dataset import get_version, version_items
 from curate.errors import TuneloopError
+from curate.lm.generation import BATCH_SIZE
 from curate.offtopic import refusal_pattern, should_refuse
 from curate.pairs import send_to_review
 from curate.store import Store
@@ -55,31 +56,44 @@ def _questions(store: Store, dataset: str | None, evalset: str | None, template:
 
 
 def evaluate_domain(store: Store, model_spec: str | None, dataset: str | None = None, max_new_tokens: int = 128,
-                    limit: int | None = None, batch_size: int = 8, flag: bool = True, evalset: str | None = None,
-                    template: str = "qa") -> dict:
+                    limit: int | None = None, batch_size: int = BATCH_SIZE, flag: bool = True, evalset: str | None = None,
+                    template: str = "qa", device: str | None = None, precision: str | None = None,
+                    backend: str = "auto") -> dict:
     """Answer a version's held-out split, or an evaluation set (every model on the same questions,
-    with the version's template, or `template`), with the model; store outputs, metrics and flags.
-    Returns the metrics."""
+    with the version's template, or `template`), with the model on `device` in `precision`
+    (curate.lm.device) through `backend` (transformers or vLLM, curate.lm.vllm_engine), all three
+    recorded with the run; store outputs, metrics and flags. Returns the metrics."""
+    from curate.lm.device import resolve
     from curate.lm.embeddings import embed
     from curate.lm.generation import generate_texts
-    from curate.lm.load import load_causal_lm
+    from curate.lm.vllm_engine import choose_engine
     from curate.templates import render_prompt
 
     version, chosen, test, train = _questions(store, dataset, evalset, template, limit)
-    model, tokenizer, resolved = load_causal_lm(model_spec, store)
+    placement = resolve(device, precision)
+    engine = choose_engine(backend, placement.device)
+    model, tokenizer, resolved = _answerer(model_spec, store, placement, engine)
     for item in test:
         if "template" in item:
             item["prompt"] = render_prompt(item["template"], item, tokenizer)
-    args = {"model": model_spec or resolved.describe(), "dataset": dataset, "evalset": evalset, "limit": limit}
+    args = {"model": model_spec or resolved.describe(), "dataset": dataset, "evalset": evalset, "limit": limit,
+            **placement.describe(), "backend": engine}
     with store.job("eval.domain", args) as job:
-        answers = generate_texts(model, tokenizer, [i["prompt"] for i in test], max_new_tokens=max_new_tokens,
-                                 batch_size=batch_size)
+        prompts = [i["prompt"] for i in test]
+        if engine == "vllm":
+            from curate.lm.vllm_engine import generate_texts_vllm
+
+            answers = generate_texts_vllm(model, prompts, max_new_tokens=max_new_tokens)
+        else:
+            answers = generate_texts(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
         refs = [i["response"] for i in test]
         outs = [a["output"] for a in answers]
-        vectors = embed(outs + refs)
+        where = {"device": placement.device}
+        vectors = embed(outs + refs, **where)
         similarity = (vectors[: len(outs)] * vectors[len(outs):]).sum(axis=1)
-        question_vectors = embed([i["instruction"] for i in test])
-        train_vectors = embed([i["instruction"] for i in train]) if train else np.zeros((0, question_vectors.shape[1]))
+        question_vectors = embed([i["instruction"] for i in test], **where)
+        train_vectors = (embed([i["instruction"] for i in train], **where) if train
+                         else np.zeros((0, question_vectors.shape[1])))
         refusal = refusal_pattern({i["response"] for i in train + test if i["origin"] == "offtopic"})
         allowlist = learn_allowlist([i["instruction"] + " " + i["response"] for i in train])
         rows = []
@@ -106,7 +120,7 @@ def evaluate_domain(store: Store, model_spec: str | None, dataset: str | None = 
                 "INSERT INTO eval_runs (kind, model, dataset_version_id, config, metrics, job_id, eval_set_id)"
                 " VALUES ('domain', ?, ?, ?, ?, ?, ?) RETURNING id",
                 [model_spec or resolved.describe(), version["id"] if version else None,
-                 json.dumps({"max_new_tokens": max_new_tokens, "limit": limit,
+                 json.dumps({"max_new_tokens": max_new_tokens, "limit": limit, **placement.describe(), "backend": engine,
                              "template": test[0].get("template") if chosen else version["template"]}),
                  json.dumps(metrics), job.id, chosen["id"] if chosen else None]).fetchone()[0]
             for r in rows:
@@ -128,6 +142,20 @@ def evaluate_domain(store: Store, model_spec: str | None, dataset: str | None = 
 
 
 
+
+
+def _answerer(model_spec: str | None, store: Store, placement, engine: str):
+    """(model or vLLM engine, tokenizer, resolved) for answering the questions."""
+    from curate.lm.load import load_causal_lm, load_tokenizer, local_model_dir
+
+    if engine != "vllm":
+        return load_causal_lm(model_spec, store, placement=placement)
+    from curate.lm.vllm_engine import load_llm
+
+    tokenizer, resolved = load_tokenizer(model_spec, store)
+    if resolved.kind == "adapter":
+        raise TuneloopError(f"{model_spec}: vLLM serves merged models here; evaluate run:{resolved.run_id} instead")
+    return load_llm(local_model_dir(resolved), placement), tokenizer, resolved
 
 
 def summarize(rows: list[dict]) -> dict:

@@ -24,7 +24,7 @@ def _embeddings_marked(request, monkeypatch):
     """A test that loads the MiniLM embedding model says so with @pytest.mark.embeddings (the
     README's list of markers stays true): unmarked, loading it fails the test."""
     if request.node.get_closest_marker("embeddings") is None:
-        def refuse(path):
+        def refuse(*args):
             raise AssertionError("this test loads the MiniLM embedding model: mark it @pytest.mark.embeddings")
         monkeypatch.setattr("curate.lm.embeddings._encoder", refuse)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from curate.lm.device import DEVICE_HELP, PRECISION_HELP, PRECISIONS
 from curate.options import field_help, option
 
 FULL_LR = 5e-5   # a full fine-tune of a small model: higher and it forgets what it knew
@@ -19,6 +20,7 @@ class TrainConfig:
     lora_r: int = option(16, "LoRA rank: 16 is plenty for a few thousand pairs.")
     lora_alpha: int = option(32, "LoRA scaling; 2 × rank is the usual choice.")
     lora_dropout: float = option(0.05, "Dropout on the LoRA path.")
+    qlora: bool = option(False, "LoRA over 4-bit base weights (bitsandbytes; CUDA only): a 7B model fits one 24 GB GPU.")
     epochs: float = option(3.0, "Passes over the train split (ignored when max_steps > 0).")
     max_steps: int = option(-1, "Stop after this many optimizer steps (-1: use epochs).")
     lr: float | None = option(None, f"Peak learning rate (default {FULL_LR:g} full, {LORA_LR:g} LoRA).")
@@ -32,12 +34,25 @@ class TrainConfig:
     save_steps: int = option(50, "Checkpoint every this many steps (what --resume continues from).")
     group_by_length: bool = option(True, "Batch examples of similar length: less padding, more tokens/s.")
     threads: int = option(0, "CPU threads for torch (0: every core).")
+    device: str = option("auto", DEVICE_HELP)
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
+    gradient_checkpointing: bool = option(False, "Recompute activations in the backward pass: about 30% slower,"
+                                                 " far less memory (for models that do not fit otherwise).")
+    num_processes: int = option(1, "Processes to train in (data parallel through `accelerate launch`: one per GPU;"
+                                   " on a CPU, gloo processes).")
+    fsdp: bool = option(False, "Shard the model's weights across the processes (FSDP) instead of copying them (DDP).")
     output_root: str = option("", "Where runs keep checkpoints and the final model (default: next to the store).",
                               flag="--out")
 
     def resolved(self) -> TrainConfig:
-        """The config as it runs: defaults that depend on other fields filled in."""
-        return replace(self, lr=self.lr if self.lr is not None else (LORA_LR if self.lora else FULL_LR))
+        """The config as it runs: defaults that depend on other fields filled in, and the device and
+        precision that `auto` means on this machine (refused here if the hardware cannot do them)."""
+        from curate.lm.device import resolve
+
+        placement = resolve(self.device, self.precision, training=True)
+        lora = self.lora or self.qlora
+        return replace(self, lora=lora, lr=self.lr if self.lr is not None else (LORA_LR if lora else FULL_LR),
+                       device=placement.device, precision=placement.precision)
 
 
 def help_text() -> dict[str, str]:

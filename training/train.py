@@ -71,34 +71,59 @@ def _inputs(store: Store, config: TrainConfig) -> tuple[dict, list[dict], list[d
 
 
 def _load(store: Store, config: TrainConfig):
+    """The base model for training: fp32 weights (autocast does the bf16/fp16 arithmetic; the
+    Trainer moves it to its device), or 4-bit weights on the GPU for QLoRA."""
     from curate.lm.load import load_causal_lm
 
-    model, tokenizer, resolved = load_causal_lm(config.model, store)
+    model, tokenizer, resolved = load_causal_lm(config.model, store, quantize_4bit=config.qlora,
+                                                placement=_placement(config) if config.qlora else None)
     tokenizer.padding_side = "right"
     return model, tokenizer, resolved
 
 
+def _placement(config: TrainConfig):
+    from curate.lm.device import Placement
+
+    return Placement(config.device, config.precision)
+
+
 def train(store: Store, config: TrainConfig, show_progress: bool = False, on_log=None) -> int:
     """Train a new run on config.dataset (its job: running → succeeded / failed / interrupted);
-    returns the run's id."""
+    returns the run's id. With num_processes > 1 the run is trained by `accelerate launch`
+    processes (training.distributed) and this one waits for them."""
+    from training.distributed import run_processes
+
     config = config.resolved()
     version, train_items, test_items = _inputs(store, config)
     with store.job("train", {"dataset": config.dataset}) as job:
-        model, tokenizer, resolved = _load(store, config)
-        run_id = store.scalar(
-            "INSERT INTO runs (kind, dataset_version_id, base_model, config, job_id) VALUES ('train', ?, ?, ?, ?)"
-            " RETURNING id", [version["id"], resolved.describe(), json.dumps(asdict(config)), job.id])
-        output_dir = _output_root(store, config) / f"run-{run_id}"
-        store.execute("UPDATE runs SET output_dir = ? WHERE id = ?", [str(output_dir), run_id])
-        store.execute("UPDATE jobs SET args = ? WHERE id = ?", [json.dumps({"run": run_id, "dataset": config.dataset}),
-                                                                job.id])
-        job.result = _fit(store, job, run_id, output_dir, model, tokenizer, config, version, train_items, test_items,
-                          resume=False, show_progress=show_progress, on_log=on_log)
+        run_id, output_dir = _new_run(store, config, version, job)
+        if config.num_processes > 1:
+            job.result = run_processes(store, run_id, config, resume=False, show_progress=show_progress)
+        else:
+            model, tokenizer, _ = _load(store, config)
+            job.result = _fit(store, job, run_id, output_dir, model, tokenizer, config, version, train_items,
+                              test_items, resume=False, show_progress=show_progress, on_log=on_log)
     return run_id
+
+
+def _new_run(store: Store, config: TrainConfig, version: dict, job) -> tuple[int, Path]:
+    """The run's row, with its resolved config, its output folder and its job."""
+    from curate.lm.resolve import resolve_causal_lm
+
+    described = resolve_causal_lm(config.model, store).describe()
+    run_id = store.scalar(
+        "INSERT INTO runs (kind, dataset_version_id, base_model, config, job_id) VALUES ('train', ?, ?, ?, ?)"
+        " RETURNING id", [version["id"], described, json.dumps(asdict(config)), job.id])
+    output_dir = _output_root(store, config) / f"run-{run_id}"
+    store.execute("UPDATE runs SET output_dir = ? WHERE id = ?", [str(output_dir), run_id])
+    store.execute("UPDATE jobs SET args = ? WHERE id = ?", [json.dumps({"run": run_id, "dataset": config.dataset}),
+                                                            job.id])
+    return run_id, output_dir
 
 
 def resume(store: Store, run_id: int, show_progress: bool = False, on_log=None) -> int:
     """Continue an interrupted or failed run from its newest complete checkpoint, with its stored config."""
+    from training.distributed import run_processes
     from training.runs import get_run
 
     row = get_run(store, run_id)
@@ -109,10 +134,27 @@ def resume(store: Store, run_id: int, show_progress: bool = False, on_log=None) 
     config = TrainConfig(**row["config"]).resolved()
     version, train_items, test_items = _inputs(store, config)
     with store.job("train", resume=row["job_id"]) as job:
-        model, tokenizer, _ = _load(store, config)
-        job.result = _fit(store, job, run_id, Path(row["output_dir"]), model, tokenizer, config, version, train_items,
-                          test_items, resume=True, show_progress=show_progress, on_log=on_log)
+        if config.num_processes > 1:
+            job.result = run_processes(store, run_id, config, resume=True, show_progress=show_progress)
+        else:
+            model, tokenizer, _ = _load(store, config)
+            job.result = _fit(store, job, run_id, Path(row["output_dir"]), model, tokenizer, config, version,
+                              train_items, test_items, resume=True, show_progress=show_progress, on_log=on_log)
     return run_id
+
+
+def fit_run(store: Store, run_id: int, resume: bool, show_progress: bool = False) -> dict:
+    """One process's part of a run whose row exists (a process of a distributed run): the run's
+    config and data from the store, then _fit. Only the main process writes the store."""
+    from curate.store import Job
+    from training.runs import get_run
+
+    row = get_run(store, run_id)
+    config = TrainConfig(**row["config"])
+    version, train_items, test_items = _inputs(store, config)
+    model, tokenizer, _ = _load(store, config)
+    return _fit(store, Job(row["job_id"], store), run_id, Path(row["output_dir"]), model, tokenizer, config, version,
+                train_items, test_items, resume=resume, show_progress=show_progress, on_log=None)
 
 
 def _fit(store, job, run_id, output_dir, model, tokenizer, config, version, train_items, test_items, *, resume,
@@ -122,11 +164,16 @@ def _fit(store, job, run_id, output_dir, model, tokenizer, config, version, trai
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
-    torch.set_num_threads(config.threads or os.cpu_count() or 1)
+    torch.set_num_threads(config.threads or max((os.cpu_count() or 1) // config.num_processes, 1))
     torch.manual_seed(config.seed)
     max_length = version["max_length"]
     train_set = examples(tokenizer, train_items, max_length)
     test_set = examples(tokenizer, test_items, max_length)
+    placement = _placement(config)
+    if config.qlora:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
     if config.lora:
         from peft import LoraConfig, get_peft_model
 
@@ -142,18 +189,18 @@ def _fit(store, job, run_id, output_dir, model, tokenizer, config, version, trai
         """Loss, learning rate and held-out loss into the store; a heartbeat on the run's job."""
 
         def on_step_end(self, args, state, control, **kwargs):
-            if time.perf_counter() - counted["last_beat"] > 15:
+            if state.is_world_process_zero and time.perf_counter() - counted["last_beat"] > 15:
                 beat(state)
                 counted["last_beat"] = time.perf_counter()
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
-            if not any(k in logs for k in ("loss", "eval_loss")):
+            if not state.is_world_process_zero or not any(k in logs for k in ("loss", "eval_loss")):
                 return
             store.execute("INSERT INTO run_metrics (run_id, step, epoch, loss, learning_rate, eval_loss, tokens)"
                           " VALUES (?, ?, ?, ?, ?, ?, ?)",
                           [run_id, state.global_step, logs.get("epoch"), logs.get("loss"), logs.get("learning_rate"),
-                           logs.get("eval_loss"), counted["tokens"]])
+                           logs.get("eval_loss"), counted["tokens"] * config.num_processes])
             beat(state)
             if on_log:
                 on_log(state.global_step, state.max_steps, logs)
@@ -173,7 +220,9 @@ def _fit(store, job, run_id, output_dir, model, tokenizer, config, version, trai
         logging_steps=config.logging_steps, eval_strategy="steps" if test_set else "no",
         eval_steps=config.eval_steps, save_strategy="steps", save_steps=config.save_steps, save_total_limit=2,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random", report_to=[],
-        use_cpu=True, seed=config.seed,
+        use_cpu=placement.kind == "cpu", bf16=placement.precision == "bf16", fp16=placement.precision == "fp16",
+        **_checkpointing(config.gradient_checkpointing),
+        seed=config.seed, ddp_backend="gloo" if placement.kind == "cpu" and config.num_processes > 1 else None,
         dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=not show_progress,
         logging_first_step=True)
     trainer = CountingTrainer(model=model, args=args, train_dataset=_Rows(train_set),
@@ -186,17 +235,23 @@ def _fit(store, job, run_id, output_dir, model, tokenizer, config, version, trai
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     wall = time.perf_counter() - counted["started"]
     final_eval = trainer.evaluate()["eval_loss"] if test_set else None
+    tokens = int(trainer.accelerator.reduce(torch.tensor(counted["tokens"], device=trainer.args.device), "sum"))
+    if not trainer.accelerator.is_main_process:
+        return {}   # other processes of a distributed run: the main one saves and writes the store
+    model = trainer.accelerator.unwrap_model(trainer.model)
     if config.lora:
-        model = model.merge_and_unload()
+        model.save_pretrained(output_dir / "adapter")   # the adapter alone (run:N:adapter), megabytes
+        tokenizer.save_pretrained(output_dir / "adapter")
+        model = _merged(store, config, model, output_dir / "adapter")
     model.save_pretrained(output_dir / "model")
     tokenizer.save_pretrained(output_dir / "model")
-    losses = example_losses(model, train_set + test_set, tokenizer.pad_token_id, config.batch_size)
+    losses = example_losses(model, train_set + test_set, tokenizer.pad_token_id, config.batch_size, placement)
     splits = ["train"] * len(train_set) + ["test"] * len(test_set)
     import pyarrow as pa
 
-    metrics = {"wall_seconds": round(wall, 1), "trained_tokens": counted["tokens"],
-               "tokens_per_s": round(counted["tokens"] / wall, 1), "final_eval_loss": final_eval,
-               "steps": trainer.state.global_step}
+    metrics = {"wall_seconds": round(wall, 1), "trained_tokens": tokens, "tokens_per_s": round(tokens / wall, 1),
+               "final_eval_loss": final_eval, "steps": trainer.state.global_step, **placement.describe(),
+               "processes": config.num_processes}
     with store.transaction() as con:
         con.register("_losses", pa.table({"pair_id": pa.array([e["pair_id"] for e in train_set + test_set], pa.int64()),
                                           "split": splits, "loss": losses}))
@@ -206,7 +261,33 @@ def _fit(store, job, run_id, output_dir, model, tokenizer, config, version, trai
         con.execute("UPDATE runs SET output_dir = ?, metrics = ? WHERE id = ?",
                     [str(output_dir / "model"), json.dumps(metrics), run_id])
         register_model(con, f"run:{run_id}", output_dir / "model", config.model, job.id)
+        if config.lora:
+            register_model(con, f"run:{run_id}:adapter", output_dir / "adapter", config.model, job.id)
     return metrics
+
+
+def _merged(store: Store, config: TrainConfig, model, adapter_dir: Path):
+    """The LoRA adapter merged into the base weights. A QLoRA adapter is merged into the base
+    loaded again unquantized (merging into 4-bit weights would round them)."""
+    if not config.qlora:
+        return model.merge_and_unload()
+    from curate.lm.load import load_causal_lm, with_adapter
+
+    base, _, _ = load_causal_lm(config.model, store, placement=_placement(config))
+    return with_adapter(base, adapter_dir).merge_and_unload()
+
+
+def _checkpointing(on: bool) -> dict:
+    """Activation (gradient) checkpointing in the TrainingArguments of this transformers version."""
+    if not on:
+        return {}
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    name = "activation_checkpointing" if any(f.name == "activation_checkpointing"
+                                             for f in dataclasses.fields(TrainingArguments)) else "gradient_checkpointing"
+    return {name: True, f"{name}_kwargs": {"use_reentrant": False}}
 
 
 class _Rows:
@@ -234,18 +315,21 @@ def last_checkpoint(output_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def example_losses(model, rows: list[dict], pad_id: int, batch_size: int = 8) -> list[float]:
-    """Mean answer-token loss of each example (high: the model found the pair hard or odd)."""
+def example_losses(model, rows: list[dict], pad_id: int, batch_size: int = 8, placement=None) -> list[float]:
+    """Mean answer-token loss of each example (high: the model found the pair hard or odd), on the
+    model's device, in the placement's precision (autocast; fp32 when none is given)."""
     import torch
 
     model.eval()
     collate = Collator(pad_id)
     out: list[float] = []
-    with torch.inference_mode():
+    device = model.device
+    lower = placement is not None and placement.precision != "fp32"
+    with torch.inference_mode(), torch.autocast(device.type, dtype=placement.dtype if lower else None, enabled=lower):
         for start in range(0, len(rows), batch_size):
-            batch = collate([{k: r[k] for k in ("input_ids", "attention_mask", "labels")}
-                             for r in rows[start:start + batch_size]])
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            batch = {k: v.to(device) for k, v in collate([{k: r[k] for k in ("input_ids", "attention_mask", "labels")}
+                                                          for r in rows[start:start + batch_size]]).items()}
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
             shift_logits, shift_labels = logits[:, :-1], batch["labels"][:, 1:]
             token_loss = torch.nn.functional.cross_entropy(
                 shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from curate.export import FORMATS as EXPORT_FORMATS
 from curate.generate import SOURCES
 from curate.ingest import FORMATS as INGEST_FORMATS
 from curate.lm.backends import BACKENDS
+from curate.lm.generation import BATCH_SIZE
+from curate.lm.vllm_engine import ENGINE_HELP, ENGINES
 from curate.offtopic import DEFAULT_REFUSAL
 from curate.pairs import ORIGINS, STATUSES
 from curate.readers import DOC_SPLITS
@@ -41,6 +44,52 @@ def library_errors(fn):
 
 def open_store(ctx: click.Context) -> Store:
     return Store(ctx.obj["db"])
+
+
+def placement_options(fn):
+    """--device and --precision (curate.lm.device). They also become $TUNELOOP_DEVICE and
+    $TUNELOOP_PRECISION for this process, so every model the command loads (embeddings included)
+    runs where it was told."""
+    from curate.lm.device import DEVICE_ENV, DEVICE_HELP, PRECISION_ENV, PRECISION_HELP, PRECISIONS
+
+    @functools.wraps(fn)
+    def wrapper(*args, device, precision, **kwargs):
+        before = {name: os.environ.get(name) for name in (DEVICE_ENV, PRECISION_ENV)}
+        for name, value in ((DEVICE_ENV, device), (PRECISION_ENV, precision)):
+            if value and value != "auto":
+                os.environ[name] = value
+        try:
+            return fn(*args, device=device, precision=precision, **kwargs)
+        finally:   # as it was (the command may run inside another program, as in tests)
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    with_precision = click.option("--precision", default="auto", show_default=True, type=click.Choice(PRECISIONS),
+                                  help=PRECISION_HELP)(wrapper)
+    return click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)(with_precision)
+
+
+def engine_options(fn):
+    """--engine, --stage and --ray-address (curate.engine); the command receives `engine`, an Engine."""
+    from curate.engine import ENGINE_HELP, ENGINES
+
+    @functools.wraps(fn)
+    def wrapper(*args, engine, stage, ray_address, **kwargs):
+        from curate.engine import engine_for
+        from curate.store import default_db_path
+
+        db = click.get_current_context().obj.get("db") or default_db_path()
+        return fn(*args, engine=engine_for(db, engine, stage, ray_address), **kwargs)
+
+    with_stage = click.option("--stage", default=None, metavar="URI",
+                              help="Where the ray engine snapshots its input and output as Parquet: a folder or any"
+                                   " pyarrow filesystem URI (s3://…, gs://…); default tuneloop_stage/ beside the store.")(wrapper)
+    with_address = click.option("--ray-address", default=None, metavar="ADDRESS",
+                                help="A running Ray cluster (default $RAY_ADDRESS, else a local runtime).")(with_stage)
+    return click.option("--engine", default=None, type=click.Choice(ENGINES), help=ENGINE_HELP)(with_address)
 
 
 def config_options(cls):
@@ -162,16 +211,18 @@ def pairs_extract(ctx, all_sources, topic) -> None:
 @click.option("--model", default=None, help="Model spec: hub id, model folder, .gguf file or run:N"
               " (default SmolLM2-135M-Instruct); with --backend openai, the endpoint's model name.")
 @click.option("--backend", default="local", show_default=True, type=click.Choice(BACKENDS),
-              help="local: transformers on this machine; openai: an OpenAI-compatible server named by"
-                   " $TUNELOOP_OPENAI_BASE_URL (key in $TUNELOOP_OPENAI_API_KEY).")
+              help="local: transformers on this machine; vllm: vLLM on a CUDA GPU (tuneloop[gpu]); openai: an"
+                   " OpenAI-compatible server named by $TUNELOOP_OPENAI_BASE_URL (key in $TUNELOOP_OPENAI_API_KEY).")
 @click.option("--n", default=20, show_default=True, help="How many pairs to generate.")
 @click.option("--seed", default=0, show_default=True, help="Same seed, same model, same pairs.")
-@click.option("--batch-size", default=8, show_default=True, help="Prompts per forward pass.")
+@click.option("--batch-size", default=BATCH_SIZE, show_default=True, help="Prompts per forward pass.")
 @click.option("--source-id", "source_ids", multiple=True, type=int, help="Only these sources (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Print the pairs instead of storing them.")
+@placement_options
 @click.pass_context
 @library_errors
-def pairs_generate(ctx, source, topic, model, backend, n, seed, batch_size, source_ids, dry_run) -> None:
+def pairs_generate(ctx, source, topic, model, backend, n, seed, batch_size, source_ids, dry_run, device,
+                   precision) -> None:
     """Generate instruction–response pairs with an LLM.
 
     \b
@@ -183,7 +234,7 @@ def pairs_generate(ctx, source, topic, model, backend, n, seed, batch_size, sour
 
     store = open_store(ctx)
     config = GenerationConfig(source=source, topic=topic, n=n, seed=seed, batch_size=batch_size)
-    result = generate(store, make_backend(backend, model, store, batch_size), config,
+    result = generate(store, make_backend(backend, model, store, batch_size, device, precision), config,
                       source_ids=list(source_ids) or None, write=not dry_run, show_progress=sys.stderr.isatty())
     if dry_run:
         for pair in result.pairs:
@@ -233,9 +284,11 @@ def pairs_offtopic(ctx, topic, n, seed, refusal, model) -> None:
 @click.option("--keeper", default="longest", show_default=True, type=click.Choice(KEEPERS),
               help="Which member of a cluster is proposed to keep.")
 @click.option("--accept-all", is_flag=True, help="Accept every proposal at once (review them in the app instead).")
+@placement_options
+@engine_options
 @click.pass_context
 @library_errors
-def dedupe(ctx, method, threshold, field, keeper, accept_all) -> None:
+def dedupe(ctx, method, threshold, field, keeper, accept_all, device, precision, engine) -> None:
     """Find duplicate pairs and propose a keeper for each cluster (nothing is deleted).
 
     \b
@@ -249,7 +302,7 @@ def dedupe(ctx, method, threshold, field, keeper, accept_all) -> None:
     store = open_store(ctx)
     for m in (DEDUPE_METHODS if method == "all" else (method,)):
         report = run(store, DedupeConfig(method=m, threshold=threshold, field=field, keeper=keeper),
-                     show_progress=sys.stderr.isatty())
+                     show_progress=sys.stderr.isatty(), engine=engine)
         click.echo(report.summary())
     if accept_all:
         click.echo(f"accepted {accept(store)} clusters: their other members are marked duplicate")
@@ -262,9 +315,11 @@ def dedupe(ctx, method, threshold, field, keeper, accept_all) -> None:
               help="What the topic clusters group.")
 @click.option("--k", type=int, default=None, help="Number of topic clusters (default: about sqrt(pairs / 2)).")
 @click.option("--seed", default=0, show_default=True)
+@placement_options
+@engine_options
 @click.pass_context
 @library_errors
-def diversity(ctx, field, k, seed) -> None:
+def diversity(ctx, field, k, seed, device, precision, engine) -> None:
     """Cluster the pairs by topic and measure how varied they are.
 
     \b
@@ -274,7 +329,8 @@ def diversity(ctx, field, k, seed) -> None:
     from curate.diversity import DiversityConfig
     from curate.diversity import diversity as run
 
-    summary = run(open_store(ctx), DiversityConfig(field=field, k=k, seed=seed), show_progress=sys.stderr.isatty())
+    summary = run(open_store(ctx), DiversityConfig(field=field, k=k, seed=seed), show_progress=sys.stderr.isatty(),
+                  engine=engine)
     click.echo(f"{summary['pairs']} pairs in {summary['k']} clusters (run {summary['run_id']})")
     for key in ("distinct_1_instructions", "distinct_2_instructions", "distinct_1_responses", "distinct_2_responses",
                 "mean_nearest_similarity", "share_near_copies"):
@@ -665,9 +721,12 @@ def eval_import(ctx, source, out) -> None:
 @click.option("--limit", type=float, default=None, help="Items per task (a number, or a share below 1).")
 @click.option("--num-fewshot", type=int, default=None)
 @click.option("--tasks-dir", default=None, help="Where import-benchmark put the local tasks.")
+@click.option("--backend", default="auto", show_default=True, type=click.Choice(ENGINES),
+              help=ENGINE_HELP + " vllm runs lm-eval's own vllm model.")
+@placement_options
 @click.pass_context
 @library_errors
-def eval_bench(ctx, model, tasks, limit, num_fewshot, tasks_dir) -> None:
+def eval_bench(ctx, model, tasks, limit, num_fewshot, tasks_dir, backend, device, precision) -> None:
     """Run lm-eval benchmarks on a model; local mirrors are used where imported.
 
     \b
@@ -678,7 +737,7 @@ def eval_bench(ctx, model, tasks, limit, num_fewshot, tasks_dir) -> None:
 
     limit = int(limit) if limit is not None and limit >= 1 else limit
     results = run_benchmarks(open_store(ctx), model, [t.strip() for t in tasks.split(",") if t.strip()], limit,
-                             num_fewshot, tasks_dir)
+                             num_fewshot, tasks_dir, device=device, precision=precision, backend=backend)
     for task, metrics in results.items():
         for metric, v in metrics.items():
             click.echo(f"{task:<24} {metric:<10} {v['value']:.4f} ± {v['stderr'] or 0:.4f}")
@@ -752,9 +811,12 @@ def eval_ab_results(ctx, study_id, send_losses) -> None:
 @click.option("--limit", type=int, default=None, help="Only the first N held-out examples.")
 @click.option("--max-new-tokens", type=int, default=128, show_default=True)
 @click.option("--no-flag", is_flag=True, help="Do not send flagged outputs' pairs back to the rating queue.")
+@click.option("--backend", default="auto", show_default=True, type=click.Choice(ENGINES), help=ENGINE_HELP)
+@placement_options
 @click.pass_context
 @library_errors
-def eval_domain(ctx, model, dataset_name, evalset, template, limit, max_new_tokens, no_flag) -> None:
+def eval_domain(ctx, model, dataset_name, evalset, template, limit, max_new_tokens, no_flag, backend, device,
+                precision) -> None:
     """Answer the held-out split; score against the references; run the error heuristics.
 
     \b
@@ -764,7 +826,8 @@ def eval_domain(ctx, model, dataset_name, evalset, template, limit, max_new_toke
     from evals.domain import evaluate_domain
 
     metrics = evaluate_domain(open_store(ctx), model, dataset_name, max_new_tokens, limit, flag=not no_flag,
-                              evalset=evalset, template=template)
+                              evalset=evalset, template=template, device=device, precision=precision,
+                              backend=backend)
     for key, value in metrics.items():
         click.echo(f"{key:<22} {value}")
 

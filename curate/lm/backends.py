@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from curate.errors import TuneloopError
+from curate.lm.generation import BATCH_SIZE
 
 BASE_URL_ENV, API_KEY_ENV, MODEL_ENV = "TUNELOOP_OPENAI_BASE_URL", "TUNELOOP_OPENAI_API_KEY", "TUNELOOP_OPENAI_MODEL"
 
@@ -26,15 +27,19 @@ class LocalBackend:
     """A causal LM loaded through transformers, run in batches."""
     model: Any
     tokenizer: Any
-    batch_size: int = 8
+    batch_size: int = BATCH_SIZE
     description: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, spec: str | None = None, store=None, batch_size: int = 8) -> LocalBackend:
+    def load(cls, spec: str | None = None, store=None, batch_size: int = BATCH_SIZE, device: str | None = None,
+             precision: str | None = None) -> LocalBackend:
+        from curate.lm.device import resolve
         from curate.lm.load import load_causal_lm
 
-        model, tokenizer, resolved = load_causal_lm(spec, store)
-        return cls(model, tokenizer, batch_size, {"backend": "local", "model": resolved.describe()})
+        placement = resolve(device, precision)
+        model, tokenizer, resolved = load_causal_lm(spec, store, placement=placement)
+        return cls(model, tokenizer, batch_size, {"backend": "local", "model": resolved.describe(),
+                                                  **placement.describe()})
 
     def prompt_text(self, conversation: list[dict]) -> str:
         if getattr(self.tokenizer, "chat_template", None):
@@ -50,6 +55,32 @@ class LocalBackend:
         return [g["output"] for g in generate_texts(
             self.model, self.tokenizer, [self.prompt_text(c) for c in conversations], max_new_tokens=max_new_tokens,
             batch_size=self.batch_size, temperature=temperature, repetition_penalty=1.1, seed=seed)]
+
+
+@dataclass
+class VLLMBackend(LocalBackend):
+    """The same prompts as the local backend, decoded by vLLM (CUDA; extra `gpu`)."""
+
+    @classmethod
+    def load(cls, spec: str | None = None, store=None, batch_size: int = BATCH_SIZE, device: str | None = None,
+             precision: str | None = None) -> VLLMBackend:
+        from curate.lm.device import resolve
+        from curate.lm.load import load_tokenizer, local_model_dir
+        from curate.lm.vllm_engine import choose_engine, load_llm
+
+        placement = resolve(device, precision)
+        choose_engine("vllm", placement.device)
+        tokenizer, resolved = load_tokenizer(spec, store)
+        llm = load_llm(local_model_dir(resolved), placement)
+        return cls(llm, tokenizer, batch_size, {"backend": "vllm", "model": resolved.describe(), **placement.describe()})
+
+    def chat(self, conversations: list[list[dict]], *, max_new_tokens: int = 160, temperature: float = 0.0,
+             seed: int = 0) -> list[str]:
+        from curate.lm.vllm_engine import generate_texts_vllm
+
+        return [g["output"] for g in generate_texts_vllm(
+            self.model, [self.prompt_text(c) for c in conversations], max_new_tokens=max_new_tokens,
+            temperature=temperature, repetition_penalty=1.1, seed=seed)]
 
 
 @dataclass
@@ -92,12 +123,15 @@ class OpenAIBackend:
         return replies
 
 
-BACKENDS = ("local", "openai")
+BACKENDS = ("local", "vllm", "openai")
 
 
-def make_backend(kind: str = "local", model: str | None = None, store=None, batch_size: int = 8) -> Backend:
+def make_backend(kind: str = "local", model: str | None = None, store=None, batch_size: int = BATCH_SIZE,
+                 device: str | None = None, precision: str | None = None) -> Backend:
     if kind == "local":
-        return LocalBackend.load(model, store, batch_size)
+        return LocalBackend.load(model, store, batch_size, device, precision)
+    if kind == "vllm":
+        return VLLMBackend.load(model, store, batch_size, device, precision)
     if kind == "openai":
         return OpenAIBackend.from_env(model)
     raise TuneloopError(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")

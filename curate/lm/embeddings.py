@@ -20,26 +20,62 @@ def text_hash(text: str) -> str:
 
 
 @lru_cache(maxsize=2)
-def _encoder(path: str):
+def _encoder(path: str, device: str, precision: str):
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(path, device="cpu")
+    encoder = SentenceTransformer(path, device=device)
+    return encoder.half() if precision == "fp16" else encoder.bfloat16() if precision == "bf16" else encoder
 
 
-def embed(texts: list[str], model: str | None = None, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+def placement(device: str | None = None, precision: str | None = None):
+    """Where embeddings are computed: the usual device choice; in fp32 unless asked otherwise or on
+    a GPU (vectors are stored and compared across runs, so a CPU's `auto` keeps them exact)."""
+    from curate.lm.device import resolve
+
+    return resolve(device, precision)
+
+
+def embed(texts: list[str], model: str | None = None, batch_size: int = 64, show_progress: bool = False,
+          device: str | None = None, precision: str | None = None) -> np.ndarray:
     """Unit-length vectors (texts × dim, float32), so a dot product is the cosine similarity."""
-    encoder = _encoder(resolve_embedding_model(model))
-    return encoder.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                          show_progress_bar=show_progress).astype(np.float32)
+    where = placement(device, precision)
+    encoder = _encoder(resolve_embedding_model(model), where.device, where.precision)
+    if where.precision == "fp32":
+        return encoder.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                              show_progress_bar=show_progress).astype(np.float32)
+    vectors = encoder.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_tensor=True,
+                             show_progress_bar=show_progress)   # numpy has no bf16: convert on the torch side
+    return vectors.float().cpu().numpy().reshape(len(texts), -1) if len(texts) else np.zeros((0, 0), np.float32)
 
 
-def model_name(model: str | None = None) -> str:
+class Embedder:
+    """The embedding step over one batch (an Arrow table with a `text` column → a `vector`
+    column), for either engine (curate.engine): a class, so Ray builds one per worker and the
+    model loads once there."""
+
+    def __init__(self, model: str | None = None, device: str | None = None, precision: str | None = None):
+        self.model, self.device, self.precision = model, device, precision
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        vectors = embed(batch.column("text").to_pylist(), self.model, device=self.device, precision=self.precision)
+        dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[1] else 0
+        flat = pa.array(vectors.reshape(-1), pa.float32())
+        return pa.table({"vector": pa.FixedSizeListArray.from_arrays(flat, dim) if dim
+                         else pa.array([], pa.list_(pa.float32()))})
+
+
+def model_name(model: str | None = None, precision: str | None = None) -> str:
+    """The name vectors are stored under: the model's, and its precision when that is not fp32."""
     path = resolve_embedding_model(model)
-    return path.rstrip("/").split("/")[-2] if path.endswith("/model") else path
+    name = path.rstrip("/").split("/")[-2] if path.endswith("/model") else path
+    precision = precision or placement().precision
+    return name if precision == "fp32" else f"{name}@{precision}"
 
 
-def vectors_for(store: Store, texts: list[str], model: str | None = None, show_progress: bool = False) -> np.ndarray:
-    """Vectors for the texts, computing and storing the ones the store does not have yet."""
+def vectors_for(store: Store, texts: list[str], model: str | None = None, show_progress: bool = False,
+                engine=None) -> np.ndarray:
+    """Vectors for the texts, computing the ones the store does not have yet on `engine` (a
+    curate.engine.Engine; this process by default) with the store let go, then storing them."""
     name = model_name(model)
     hashes = [text_hash(t) for t in texts]
     known: dict[str, np.ndarray] = {}
@@ -53,7 +89,7 @@ def vectors_for(store: Store, texts: list[str], model: str | None = None, show_p
         known.update(zip(table.column("text_hash").to_pylist(), matrix))
     missing = {h: t for h, t in zip(hashes, texts) if h not in known}
     if missing:
-        vectors = embed(list(missing.values()), model, show_progress=show_progress)
+        vectors = _compute(list(missing.values()), model, show_progress, engine)
         with store.transaction() as con:
             con.register("_new_embeddings", pa.table({
                 "text_hash": list(missing), "model": [name] * len(missing),
@@ -64,3 +100,14 @@ def vectors_for(store: Store, texts: list[str], model: str | None = None, show_p
     if not texts:
         return np.empty((0, 0), dtype=np.float32)
     return np.stack([known[h] for h in hashes])
+
+
+def _compute(texts: list[str], model: str | None, show_progress: bool, engine) -> np.ndarray:
+    if engine is None or engine.name == "local":
+        return embed(texts, model, show_progress=show_progress)
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(texts), desc="embeddings", unit="text", disable=not show_progress) as bar:
+        table = engine.run(Embedder, pa.table({"text": pa.array(texts, pa.string())}), batch_size=256,
+                           step_args=(model,), progress=lambda done, total: bar.update(done - bar.n))
+    return table.column("vector").combine_chunks().flatten().to_numpy().astype(np.float32).reshape(len(texts), -1)

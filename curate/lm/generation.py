@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import time
 
+# Prompts per generate call. Decoding a small model on a CPU is bound by reading the weights once
+# per step, so a bigger batch shares that read: measured here (benchmarks/generate.py, SmolLM2-135M,
+# 2 cores) 32 gives 2.4x the answer tokens/s of 8 with the same greedy answers; 64 adds little.
+BATCH_SIZE = 32
 
-def generate_texts(model, tokenizer, prompts: list[str], *, max_new_tokens: int, batch_size: int = 8,
+
+def generate_texts(model, tokenizer, prompts: list[str], *, max_new_tokens: int, batch_size: int = BATCH_SIZE,
                    temperature: float = 0.0, top_p: float = 0.9, repetition_penalty: float = 1.0,
                    seed: int = 0) -> list[dict]:
     """Continuations of already-templated prompts, batched with left padding, on the model's device.
 
-    Greedy when temperature is 0, else sampled with a seed per batch (same seed and batches, same
-    text). Returns, per prompt: the text, its token count and the batch's latency per item (ms)."""
+    Prompts are batched by length (longest first), so a batch pads little, and the answers come
+    back in the prompts' order. Greedy when temperature is 0, else sampled with a seed per batch
+    (same seed and prompts, same text). Returns, per prompt: the text, its token count and the
+    batch's latency per item (ms)."""
     import torch
 
     tokenizer.padding_side = "left"  # generation continues on the right
-    out: list[dict] = []
-    for start in range(0, len(prompts), batch_size):
-        batch = prompts[start:start + batch_size]
+    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]] if prompts else []
+    order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+    out: list[dict | None] = [None] * len(prompts)
+    for start in range(0, len(order), batch_size):
+        chosen = order[start:start + batch_size]
+        batch = [prompts[i] for i in chosen]
         encoded = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         torch.manual_seed(seed + start)
         sampling = ({"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0
@@ -28,9 +38,9 @@ def generate_texts(model, tokenizer, prompts: list[str], *, max_new_tokens: int,
                                  pad_token_id=tokenizer.pad_token_id, **sampling)
         per_item = (time.perf_counter() - began) * 1000 / len(batch)
         width = encoded["input_ids"].shape[1]
-        for row in ids:
+        for i, row in zip(chosen, ids):
             new = row[width:]
             new = new[new != tokenizer.pad_token_id]
-            out.append({"output": tokenizer.decode(new, skip_special_tokens=True).strip(), "tokens": int(len(new)),
-                        "latency_ms": round(per_item, 1)})
+            out[i] = {"output": tokenizer.decode(new, skip_special_tokens=True).strip(), "tokens": int(len(new)),
+                      "latency_ms": round(per_item, 1)}
     return out

@@ -48,22 +48,67 @@ def local_model_dir(resolved: ResolvedModel) -> str:
     return str(cached)
 
 
-def load_causal_lm(spec: str | None = None, store=None):
-    """(model, tokenizer, resolved) on the CPU, in eval mode, with a pad token and left padding."""
+def load_causal_lm(spec: str | None = None, store=None, *, placement=None, quantize_4bit: bool = False):
+    """(model, tokenizer, resolved) in eval mode, with a pad token and left padding.
+
+    `placement` (curate.lm.device.Placement) puts the weights on its device in its precision; None
+    leaves fp32 weights on the CPU (training moves them itself). `quantize_4bit` loads the weights
+    in 4-bit NF4 through bitsandbytes (QLoRA; CUDA only). A LoRA adapter (run:N:adapter) is loaded
+    onto its base model."""
     resolved = resolve_causal_lm(spec, store)
+    if resolved.kind == "adapter":
+        return _load_adapter(resolved, store, placement, quantize_4bit)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = local_model_dir(resolved)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, **_weights_options(placement, quantize_4bit))
     except OSError as exc:
         raise ModelNotFound(f"cannot load {resolved.describe()}: {exc}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # generation continues on the right
+    if placement is not None and not quantize_4bit:
+        from curate.lm.device import place
+
+        model = place(model, placement)
     model.eval()
     return model, tokenizer, resolved
+
+
+def _weights_options(placement, quantize_4bit: bool) -> dict:
+    if not quantize_4bit:
+        return {}
+    from curate.errors import TuneloopError
+
+    if placement is None or placement.kind != "cuda":
+        raise TuneloopError("4-bit weights (QLoRA) need a CUDA GPU: bitsandbytes has no 4-bit kernels for"
+                            f" {placement.device if placement else 'the CPU'}; use --lora without --qlora")
+    try:
+        import bitsandbytes  # noqa: F401
+        from transformers import BitsAndBytesConfig
+    except ImportError:
+        raise TuneloopError("4-bit weights (QLoRA) need bitsandbytes: pip install 'tuneloop[gpu]'") from None
+    compute = placement.dtype
+    return {"quantization_config": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                      bnb_4bit_compute_dtype=compute, bnb_4bit_use_double_quant=True),
+            "device_map": {"": placement.device}, "dtype": compute}
+
+
+def _load_adapter(resolved: ResolvedModel, store, placement, quantize_4bit: bool):
+    """A trained LoRA adapter on its base model (not merged: the adapter can be swapped or dropped)."""
+    model, tokenizer, _ = load_causal_lm(resolved.base, store, placement=placement, quantize_4bit=quantize_4bit)
+    model = with_adapter(model, resolved.path)
+    model.eval()
+    return model, tokenizer, resolved
+
+
+def with_adapter(model, adapter_dir: str | Path):
+    """A saved LoRA adapter put onto a loaded base model (peft)."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(adapter_dir))
 
 
 def load_tokenizer(spec: str | None = None, store=None):

