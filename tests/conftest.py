@@ -94,3 +94,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     LlamaForCausalLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture
+def dataset(cli, store, tiny_model_dir, tmp_path):
+    """The sample support log, all approved, frozen as version v1 for the tiny model."""
+    from curate.dataset import DatasetConfig, build_dataset
+
+    cli("demo-data")
+    store.execute("UPDATE pairs SET status = 'approved'")
+    build_dataset(store, DatasetConfig("v1", model=str(tiny_model_dir), max_length=96,
+                                       semantic_threshold=None), export_root=tmp_path / "ds")
+    return store

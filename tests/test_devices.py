@@ -3,7 +3,6 @@ bigger-model options, several processes, and the same commands on CUDA where the
 import pytest
 import torch
 
-from curate.dataset import DatasetConfig, build_dataset
 from curate.errors import TuneloopError
 from curate.lm import device as devices
 from training.config import TrainConfig
@@ -13,15 +12,6 @@ from training.train import train
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA device on this machine")
 needs_bf16_cpu = pytest.mark.skipif(not devices.cpu_has_bf16(), reason="this CPU has neither AVX512-BF16 nor AMX")
-
-
-@pytest.fixture
-def dataset(cli, store, tiny_model_dir, tmp_path):
-    cli("demo-data")
-    store.execute("UPDATE pairs SET status = 'approved'")
-    build_dataset(store, DatasetConfig("v1", model=str(tiny_model_dir), max_length=96,
-                                       semantic_threshold=None), export_root=tmp_path / "ds")
-    return store
 
 
 def run_config(tiny_model_dir, tmp_path, **overrides):

@@ -100,3 +100,49 @@ def test_the_ray_engine_without_ray_says_how_to_install_it(monkeypatch):
                         if name == "ray" else real_import(name, *a, **k))
     with pytest.raises(TuneloopError, match=r"pip install 'tuneloop\[scale\]'"):
         start_ray()
+
+
+@pytest.mark.embeddings
+def test_domain_evaluation_on_ray_gives_the_local_answers(lamini, tiny_model_dir, tmp_path):
+    from curate.dataset import DatasetConfig, build_dataset
+    from curate.engine import Engine
+    from evals.domain import evaluate_domain
+
+    lamini.execute("UPDATE pairs SET status = 'approved' WHERE id <= 120")
+    build_dataset(lamini, DatasetConfig("v1", model=str(tiny_model_dir), max_length=96, semantic_threshold=None),
+                  export_root=tmp_path / "ds")
+    import ray
+
+    try:   # one batch of 12 questions: the same batch on both engines, so the same greedy answers
+        runs = [evaluate_domain(lamini, str(tiny_model_dir), "v1", max_new_tokens=8, limit=12, flag=False,
+                                engine=engine)["eval_run_id"]
+                for engine in (None, Engine("ray", str(tmp_path / "stage")))]
+    finally:
+        ray.shutdown()
+    local, on_ray = ([r["output"] for r in lamini.rows("SELECT output FROM model_outputs WHERE eval_run_id = ?"
+                                                       " ORDER BY id", [run])] for run in runs)
+    assert local == on_ray and len(local) == 12
+    config = json.loads(lamini.scalar("SELECT config FROM eval_runs WHERE id = ?", [runs[1]]))
+    assert config["engine"] == "ray"
+
+
+def test_pair_generation_on_ray_gives_the_local_pairs(store, write, tiny_model_dir, tmp_path):
+    import ray
+
+    from curate.engine import Engine
+    from curate.generate import GenerationConfig, generate
+    from curate.ingest import ingest
+    from curate.lm.backends import make_backend
+
+    manual = ("# Lumo lamp\n\nHold the power button for ten seconds to reset the Lumo lamp. The light blinks"
+              " twice when the reset is done.\n\n# Warranty\n\nThe warranty lasts two years from the day of purchase.\n")
+    ingest(store, [write("manual.md", manual)], topic="Lumo")
+    config = GenerationConfig(topic="Lumo", n=3, max_new_tokens=12, max_rounds=1, seed=4)
+    backends = [make_backend("local", str(tiny_model_dir), store, batch_size=64),
+                make_backend("local", str(tiny_model_dir), store, batch_size=64, engine=Engine("ray", str(tmp_path / "s")))]
+    try:   # every round's prompts fit one batch on both engines: same batches, same seeds, same text
+        local, on_ray = (generate(store, b, config, write=False) for b in backends)
+    finally:
+        ray.shutdown()
+    assert type(backends[1]).__name__ == "RayBackend" and local.prompts == on_ray.prompts > 0
+    assert [(p["instruction"], p["response"]) for p in local.pairs] == [(p["instruction"], p["response"]) for p in on_ray.pairs]

@@ -6,20 +6,10 @@ import time
 import pytest
 import torch
 
-from curate.dataset import DatasetConfig, build_dataset
 from curate.store import Store
 from training.config import TrainConfig, help_text
 from training.runs import curve, flag_hardest, get_run, hardest
 from training.train import last_checkpoint, resume, train
-
-
-@pytest.fixture
-def dataset(cli, store, tiny_model_dir, tmp_path):
-    cli("demo-data")
-    store.execute("UPDATE pairs SET status = 'approved'")
-    build_dataset(store, DatasetConfig("v1", model=str(tiny_model_dir), max_length=96,
-                                       semantic_threshold=None), export_root=tmp_path / "ds")
-    return store
 
 
 def config(tiny_model_dir, tmp_path, **overrides):

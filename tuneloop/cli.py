@@ -219,10 +219,11 @@ def pairs_extract(ctx, all_sources, topic) -> None:
 @click.option("--source-id", "source_ids", multiple=True, type=int, help="Only these sources (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Print the pairs instead of storing them.")
 @placement_options
+@engine_options
 @click.pass_context
 @library_errors
 def pairs_generate(ctx, source, topic, model, backend, n, seed, batch_size, source_ids, dry_run, device,
-                   precision) -> None:
+                   precision, engine) -> None:
     """Generate instruction–response pairs with an LLM.
 
     \b
@@ -234,7 +235,7 @@ def pairs_generate(ctx, source, topic, model, backend, n, seed, batch_size, sour
 
     store = open_store(ctx)
     config = GenerationConfig(source=source, topic=topic, n=n, seed=seed, batch_size=batch_size)
-    result = generate(store, make_backend(backend, model, store, batch_size, device, precision), config,
+    result = generate(store, make_backend(backend, model, store, batch_size, device, precision, engine), config,
                       source_ids=list(source_ids) or None, write=not dry_run, show_progress=sys.stderr.isatty())
     if dry_run:
         for pair in result.pairs:
@@ -813,10 +814,11 @@ def eval_ab_results(ctx, study_id, send_losses) -> None:
 @click.option("--no-flag", is_flag=True, help="Do not send flagged outputs' pairs back to the rating queue.")
 @click.option("--backend", default="auto", show_default=True, type=click.Choice(ENGINES), help=ENGINE_HELP)
 @placement_options
+@engine_options
 @click.pass_context
 @library_errors
 def eval_domain(ctx, model, dataset_name, evalset, template, limit, max_new_tokens, no_flag, backend, device,
-                precision) -> None:
+                precision, engine) -> None:
     """Answer the held-out split; score against the references; run the error heuristics.
 
     \b
@@ -827,7 +829,7 @@ def eval_domain(ctx, model, dataset_name, evalset, template, limit, max_new_toke
 
     metrics = evaluate_domain(open_store(ctx), model, dataset_name, max_new_tokens, limit, flag=not no_flag,
                               evalset=evalset, template=template, device=device, precision=precision,
-                              backend=backend)
+                              backend=backend, engine=engine)
     for key, value in metrics.items():
         click.echo(f"{key:<22} {value}")
 

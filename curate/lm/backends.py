@@ -58,6 +58,40 @@ class LocalBackend:
 
 
 @dataclass
+class RayBackend(LocalBackend):
+    """The local backend's prompts, answered by Ray workers (curate.engine) that load the model
+    themselves; `model` is the folder they load, and only the tokenizer stays here."""
+    engine: Any = None
+    placement: Any = None
+
+    @classmethod
+    def load(cls, spec: str | None = None, store=None, batch_size: int = BATCH_SIZE, device: str | None = None,
+             precision: str | None = None, engine=None) -> RayBackend:
+        from curate.lm.device import resolve
+        from curate.lm.load import load_tokenizer, local_model_dir
+
+        placement = resolve(device, precision)
+        tokenizer, resolved = load_tokenizer(spec, store)
+        if resolved.kind == "adapter":
+            raise TuneloopError(f"{spec}: Ray workers load merged models; use run:{resolved.run_id}")
+        return cls(local_model_dir(resolved), tokenizer, batch_size,
+                   {"backend": "local", "model": resolved.describe(), **placement.describe(), **engine.describe()},
+                   engine, placement)
+
+    def chat(self, conversations: list[list[dict]], *, max_new_tokens: int = 160, temperature: float = 0.0,
+             seed: int = 0) -> list[str]:
+        import pyarrow as pa
+
+        from curate.lm.generation import Answerer
+
+        prompts = pa.table({"prompt": pa.array([self.prompt_text(c) for c in conversations], pa.string())})
+        found = self.engine.run(Answerer, prompts, batch_size=self.batch_size, step_args=(
+            self.model, self.placement.device, self.placement.precision, max_new_tokens, self.batch_size,
+            {"temperature": temperature, "repetition_penalty": 1.1, "seed": seed}))
+        return found.column("output").to_pylist()
+
+
+@dataclass
 class VLLMBackend(LocalBackend):
     """The same prompts as the local backend, decoded by vLLM (CUDA; extra `gpu`)."""
 
@@ -127,7 +161,9 @@ BACKENDS = ("local", "vllm", "openai")
 
 
 def make_backend(kind: str = "local", model: str | None = None, store=None, batch_size: int = BATCH_SIZE,
-                 device: str | None = None, precision: str | None = None) -> Backend:
+                 device: str | None = None, precision: str | None = None, engine=None) -> Backend:
+    if kind == "local" and engine is not None and engine.name == "ray":
+        return RayBackend.load(model, store, batch_size, device, precision, engine)
     if kind == "local":
         return LocalBackend.load(model, store, batch_size, device, precision)
     if kind == "vllm":

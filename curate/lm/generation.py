@@ -44,3 +44,27 @@ def generate_texts(model, tokenizer, prompts: list[str], *, max_new_tokens: int,
             out[i] = {"output": tokenizer.decode(new, skip_special_tokens=True).strip(), "tokens": int(len(new)),
                       "latency_ms": round(per_item, 1)}
     return out
+
+
+class Answerer:
+    """Answers to a batch of prompts (an Arrow table with a `prompt` column → output, tokens,
+    latency_ms), greedy unless told: domain evaluation's step for either engine (curate.engine).
+    A class, so each Ray worker loads the model once; `model` is a spec that needs no store (a
+    folder, a .gguf file or a hub id)."""
+
+    def __init__(self, model: str, device: str | None = None, precision: str | None = None,
+                 max_new_tokens: int = 128, batch_size: int = BATCH_SIZE, sampling: dict | None = None):
+        from curate.lm.device import resolve
+        from curate.lm.load import load_causal_lm
+
+        self.model, self.tokenizer, _ = load_causal_lm(model, placement=resolve(device, precision))
+        self.max_new_tokens, self.batch_size, self.sampling = max_new_tokens, batch_size, sampling or {}
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        answers = generate_texts(self.model, self.tokenizer, batch.column("prompt").to_pylist(),
+                                 max_new_tokens=self.max_new_tokens, batch_size=self.batch_size, **self.sampling)
+        return pa.table({"output": pa.array([a["output"] for a in answers], pa.string()),
+                         "tokens": pa.array([a["tokens"] for a in answers], pa.int64()),
+                         "latency_ms": pa.array([a["latency_ms"] for a in answers], pa.float64())})
