@@ -63,18 +63,20 @@ def generate(workdir: Path, model: str | None, engine: str, max_new_tokens: int 
     with open(workdir / "ds" / "v1" / "test.jsonl", encoding="utf-8") as fh:
         prompts = [json.loads(line)["prompt"] for line in fh]
     if engine == "vllm":
-        try:
-            from vllm import LLM, SamplingParams
-        except ImportError:
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
             return {"skipped": "vLLM is not installed (pip install 'tuneloop[gpu]')"}
+        from curate.lm.device import resolve
         from curate.lm.load import local_model_dir
         from curate.lm.resolve import resolve_causal_lm
+        from curate.lm.vllm_engine import generate_texts_vllm, load_llm
 
-        llm = LLM(local_model_dir(resolve_causal_lm(model)), dtype="bfloat16", seed=0)
+        llm = load_llm(local_model_dir(resolve_causal_lm(model)), resolve("cuda", "bf16"))
         started = time.perf_counter()
-        outs = llm.generate(prompts, SamplingParams(temperature=0, max_tokens=max_new_tokens))
+        outs = generate_texts_vllm(llm, prompts, max_new_tokens=max_new_tokens)
         seconds = time.perf_counter() - started
-        return {"tokens": sum(len(o.outputs[0].token_ids) for o in outs), "seconds": round(seconds, 2)}
+        return {"tokens": sum(o["tokens"] for o in outs), "seconds": round(seconds, 2)}
     from curate.lm.device import resolve
     from curate.lm.generation import generate_texts
     from curate.lm.load import load_causal_lm
