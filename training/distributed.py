@@ -1,15 +1,12 @@
 """Training in several processes: `accelerate launch` starts them (DDP, or FSDP with --fsdp),
-each runs training.distributed as a module on the same run, and the process that launched them
+each runs training.worker as a module on the same run, and the process that launched them
 waits. The run's row and job are made before the launch and finished after it by the launching
 process; inside the run only the main process (rank 0) writes the store (the curve, example
 losses, the model's name), so the one-writer rule holds. On a machine without GPUs the processes
 train on the CPU and talk through gloo, which is how the tests run two of them.
-
-    python -m training.distributed --db STORE --run N [--resume]   (what each process runs)
 """
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -30,7 +27,7 @@ def launch_command(store: Store, run_id: int, config: TrainConfig, resume: bool)
                     "--fsdp_auto_wrap_policy", "TRANSFORMER_BASED_WRAP", "--fsdp_state_dict_type", "FULL_STATE_DICT"]
     else:
         command += ["--multi_gpu"]   # accelerate's DDP launcher (torchrun); on a CPU its processes use gloo
-    command += ["--module", "training.distributed", "--db", str(store.path), "--run", str(run_id)]
+    command += ["--module", "training.worker", "--db", str(store.path), "--run", str(run_id)]
     return command + (["--resume"] if resume else [])
 
 
@@ -55,19 +52,3 @@ def run_processes(store: Store, run_id: int, config: TrainConfig, *, resume: boo
 
 def _project_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def main(argv: list[str] | None = None) -> None:
-    from training.train import fit_run
-
-    parser = argparse.ArgumentParser(description="One process of a distributed training run.")
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--run", type=int, required=True)
-    parser.add_argument("--resume", action="store_true")
-    args = parser.parse_args(argv)
-    fit_run(Store(args.db, migrate=False), args.run, args.resume,
-            show_progress=os.environ.get("TUNELOOP_SHOW_PROGRESS") == "1")
-
-
-if __name__ == "__main__":
-    main()
