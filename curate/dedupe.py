@@ -153,7 +153,7 @@ def _judged_distinct(store: Store, method: str) -> set[tuple[int, int]]:
 
 def _similar(store: Store, config: DedupeConfig, show_progress: bool, engine=None, job=None) -> tuple[int, int, dict]:
     """minhash or semantic: read, compute with the store let go, then write the clusters."""
-    from tqdm.auto import tqdm
+    from curate.engine import progress_of
 
     rows = _candidates(store, config)
     ids = np.array([r["id"] for r in rows], dtype=np.int64)
@@ -161,12 +161,7 @@ def _similar(store: Store, config: DedupeConfig, show_progress: bool, engine=Non
     texts = [r["text"] for r in rows]
     if config.method == "minhash":
         threshold = config.threshold if config.threshold is not None else MinHashConfig.threshold
-        with tqdm(total=len(texts), desc="minhash", unit="text", disable=not show_progress) as bar:
-            def progress(done: int, total: int) -> None:
-                bar.update(done - bar.n)
-                if job is not None:
-                    job.heartbeat(done / max(total, 1), f"signatures {done:,}/{total:,}")
-
+        with progress_of("minhash signatures", len(texts), show_progress, job) as progress:
             found = near_duplicates(texts, MinHashConfig(threshold=threshold, num_perm=config.num_perm), engine=engine,
                                     progress=progress)
         labels, edges, sims, timings = found.labels, found.edges, found.similarity, found.timings
@@ -175,7 +170,7 @@ def _similar(store: Store, config: DedupeConfig, show_progress: bool, engine=Non
 
         threshold = config.threshold if config.threshold is not None else 0.92
         started = time.perf_counter()
-        vectors = vectors_for(store, texts, show_progress=show_progress, engine=engine)
+        vectors = vectors_for(store, texts, show_progress=show_progress, engine=engine, job=job)
         embedded = time.perf_counter()
         edges, sims = similar_pairs(vectors, threshold, config.exact_knn_max)
         labels = cluster(len(texts), edges)

@@ -129,9 +129,9 @@ def diversity(store: Store, config: DiversityConfig = DiversityConfig(), show_pr
     rows = store.rows(f"SELECT id, {column} AS text, response FROM pairs p WHERE {active()} ORDER BY id")
     if len(rows) < 2:
         raise TuneloopError("diversity needs at least two pairs; import or extract some first")
-    with store.job("diversity", asdict(config)):
+    with store.job("diversity", {**asdict(config), **(engine.describe() if engine else {})}) as job:
         texts = [r["text"] for r in rows]
-        vectors = vectors_for(store, texts, config.model, show_progress=show_progress, engine=engine)
+        vectors = vectors_for(store, texts, config.model, show_progress=show_progress, engine=engine, job=job)
         result = analyze(texts, [r["response"] for r in rows], vectors, config)
         with store.transaction() as con:
             run_id = con.execute("INSERT INTO diversity_runs (params, summary) VALUES (?, ?) RETURNING id",

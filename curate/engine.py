@@ -15,9 +15,10 @@ it. Ray is an optional extra: `pip install 'tuneloop[scale]'`.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,21 @@ class Engine:
 
 
 LOCAL = Engine()
+
+
+@contextlib.contextmanager
+def progress_of(what: str, total: int, show: bool = False, job=None) -> Iterator[Callable[[int, int], None]]:
+    """A `progress(done, total)` callback for a step: it moves a progress bar (when `show`) and the
+    job's heartbeat (when there is a job), whichever engine reports the batches."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc=what, unit="row", disable=not show) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+            if job is not None:
+                job.heartbeat(done / max(total, 1), f"{what} {done:,}/{total:,}")
+
+        yield progress
 
 
 def engine_for(store_path: str, engine: str | None = None, stage: str | None = None,
@@ -134,10 +150,17 @@ def _on_ray(step, table: pa.Table, batch_size: int, stage: str, address: str | N
     import pyarrow.fs as pafs
     import pyarrow.parquet as pq
 
-    ray = start_ray(address)
-    filesystem, root = pafs.FileSystem.from_uri(stage) if "://" in stage else (pafs.LocalFileSystem(), stage)
-    folder = f"{root.rstrip('/')}/{uuid.uuid4().hex}"
-    filesystem.create_dir(folder, recursive=True)
+    try:
+        filesystem, root = pafs.FileSystem.from_uri(stage) if "://" in stage else (pafs.LocalFileSystem(), stage)
+        folder = f"{root.rstrip('/')}/{uuid.uuid4().hex}"
+        filesystem.create_dir(folder, recursive=True)
+    except (OSError, pa.ArrowException) as exc:
+        raise TuneloopError(f"--stage {stage}: cannot make a folder for the snapshots there ({exc})") from None
+    try:
+        ray = start_ray(address)
+    except BaseException:
+        filesystem.delete_dir(folder)
+        raise
     try:
         # the snapshot: row groups of one batch each, so Ray reads as many blocks as there are batches
         pq.write_table(table, f"{folder}/input.parquet", row_group_size=batch_size, filesystem=filesystem)

@@ -214,26 +214,26 @@ def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit
 
     from curate.lm.device import resolve
     from curate.lm.load import load_causal_lm
-    from curate.lm.vllm_engine import choose_engine
+    from curate.lm.vllm_engine import choose_backend
 
     tasks_dir = Path(tasks_dir or default_tasks_dir(store))
     resolved_tasks = resolve_tasks(tasks, tasks_dir)
     placement = resolve(device, precision)
-    engine = choose_engine(backend, placement.device)
+    inference = choose_backend(backend, placement.device)
     # with vLLM the torch copy only gives the fingerprint, so it stays on the CPU
-    model, tokenizer, resolved = load_causal_lm(model_spec, store, placement=None if engine == "vllm" else placement)
+    model, tokenizer, resolved = load_causal_lm(model_spec, store, placement=None if inference == "vllm" else placement)
     tokenizer.padding_side = "left"
     fingerprint = model_fingerprint(model)
     config = {"tasks": resolved_tasks, "limit": limit, "num_fewshot": num_fewshot,
               "lm_eval": lm_eval.__version__, **({} if placement.precision == "fp32" else placement.describe()),
-              **({"backend": "vllm"} if engine == "vllm" else {})}
+              **({"backend": "vllm"} if inference == "vllm" else {})}
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
     cached = store.rows("SELECT task, metric, value, stderr FROM benchmark_results WHERE fingerprint = ?"
                         " AND config_hash = ?", [fingerprint, config_hash])
     if cached:
         return _by_task(cached)
     with store.job("eval.bench", {"model": resolved.describe(), **config}) as job:
-        lm = _lm_eval_model(model, tokenizer, resolved, placement, engine)
+        lm = _lm_eval_model(model, tokenizer, resolved, placement, inference)
         all_local = all(t.startswith(LOCAL_PREFIX) for t in resolved_tasks)
         # local mirrors include lm-eval's YAMLs by path: no need to index lm-eval's thousands of tasks
         manager = TaskManager(include_path=str(tasks_dir) if tasks_dir.exists() else None,
@@ -261,12 +261,12 @@ def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit
     return _by_task(rows)
 
 
-def _lm_eval_model(model, tokenizer, resolved, placement, engine: str):
+def _lm_eval_model(model, tokenizer, resolved, placement, inference: str):
     """Our HF model (each shared context run once; batches set by tokens), or lm-eval's own vllm
     model over the same weights."""
     from evals.shared_context_lm import SharedContextLM
 
-    if engine != "vllm":
+    if inference != "vllm":
         return SharedContextLM(pretrained=model, tokenizer=tokenizer, device=placement.device)
     from lm_eval.models.vllm_causallms import VLLM
 

@@ -68,13 +68,13 @@ def evaluate_domain(store: Store, model_spec: str | None, dataset: str | None = 
     from curate.lm.device import resolve
     from curate.lm.embeddings import embed
     from curate.lm.generation import generate_texts
-    from curate.lm.vllm_engine import choose_engine
+    from curate.lm.vllm_engine import choose_backend
     from curate.templates import render_prompt
 
     version, chosen, test, train = _questions(store, dataset, evalset, template, limit)
     placement = resolve(device, precision)
     on_ray = engine is not None and engine.name == "ray"
-    inference = "local" if on_ray and backend == "auto" else choose_engine(backend, placement.device)
+    inference = "local" if on_ray and backend == "auto" else choose_backend(backend, placement.device)
     if on_ray and inference != "local":
         raise TuneloopError("--engine ray answers with transformers on the Ray workers; use --backend local with it")
     model, tokenizer, resolved = _answerer(model_spec, store, placement, "ray" if on_ray else inference)
@@ -88,11 +88,13 @@ def evaluate_domain(store: Store, model_spec: str | None, dataset: str | None = 
         if on_ray:
             import pyarrow as pa
 
+            from curate.engine import progress_of
             from curate.lm.generation import Answerer
 
-            table = engine.run(Answerer, pa.table({"prompt": pa.array(prompts, pa.string())}), batch_size=batch_size,
-                               step_args=(model, placement.device, placement.precision, max_new_tokens, batch_size),
-                               progress=lambda done, total: job.heartbeat(done / max(total, 1), f"answers {done}/{total}"))
+            with progress_of("answers", len(prompts), job=job) as progress:
+                table = engine.run(Answerer, pa.table({"prompt": pa.array(prompts, pa.string())}),
+                                   batch_size=batch_size, progress=progress,
+                                   step_args=(model, placement.device, placement.precision, max_new_tokens, batch_size))
             answers = table.to_pylist()
         elif inference == "vllm":
             from curate.lm.vllm_engine import generate_texts_vllm

@@ -199,11 +199,11 @@ def test_the_gpu_benchmark_says_clearly_that_it_needs_cuda():
 
 # ------------------------------------------------------------------------------ vLLM
 def test_the_inference_backend_is_vllm_only_where_it_can_run():
-    from curate.lm.vllm_engine import choose_engine
+    from curate.lm.vllm_engine import choose_backend
 
-    assert choose_engine("auto", "cpu") == "local" and choose_engine("local", "cpu") == "local"
+    assert choose_backend("auto", "cpu") == "local" and choose_backend("local", "cpu") == "local"
     with pytest.raises(TuneloopError, match="CUDA GPUs only"):
-        choose_engine("vllm", "cpu")
+        choose_backend("vllm", "cpu")
 
 
 @pytest.mark.embeddings
@@ -228,3 +228,11 @@ def test_vllm_and_transformers_answer_alike_greedily(dataset, tiny_model_dir):
     outputs = [dataset.rows("SELECT output FROM model_outputs WHERE eval_run_id = ? ORDER BY pair_id", [r]) for r in runs]
     same = sum(a == b for a, b in zip(*outputs))
     assert same >= 0.75 * len(outputs[0])   # vLLM's kernels may part at near-ties (its documented tolerance)
+
+
+def test_process_counts_that_cannot_work_are_refused(dataset, tiny_model_dir, tmp_path):
+    with pytest.raises(TuneloopError, match="give 1 or more"):
+        train(dataset, run_config(tiny_model_dir, tmp_path, num_processes=0))
+    with pytest.raises(TuneloopError, match="--fsdp shards"):
+        train(dataset, run_config(tiny_model_dir, tmp_path, fsdp=True))
+    assert dataset.scalar("SELECT count(*) FROM runs") == 0

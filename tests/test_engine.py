@@ -146,3 +146,14 @@ def test_pair_generation_on_ray_gives_the_local_pairs(store, write, tiny_model_d
         ray.shutdown()
     assert type(backends[1]).__name__ == "RayBackend" and local.prompts == on_ray.prompts > 0
     assert [(p["instruction"], p["response"]) for p in local.pairs] == [(p["instruction"], p["response"]) for p in on_ray.pairs]
+
+
+def test_bad_engine_settings_are_clear_errors(lamini, cli, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = cli("dedupe", "--method", "minhash", "--engine", "ray", "--stage", str(blocker / "stage"))
+    assert result.exit_code != 0 and "--stage" in result.output and "cannot make a folder" in result.output
+    assert lamini.scalar("SELECT count(*) FROM dedupe_runs") == 0
+    monkeypatch.setenv("TUNELOOP_ENGINE", "spark")
+    result = cli("dedupe", "--method", "minhash")
+    assert result.exit_code != 0 and "choose one of local, ray" in result.output

@@ -47,8 +47,13 @@ class TrainConfig:
     def resolved(self) -> TrainConfig:
         """The config as it runs: defaults that depend on other fields filled in, and the device and
         precision that `auto` means on this machine (refused here if the hardware cannot do them)."""
+        from curate.errors import TuneloopError
         from curate.lm.device import resolve
 
+        if self.num_processes < 1:
+            raise TuneloopError(f"--num-processes {self.num_processes}: give 1 or more")
+        if self.fsdp and self.num_processes < 2:
+            raise TuneloopError("--fsdp shards the model across processes: give --num-processes 2 or more")
         placement = resolve(self.device, self.precision, training=True)
         lora = self.lora or self.qlora
         return replace(self, lora=lora, lr=self.lr if self.lr is not None else (LORA_LR if lora else FULL_LR),

@@ -20,7 +20,7 @@ from curate.generate import SOURCES
 from curate.ingest import FORMATS as INGEST_FORMATS
 from curate.lm.backends import BACKENDS
 from curate.lm.generation import BATCH_SIZE
-from curate.lm.vllm_engine import ENGINE_HELP, ENGINES
+from curate.lm.vllm_engine import BACKEND_HELP, INFERENCE_BACKENDS
 from curate.offtopic import DEFAULT_REFUSAL
 from curate.pairs import ORIGINS, STATUSES
 from curate.readers import DOC_SPLITS
@@ -82,7 +82,11 @@ def engine_options(fn):
         from curate.store import default_db_path
 
         db = click.get_current_context().obj.get("db") or default_db_path()
-        return fn(*args, engine=engine_for(db, engine, stage, ray_address), **kwargs)
+        try:
+            chosen = engine_for(db, engine, stage, ray_address)
+        except TuneloopError as exc:   # e.g. an unknown $TUNELOOP_ENGINE
+            raise click.ClickException(str(exc)) from None
+        return fn(*args, engine=chosen, **kwargs)
 
     with_stage = click.option("--stage", default=None, metavar="URI",
                               help="Where the ray engine snapshots its input and output as Parquet: a folder or any"
@@ -722,8 +726,8 @@ def eval_import(ctx, source, out) -> None:
 @click.option("--limit", type=float, default=None, help="Items per task (a number, or a share below 1).")
 @click.option("--num-fewshot", type=int, default=None)
 @click.option("--tasks-dir", default=None, help="Where import-benchmark put the local tasks.")
-@click.option("--backend", default="auto", show_default=True, type=click.Choice(ENGINES),
-              help=ENGINE_HELP + " vllm runs lm-eval's own vllm model.")
+@click.option("--backend", default="auto", show_default=True, type=click.Choice(INFERENCE_BACKENDS),
+              help=BACKEND_HELP + " vllm runs lm-eval's own vllm model.")
 @placement_options
 @click.pass_context
 @library_errors
@@ -812,7 +816,7 @@ def eval_ab_results(ctx, study_id, send_losses) -> None:
 @click.option("--limit", type=int, default=None, help="Only the first N held-out examples.")
 @click.option("--max-new-tokens", type=int, default=128, show_default=True)
 @click.option("--no-flag", is_flag=True, help="Do not send flagged outputs' pairs back to the rating queue.")
-@click.option("--backend", default="auto", show_default=True, type=click.Choice(ENGINES), help=ENGINE_HELP)
+@click.option("--backend", default="auto", show_default=True, type=click.Choice(INFERENCE_BACKENDS), help=BACKEND_HELP)
 @placement_options
 @engine_options
 @click.pass_context

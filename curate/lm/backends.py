@@ -100,10 +100,10 @@ class VLLMBackend(LocalBackend):
              precision: str | None = None) -> VLLMBackend:
         from curate.lm.device import resolve
         from curate.lm.load import load_tokenizer, local_model_dir
-        from curate.lm.vllm_engine import choose_engine, load_llm
+        from curate.lm.vllm_engine import choose_backend, load_llm
 
         placement = resolve(device, precision)
-        choose_engine("vllm", placement.device)
+        choose_backend("vllm", placement.device)
         tokenizer, resolved = load_tokenizer(spec, store)
         llm = load_llm(local_model_dir(resolved), placement)
         return cls(llm, tokenizer, batch_size, {"backend": "vllm", "model": resolved.describe(), **placement.describe()})

@@ -27,18 +27,13 @@ def _encoder(path: str, device: str, precision: str):
     return encoder.half() if precision == "fp16" else encoder.bfloat16() if precision == "bf16" else encoder
 
 
-def placement(device: str | None = None, precision: str | None = None):
-    """Where embeddings are computed: the usual device choice; in fp32 unless asked otherwise or on
-    a GPU (vectors are stored and compared across runs, so a CPU's `auto` keeps them exact)."""
-    from curate.lm.device import resolve
-
-    return resolve(device, precision)
-
-
 def embed(texts: list[str], model: str | None = None, batch_size: int = 64, show_progress: bool = False,
           device: str | None = None, precision: str | None = None) -> np.ndarray:
-    """Unit-length vectors (texts × dim, float32), so a dot product is the cosine similarity."""
-    where = placement(device, precision)
+    """Unit-length vectors (texts × dim, float32), so a dot product is the cosine similarity, on the
+    device and in the precision curate.lm.device resolves (fp32 on a CPU unless asked otherwise)."""
+    from curate.lm.device import resolve
+
+    where = resolve(device, precision)
     encoder = _encoder(resolve_embedding_model(model), where.device, where.precision)
     if where.precision == "fp32":
         return encoder.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
@@ -68,15 +63,23 @@ def model_name(model: str | None = None, precision: str | None = None) -> str:
     """The name vectors are stored under: the model's, and its precision when that is not fp32."""
     path = resolve_embedding_model(model)
     name = path.rstrip("/").split("/")[-2] if path.endswith("/model") else path
-    precision = precision or placement().precision
+    if precision is None:
+        from curate.lm.device import resolve
+
+        precision = resolve().precision
     return name if precision == "fp32" else f"{name}@{precision}"
 
 
 def vectors_for(store: Store, texts: list[str], model: str | None = None, show_progress: bool = False,
-                engine=None) -> np.ndarray:
+                engine=None, job=None) -> np.ndarray:
     """Vectors for the texts, computing the ones the store does not have yet on `engine` (a
-    curate.engine.Engine; this process by default) with the store let go, then storing them."""
-    name = model_name(model)
+    curate.engine.Engine; this process by default) with the store let go, then storing them.
+    They are computed and stored under the precision this process resolves (Ray's workers are
+    told it, so the name and the vectors agree)."""
+    from curate.lm.device import resolve
+
+    where = resolve()
+    name = model_name(model, where.precision)
     hashes = [text_hash(t) for t in texts]
     known: dict[str, np.ndarray] = {}
     with store.connect() as con:
@@ -89,7 +92,7 @@ def vectors_for(store: Store, texts: list[str], model: str | None = None, show_p
         known.update(zip(table.column("text_hash").to_pylist(), matrix))
     missing = {h: t for h, t in zip(hashes, texts) if h not in known}
     if missing:
-        vectors = _compute(list(missing.values()), model, show_progress, engine)
+        vectors = _compute(list(missing.values()), model, where, show_progress, engine, job)
         with store.transaction() as con:
             con.register("_new_embeddings", pa.table({
                 "text_hash": list(missing), "model": [name] * len(missing),
@@ -108,12 +111,12 @@ def _as_lists(vectors: np.ndarray) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]).cast(pa.list_(pa.float32()))
 
 
-def _compute(texts: list[str], model: str | None, show_progress: bool, engine) -> np.ndarray:
+def _compute(texts: list[str], model: str | None, where, show_progress: bool, engine, job) -> np.ndarray:
     if engine is None or engine.name == "local":
-        return embed(texts, model, show_progress=show_progress)
-    from tqdm.auto import tqdm
+        return embed(texts, model, show_progress=show_progress, device=where.device, precision=where.precision)
+    from curate.engine import progress_of
 
-    with tqdm(total=len(texts), desc="embeddings", unit="text", disable=not show_progress) as bar:
+    with progress_of("embeddings", len(texts), show_progress, job) as progress:
         table = engine.run(Embedder, pa.table({"text": pa.array(texts, pa.string())}), batch_size=256,
-                           step_args=(model,), progress=lambda done, total: bar.update(done - bar.n))
+                           step_args=(model, where.device, where.precision), progress=progress)
     return table.column("vector").combine_chunks().flatten().to_numpy().astype(np.float32).reshape(len(texts), -1)

@@ -16,9 +16,9 @@ import time
 
 from curate.errors import TuneloopError
 
-ENGINES = ("auto", "local", "vllm")
-ENGINE_HELP = ("Inference engine: local (transformers), vllm (CUDA, pip install 'tuneloop[gpu]'),"
-               " auto (vllm where CUDA and vllm are present, else local).")
+INFERENCE_BACKENDS = ("auto", "local", "vllm")
+BACKEND_HELP = ("Inference backend: local (transformers), vllm (CUDA, pip install 'tuneloop[gpu]'),"
+                " auto (vllm where CUDA and vllm are present, else local).")
 
 
 def vllm_available() -> bool:
@@ -27,19 +27,19 @@ def vllm_available() -> bool:
     return torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None
 
 
-def choose_engine(engine: str | None, device: str) -> str:
+def choose_backend(backend: str | None, device: str) -> str:
     """`auto` → vllm on CUDA with vllm installed, else local; an explicit vllm it cannot use is refused."""
-    engine = (engine or "auto").lower()
-    if engine not in ENGINES:
-        raise TuneloopError(f"--backend {engine!r}: choose one of {', '.join(ENGINES)}")
-    if engine == "auto":
+    backend = (backend or "auto").lower()
+    if backend not in INFERENCE_BACKENDS:
+        raise TuneloopError(f"--backend {backend!r}: choose one of {', '.join(INFERENCE_BACKENDS)}")
+    if backend == "auto":
         return "vllm" if device.startswith("cuda") and vllm_available() else "local"
-    if engine == "vllm":
+    if backend == "vllm":
         if not device.startswith("cuda"):
             raise TuneloopError("the vllm backend runs on CUDA GPUs only; use --backend local on this device")
         if importlib.util.find_spec("vllm") is None:
             raise TuneloopError("the vllm backend needs vLLM: pip install 'tuneloop[gpu]'")
-    return engine
+    return backend
 
 
 def load_llm(model_dir: str, placement):

@@ -5,7 +5,7 @@ from curate.errors import TuneloopError
 from curate.evalsets import evalsets_frame
 from curate.lm.device import DEVICE_HELP, PRECISION_HELP, PRECISIONS
 from curate.lm.resolve import trained_models
-from curate.lm.vllm_engine import ENGINE_HELP, ENGINES
+from curate.lm.vllm_engine import BACKEND_HELP, INFERENCE_BACKENDS
 from evals.ab import create_study
 from evals.benchmarks import TASKS, run_benchmarks
 from evals.compare import compare, evaluated_models, tables
@@ -35,7 +35,7 @@ with st.form("domain"):
     device, precision, backend = st.columns(3)
     device = device.text_input("Device", "auto", help=DEVICE_HELP)
     precision = precision.selectbox("Precision", PRECISIONS, help=PRECISION_HELP)
-    backend = backend.selectbox("Backend", ENGINES, help=ENGINE_HELP)
+    backend = backend.selectbox("Backend", INFERENCE_BACKENDS, help=BACKEND_HELP)
     if st.form_submit_button("Evaluate", type="primary", disabled=not questions):
         dataset = asked.removeprefix("held-out split of ") if asked.startswith("held-out") else None
         evalset = asked.removeprefix("evaluation set ") if asked.startswith("evaluation set ") else None
