@@ -216,10 +216,10 @@ class _Attachments:
             entry[1] -= 1
             if entry[1] > 0:
                 return
+            del self._files[key]   # forgotten first, then detached (the order that has run longest here)
             try:
                 self._host.execute("DETACH " + alias)
             finally:
-                del self._files[key]
                 entry[2].end()
 
     def _host_here(self) -> duckdb.DuckDBPyConnection:
