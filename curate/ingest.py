@@ -114,7 +114,7 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
 def ingest(store: Store, paths: Iterable[str | Path], *, format: str = "auto",
            mapping: dict[str, str] | None = None, topic: str | None = None, doc_split: str = "auto",
            batch_size: int = BATCH_SIZE, show_progress: bool = False,
-           on_progress: Callable[[float, str], None] | None = None) -> list[IngestReport]:
+           on_progress: Callable[[float, str], None] | None = None, redact: bool = False) -> list[IngestReport]:
     """Import files and folders; one report per file. Runs as an `ingest` job."""
     if format not in FORMATS:
         raise TuneloopError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
@@ -123,7 +123,7 @@ def ingest(store: Store, paths: Iterable[str | Path], *, format: str = "auto",
         raise TuneloopError("no data files found in " + ", ".join(map(str, paths)))
     reports = []
     with store.job("ingest", {"files": [str(f) for f in files], "format": format, "map": mapping,
-                              "topic": topic}) as job:
+                              "topic": topic, "redact": redact}) as job:
         for i, path in enumerate(files):
             def progress(fraction: float, msg: str, i=i) -> None:
                 overall = (i + fraction) / len(files)
@@ -132,7 +132,8 @@ def ingest(store: Store, paths: Iterable[str | Path], *, format: str = "auto",
                     on_progress(overall, msg)
             reports.append(ingest_file(store, path, format=format, mapping=mapping, topic=topic,
                                        doc_split=doc_split, batch_size=batch_size,
-                                       show_progress=show_progress, progress=progress, job_id=job.id))
+                                       show_progress=show_progress, progress=progress, job_id=job.id,
+                                       redact=redact))
     return reports
 
 
@@ -162,7 +163,8 @@ def file_sha256(path: Path) -> str:
 def ingest_file(store: Store, path: Path, *, name: str | None = None, format: str = "auto",
                 mapping: dict[str, str] | None = None, topic: str | None = None,
                 doc_split: str = "auto", batch_size: int = BATCH_SIZE, show_progress: bool = False,
-                progress: Callable[[float, str], None] | None = None, job_id: int | None = None) -> IngestReport:
+                progress: Callable[[float, str], None] | None = None, job_id: int | None = None,
+                redact: bool = False) -> IngestReport:
     """Import one file (see the module docstring). Returns what happened; raises nothing for bad data.
 
     No record stops an import: whatever one record raises makes it a reject. Whatever else goes
@@ -185,6 +187,7 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
         options = json.loads(existing["options"] or "{}")   # resume as first asked
         format, mapping = options.get("format", format), options.get("map")
         doc_split = options.get("doc_split", doc_split)
+        redact = options.get("redact", False)
         topic = existing["topic"]
         source_id, done = existing["id"], existing["rows_read"]
         _report_from_source(report, existing, "resumed")
@@ -204,7 +207,7 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
         report.format, report.encoding = (format if format in SHAPES else container), encoding
         if source_id is None:
             source_id = _new_source(store, name, sha, report, topic, job_id,
-                                    {"format": format, "map": mapping, "doc_split": doc_split})
+                                    {"format": format, "map": mapping, "doc_split": doc_split, "redact": redact})
             if source_id is None:  # another import of the same bytes started this instant
                 report.status, report.error = "busy", "being imported by another process; run the import again later"
                 return report
@@ -214,13 +217,14 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
         total_lines = max(_count_lines(path), 1)
         bar = tqdm(total=total_lines, unit="line", desc=name, disable=not show_progress, leave=False)
         batch: list[tuple[Item, Normalized | None]] = []
+        redactor = _redactor() if redact else None
         for index, pair in enumerate(records):
             if pair[0].notice:
                 report.notes.append(pair[0].notice)
                 continue
             if index < done:
                 continue
-            batch.append(pair)
+            batch.append(redactor(pair) if redactor else pair)
             if len(batch) >= batch_size:
                 _commit_batch(store, source_id, name, batch, report)
                 _advance(bar, progress, pair[0].line, total_lines, name)
@@ -383,6 +387,19 @@ def _json_object(item: Item, mapping: dict, shape: str) -> Iterator[tuple[Item, 
     if not text:
         raise FileRefused("the JSON object holds no records and no text")
     yield Item(item.line, {"title": "", "text": text}), document({"title": "", "text": text})
+
+
+def _redactor():
+    """With --redact: each good record's text with personal data replaced (curate.pii) before it is
+    stored; its content hash is of the redacted record."""
+    from curate.pii import Detector, redact_payload
+
+    detector = Detector()
+
+    def redacted(pair: tuple[Item, Normalized | None]) -> tuple[Item, Normalized | None]:
+        item, rec = pair
+        return (item, None) if rec is None else (item, Normalized(rec.kind, redact_payload(rec.payload, detector)))
+    return redacted
 
 
 # --------------------------------------------------------------------------- writing

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from curate.store import Store
 
-ORIGINS = ("extracted", "generated", "offtopic", "edited")
+ORIGINS = ("extracted", "generated", "offtopic", "edited", "redacted")
 _LEADING_HANDLES = re.compile(r"^(?:@\w+\s+)+")
 
 
@@ -50,8 +50,9 @@ FLAGGED = "flagged"      # sent back by evaluation, training losses or an A/B lo
 APPROVED = "approved"    # by the approval rule or a reviewer: goes into dataset versions
 REJECTED = "rejected"    # by a reviewer, or a withdrawn edit
 DUPLICATE = "duplicate"  # another member of its duplicate cluster is kept
-STATUSES = (NEW, FLAGGED, APPROVED, REJECTED, DUPLICATE)
-RETIRED = (DUPLICATE, REJECTED)   # out of play: not deduped, rated, generated from or measured
+REDACTED = "redacted"    # replaced by its version with personal data taken out (origin redacted)
+STATUSES = (NEW, FLAGGED, APPROVED, REJECTED, DUPLICATE, REDACTED)
+RETIRED = (DUPLICATE, REJECTED, REDACTED)   # out of play: not deduped, rated, generated from or measured
 SETTLED = (*RETIRED, APPROVED)    # nothing left to rate
 
 

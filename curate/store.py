@@ -268,6 +268,7 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
     (10, "sign-in attempts", ("curate/010_sign_in_attempts.sql",)),
     (11, "pairs that overlap benchmark items", ("curate/011_contamination.sql",)),
     (12, "evaluation sets, and domain evaluations on them", ("curate/012_eval_sets.sql", "evals/012_eval_on_sets.sql")),
+    (13, "personal data: scans, findings and purges", ("curate/013_pii.sql",)),
 ]
 
 

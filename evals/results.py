@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from curate.store import Store
 
+# What a personal-data purge rewrites here (curate.pii.redact's purge_more): model outputs by pair.
+PURGE = (("model_outputs", ("SELECT rowid, prompt, output, reference FROM model_outputs WHERE pair_id = ?",
+                            "UPDATE model_outputs SET prompt = ?, output = ?, reference = ? WHERE rowid = ?")),)
+
 
 def domain_runs(store: Store):
     return store.frame("SELECT e.id, e.model, d.name AS dataset, e.metrics->>'examples' AS examples,"

@@ -50,7 +50,7 @@ def _strings(tree):
             yield node.value
 
 
-STATUS_LITERAL = re.compile(r"\bstatus\b[^'\"]{0,24}'(new|flagged|approved|rejected|duplicate)'", re.I)
+STATUS_LITERAL = re.compile(r"\bstatus\b[^'\"]{0,24}'(new|flagged|approved|rejected|duplicate|redacted)'", re.I)
 
 
 def test_pair_statuses_are_written_in_sql_only_by_the_pairs_module():

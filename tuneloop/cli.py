@@ -23,6 +23,8 @@ from curate.lm.generation import BATCH_SIZE
 from curate.lm.vllm_engine import BACKEND_HELP, INFERENCE_BACKENDS
 from curate.offtopic import DEFAULT_REFUSAL
 from curate.pairs import ORIGINS, STATUSES
+from curate.pii import DEFAULT_THRESHOLD as PII_THRESHOLD
+from curate.pii import PLACEHOLDER as PII_ENTITIES
 from curate.readers import DOC_SPLITS
 from curate.store import ENV_DB, Store, default_db_path
 from curate.templates import TEMPLATES
@@ -153,9 +155,11 @@ def init(ctx: click.Context) -> None:
 @click.option("--split", "doc_split", default="auto", show_default=True,
               type=click.Choice(DOC_SPLITS),
               help="Documents: one per file, or one per heading (auto: per heading for markdown).")
+@click.option("--redact", is_flag=True, help="Replace personal data (e-mail, phone, card, IBAN, IP, URL; names and"
+              " places with a spaCy NER model) by placeholders before anything is stored (see `tuneloop pii`).")
 @click.pass_context
 @library_errors
-def ingest(ctx, paths, fmt, mapping, topic, doc_split) -> None:
+def ingest(ctx, paths, fmt, mapping, topic, doc_split, redact) -> None:
     """Import raw logs and documents from files or folders.
 
     Folders are searched for .jsonl .json .csv .tsv .parquet .txt .md files (README and LICENSE
@@ -170,7 +174,7 @@ def ingest(ctx, paths, fmt, mapping, topic, doc_split) -> None:
     from curate.ingest import parse_mapping
 
     reports = run(open_store(ctx), paths, format=fmt, mapping=parse_mapping(mapping), topic=topic,
-                  doc_split=doc_split, show_progress=sys.stderr.isatty())
+                  doc_split=doc_split, show_progress=sys.stderr.isatty(), redact=redact)
     for report in reports:
         click.echo(report.summary())
         for reason, count in report.reasons.most_common(5):
@@ -180,6 +184,60 @@ def ingest(ctx, paths, fmt, mapping, topic, doc_split) -> None:
     if not any(r.ok and (r.rows_stored or r.rows_duplicate or r.status == "already imported") for r in reports):
         raise click.ClickException("nothing could be imported: " + "; ".join(
             r.error or f"{r.file}: every record was rejected" for r in reports))
+
+
+@main.group()
+def pii() -> None:
+    """Personal data in pairs: find it, replace it with placeholders, erase it on request."""
+
+
+@pii.command("scan")
+@click.option("--entities", default=None, metavar="E1,E2",
+              help="Entity types to look for (default: all that work here). One of: " + ", ".join(PII_ENTITIES) + ".")
+@click.option("--threshold", default=PII_THRESHOLD, show_default=True, help="Lowest detector score kept.")
+@click.pass_context
+@library_errors
+def pii_scan(ctx, entities, threshold) -> None:
+    """Look for personal data in every pair in play; counts by entity, findings stored.
+
+    \b
+    Example:
+      tuneloop pii scan && tuneloop pii redact
+    """
+    from curate.pii import scan
+
+    report = scan(open_store(ctx), entities.split(",") if entities else None, threshold,
+                  show_progress=sys.stderr.isatty())
+    click.echo(report.summary())
+
+
+@pii.command("redact")
+@click.option("--scan", "scan_id", default=None, type=int, help="The scan whose findings to redact (default: the latest).")
+@click.option("--purge", is_flag=True, help="Also rewrite the original text in raw logs, pairs, dataset items and"
+              " model outputs (a right-to-erasure request); recorded in the store.")
+@click.option("--note", default=None, help="Why (a request's reference), kept with the purge record.")
+@click.pass_context
+@library_errors
+def pii_redact(ctx, scan_id, purge, note) -> None:
+    """Make a redacted version of every pair the scan found personal data in (origin redacted,
+    lineage to the original, which is retired)."""
+    from curate.pii import redact
+    from evals.results import PURGE
+
+    click.echo(redact(open_store(ctx), scan_id, purge=purge, note=note, show_progress=sys.stderr.isatty(),
+                      purge_more=PURGE).summary())
+
+
+@pii.command("display")
+@click.argument("mode", type=click.Choice(["redacted", "original"]))
+@click.pass_context
+@library_errors
+def pii_display(ctx, mode) -> None:
+    """Whether the app shows pairs redacted (the default once a scan ran) or as written."""
+    from curate.pii import set_display
+
+    set_display(open_store(ctx), mode == "redacted")
+    click.echo(f"the app shows pairs {mode}")
 
 
 @main.group()

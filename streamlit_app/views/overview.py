@@ -1,5 +1,6 @@
 import streamlit as st
 
+from curate import pii
 from curate.stats import jobs_frame, rejects_frame, sources_frame, stats
 from streamlit_app.common import get_store
 
@@ -16,6 +17,15 @@ left.subheader("Pairs by origin")
 left.bar_chart(counts["pairs_by_origin"], horizontal=True)
 right.subheader("Pairs by status")
 right.bar_chart(counts["pairs_by_status"], horizontal=True)
+
+st.subheader("Personal data")
+found = pii.counts_by_entity(store)
+if not found:
+    st.info("No personal-data scan yet: `tuneloop pii scan` counts e-mails, phone and card numbers and more.")
+else:
+    st.caption("Findings of the latest scan, by entity (`tuneloop pii redact` replaces them with placeholders)."
+               + (" The app shows pairs redacted." if pii.display_redacted(store) else " The app shows pairs as written."))
+    st.bar_chart(found, horizontal=True)
 
 st.subheader("Sources")
 st.dataframe(sources_frame(store), hide_index=True, width="stretch")

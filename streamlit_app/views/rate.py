@@ -1,6 +1,6 @@
 import streamlit as st
 
-from curate import rating
+from curate import pii, rating
 from curate.errors import TuneloopError
 from evals import ab
 from streamlit_app import ab_panel
@@ -18,6 +18,7 @@ if studies and st.segmented_control("What to rate", ["Pairs", "Blind A/B"], defa
     st.stop()
 schema = rating.get_schema(store)
 pair = rating.next_pair(store, user["id"])
+pair = pii.as_displayed(store, pair) if pair else pair
 progress = rating.progress(store, user["id"])
 
 st.title("Rate")

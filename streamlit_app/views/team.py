@@ -1,6 +1,6 @@
 import streamlit as st
 
-from curate import rating
+from curate import pii, rating
 from curate.errors import TuneloopError
 from curate.users import ROLES, add_user, set_active, sign_in_required, unlock, users_frame
 from streamlit_app.common import get_store, require
@@ -43,6 +43,12 @@ if names:
             st.success(escape_markdown(f"activated {who}"))
         if unlock_col.form_submit_button("Unlock sign-in", help="After repeated failed sign-ins"):
             st.success(escape_markdown(f"forgot {unlock(store, who)} failed sign-ins for {who}"))
+
+st.subheader("Personal data")
+shown = st.toggle("Show pairs with personal data replaced by placeholders", value=pii.display_redacted(store),
+                  help="Uses the latest `tuneloop pii scan`; on by default once a scan ran.")
+if shown != pii.display_redacted(store):
+    pii.set_display(store, shown)
 
 st.subheader("Rating schema")
 st.caption("What annotators answer on the Rate page, and their guidelines (markdown). Question types: "
