@@ -9,9 +9,10 @@ from dataclasses import MISSING, dataclass
 from typing import Any
 
 
-def option(default: Any, help: str, *, choices: tuple | None = None, flag: str | None = None):
-    """A config field with its help text; `choices` limit its values, `flag` renames its option."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "flag": flag})
+def option(default: Any, help: str, *, choices: tuple | None = None, flag: str | None = None, also: tuple = ()):
+    """A config field with its help text; `choices` limit its values, `flag` renames its option and
+    `also` gives it other names (--base for --model)."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "flag": flag, "also": also})
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Option:
     default: Any
     help: str
     choices: tuple | None
+    also: tuple = ()
 
 
 def options(cls) -> list[Option]:
@@ -33,7 +35,7 @@ def options(cls) -> list[Option]:
         kinds = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
         default = f.default if f.default is not MISSING else None
         out.append(Option(f.name, f.metadata.get("flag") or "--" + f.name.replace("_", "-"), kinds[0], default,
-                          f.metadata.get("help", ""), f.metadata.get("choices")))
+                          f.metadata.get("help", ""), f.metadata.get("choices"), f.metadata.get("also", ())))
     return out
 
 

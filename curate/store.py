@@ -269,6 +269,8 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
     (11, "pairs that overlap benchmark items", ("curate/011_contamination.sql",)),
     (12, "evaluation sets, and domain evaluations on them", ("curate/012_eval_sets.sql", "evals/012_eval_on_sets.sql")),
     (13, "personal data: scans, findings and purges", ("curate/013_pii.sql",)),
+    (14, "preference versions and their chosen/rejected items; DPO figures in run metrics",
+     ("curate/014_preferences.sql", "training/014_preference_metrics.sql")),
 ]
 
 

@@ -10,6 +10,7 @@ Questions B lost go back to the rating queue as flagged.
 from __future__ import annotations
 
 import hashlib
+import json
 
 from curate.errors import TuneloopError
 from curate.pairs import send_to_review
@@ -109,3 +110,41 @@ def send_losses_to_review(store: Store, study_id: int) -> list[int]:
     with store.transaction() as con:
         send_to_review(con, lost)
     return lost
+
+
+def preference_records(store: Store, study_ids: list[int] | None = None, min_agreement: float = 0.6):
+    """Preferences from A/B votes (curate.preferences): per question of a study, the answer most
+    voters chose is chosen and the other rejected. Ties, and questions where the winner's share of
+    all votes (ties included) is under min_agreement, are left out and counted."""
+    from collections import Counter
+
+    from curate.preferences import Preference, question
+
+    rows = store.rows(
+        "SELECT i.study_id, i.pair_id, p.instruction, p.input, p.context, p.system, oa.output AS output_a,"
+        " ob.output AS output_b, count(*) FILTER (v.choice = 'a') AS a, count(*) FILTER (v.choice = 'b') AS b,"
+        " count(*) FILTER (v.choice = 'tie') AS tie"
+        " FROM ab_items i JOIN ab_votes v ON v.study_id = i.study_id AND v.pair_id = i.pair_id"
+        " JOIN model_outputs oa ON oa.id = i.output_a JOIN model_outputs ob ON ob.id = i.output_b"
+        " JOIN pairs p ON p.id = i.pair_id"
+        + (" WHERE list_contains(?, i.study_id)" if study_ids else "")
+        + " GROUP BY ALL ORDER BY i.study_id, i.pair_id", [list(study_ids)] if study_ids else [])
+    out, left_out = [], Counter()
+    for r in rows:
+        votes = r["a"] + r["b"] + r["tie"]
+        if r["a"] == r["b"]:
+            left_out["A/B tie"] += 1
+            continue
+        b_won = r["b"] > r["a"]
+        share = max(r["a"], r["b"]) / votes
+        if share < min_agreement:
+            left_out[f"A/B voters agreed under {min_agreement:.0%}"] += 1
+            continue
+        if r["output_a"].strip() == r["output_b"].strip():
+            left_out["A/B answers identical"] += 1
+            continue
+        out.append(Preference(
+            "ab", f"study {r['study_id']} pair {r['pair_id']}", r["pair_id"], question(r["instruction"], r["input"]),
+            chosen=r["output_b"] if b_won else r["output_a"], rejected=r["output_a"] if b_won else r["output_b"],
+            context=json.loads(r["context"]) if r["context"] else None, system=r["system"], agreement=round(share, 3)))
+    return out, left_out

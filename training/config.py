@@ -12,10 +12,19 @@ FULL_LR = 5e-5   # a full fine-tune of a small model: higher and it forgets what
 LORA_LR = 2e-4   # LoRA adapters start at zero and want a larger step
 
 
+METHODS = ("sft", "dpo")
+
+
 @dataclass
 class TrainConfig:
-    dataset: str = option("", "Dataset version to train on (tuneloop dataset build --name …).")
-    model: str | None = option(None, "Base model spec: hub id, folder, .gguf or run:N (default SmolLM2-135M-Instruct).")
+    dataset: str = option("", "Dataset version to train on (tuneloop dataset build --name …); with --method dpo,"
+                              " a preference version (tuneloop preferences export --name …).")
+    model: str | None = option(None, "Base model spec: hub id, folder, .gguf or run:N (default SmolLM2-135M-Instruct).",
+                               also=("--base",))
+    method: str = option("sft", "sft: supervised on approved pairs; dpo: preference pairs (chosen over rejected),"
+                                " with TRL's DPOTrainer.", choices=METHODS)
+    beta: float = option(0.1, "DPO: how far the model may move from the reference (higher: less).")
+    max_length: int = option(512, "DPO: longest prompt + answer in tokens (SFT uses its dataset version's).")
     lora: bool = option(False, "Train LoRA adapters instead of every weight (merged into the saved model).")
     lora_r: int = option(16, "LoRA rank: 16 is plenty for a few thousand pairs.")
     lora_alpha: int = option(32, "LoRA scaling; 2 × rank is the usual choice.")
@@ -52,6 +61,8 @@ class TrainConfig:
 
         if self.num_processes < 1:
             raise TuneloopError(f"--num-processes {self.num_processes}: give 1 or more")
+        if self.method == "dpo" and self.num_processes > 1:
+            raise TuneloopError("--method dpo trains in one process here; leave out --num-processes")
         if self.fsdp and self.num_processes < 2:
             raise TuneloopError("--fsdp shards the model across processes: give --num-processes 2 or more")
         placement = resolve(self.device, self.precision, training=True)

@@ -18,7 +18,8 @@ _RUN = ("SELECT r.*, j.state, j.pid, j.host, j.error, j.started_at, j.finished_a
 
 def runs_frame(store: Store):
     return store.frame(
-        "SELECT r.id, d.name AS dataset, r.base_model, j.state, r.config->>'lora' AS lora,"
+        "SELECT r.id, r.kind, coalesce(d.name, r.config->>'dataset') AS dataset, r.base_model, j.state,"
+        " r.config->>'lora' AS lora,"
         " r.metrics->>'steps' AS steps, r.metrics->>'tokens_per_s' AS tokens_per_s,"
         " r.metrics->>'final_eval_loss' AS final_eval_loss, j.started_at, j.finished_at, j.error"
         " FROM runs r LEFT JOIN jobs j ON j.id = r.job_id LEFT JOIN dataset_versions d ON d.id = r.dataset_version_id"

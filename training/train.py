@@ -59,8 +59,13 @@ def _output_root(store: Store, config: TrainConfig) -> Path:
     return Path(config.output_root) if config.output_root else Path(store.path).resolve().parent / "tuneloop_runs"
 
 
-def _inputs(store: Store, config: TrainConfig) -> tuple[dict, list[dict], list[dict]]:
-    """The dataset version and its frozen train and test items, read before anything runs."""
+def _inputs(store: Store, config: TrainConfig) -> tuple[dict, list, list]:
+    """The dataset version (a preference version for DPO) and its frozen train and test items, read
+    before anything runs."""
+    if config.method == "dpo":
+        from training.dpo import dpo_inputs
+
+        return dpo_inputs(store, config)
     if not config.dataset:
         raise TuneloopError("name the dataset version to train on (--dataset)")
     version = get_version(store, config.dataset)
@@ -101,19 +106,30 @@ def train(store: Store, config: TrainConfig, show_progress: bool = False, on_log
             job.result = run_processes(store, run_id, config, resume=False, show_progress=show_progress)
         else:
             model, tokenizer, _ = _load(store, config)
-            job.result = _fit(store, job, run_id, output_dir, model, tokenizer, config, version, train_items,
-                              test_items, resume=False, show_progress=show_progress, on_log=on_log)
+            job.result = _fitter(config)(store, job, run_id, output_dir, model, tokenizer, config, version, train_items,
+                                         test_items, resume=False, show_progress=show_progress, on_log=on_log)
     return run_id
 
 
+def _fitter(config: TrainConfig):
+    """The step that trains: supervised (_fit) or on preferences (training.dpo.fit_dpo)."""
+    if config.method == "dpo":
+        from training.dpo import fit_dpo
+
+        return fit_dpo
+    return _fit
+
+
 def _new_run(store: Store, config: TrainConfig, version: dict, job) -> tuple[int, Path]:
-    """The run's row, with its resolved config, its output folder and its job."""
+    """The run's row, with its resolved config, its output folder and its job. A DPO run names its
+    preference version in its config (dataset_version_id is for SFT dataset versions)."""
     from curate.lm.resolve import resolve_causal_lm
 
     described = resolve_causal_lm(config.model, store).describe()
+    kind, version_id = ("dpo", None) if config.method == "dpo" else ("train", version["id"])
     run_id = store.scalar(
-        "INSERT INTO runs (kind, dataset_version_id, base_model, config, job_id) VALUES ('train', ?, ?, ?, ?)"
-        " RETURNING id", [version["id"], described, json.dumps(asdict(config)), job.id])
+        "INSERT INTO runs (kind, dataset_version_id, base_model, config, job_id) VALUES (?, ?, ?, ?, ?)"
+        " RETURNING id", [kind, version_id, described, json.dumps(asdict(config)), job.id])
     output_dir = _output_root(store, config) / f"run-{run_id}"
     store.execute("UPDATE runs SET output_dir = ? WHERE id = ?", [str(output_dir), run_id])
     store.execute("UPDATE jobs SET args = ? WHERE id = ?", [json.dumps({"run": run_id, "dataset": config.dataset}),
@@ -138,8 +154,8 @@ def resume(store: Store, run_id: int, show_progress: bool = False, on_log=None) 
             job.result = run_processes(store, run_id, config, resume=True, show_progress=show_progress)
         else:
             model, tokenizer, _ = _load(store, config)
-            job.result = _fit(store, job, run_id, Path(row["output_dir"]), model, tokenizer, config, version,
-                              train_items, test_items, resume=True, show_progress=show_progress, on_log=on_log)
+            job.result = _fitter(config)(store, job, run_id, Path(row["output_dir"]), model, tokenizer, config, version,
+                                         train_items, test_items, resume=True, show_progress=show_progress, on_log=on_log)
     return run_id
 
 
@@ -162,7 +178,7 @@ def _fit(store, job, run_id, output_dir, model, tokenizer, config, version, trai
     """Train, save the model, store every example's loss and register the model as run:N.
     Returns the run's metrics."""
     import torch
-    from transformers import Trainer, TrainerCallback, TrainingArguments
+    from transformers import Trainer, TrainingArguments
 
     torch.set_num_threads(config.threads or max((os.cpu_count() or 1) // config.num_processes, 1))
     torch.manual_seed(config.seed)
@@ -181,30 +197,6 @@ def _fit(store, job, run_id, output_dir, model, tokenizer, config, version, trai
             r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, task_type="CAUSAL_LM",
             target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]))
     counted = {"tokens": 0, "started": time.perf_counter(), "last_beat": 0.0}
-
-    def beat(state) -> None:
-        job.heartbeat(state.global_step / max(state.max_steps, 1), f"step {state.global_step}/{state.max_steps}")
-
-    class StoreMetrics(TrainerCallback):
-        """Loss, learning rate and held-out loss into the store; a heartbeat on the run's job."""
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if state.is_world_process_zero and time.perf_counter() - counted["last_beat"] > 15:
-                beat(state)
-                counted["last_beat"] = time.perf_counter()
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            logs = logs or {}
-            if not state.is_world_process_zero or not any(k in logs for k in ("loss", "eval_loss")):
-                return
-            store.execute("INSERT INTO run_metrics (run_id, step, epoch, loss, learning_rate, eval_loss, tokens)"
-                          " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                          [run_id, state.global_step, logs.get("epoch"), logs.get("loss"), logs.get("learning_rate"),
-                           logs.get("eval_loss"), counted["tokens"] * config.num_processes])
-            beat(state)
-            if on_log:
-                on_log(state.global_step, state.max_steps, logs)
-
     class CountingTrainer(Trainer):
         """Counts the non-padding tokens of training batches (not of evaluation batches)."""
 
@@ -227,7 +219,8 @@ def _fit(store, job, run_id, output_dir, model, tokenizer, config, version, trai
         logging_first_step=True)
     trainer = CountingTrainer(model=model, args=args, train_dataset=_Rows(train_set),
                               eval_dataset=_Rows(test_set) or None, data_collator=Collator(tokenizer.pad_token_id),
-                              callbacks=[StoreMetrics()])
+                              callbacks=[store_metrics(store, job, run_id, on_log,
+                                                       lambda: counted["tokens"] * config.num_processes)])
     checkpoint = last_checkpoint(output_dir) if resume else None
     if test_set and checkpoint is None:
         trainer.evaluate()  # held-out loss before any training: step 0 of the curve
@@ -264,6 +257,42 @@ def _fit(store, job, run_id, output_dir, model, tokenizer, config, version, trai
         if config.lora:
             register_model(con, f"run:{run_id}:adapter", output_dir / "adapter", config.model, job.id)
     return metrics
+
+
+# run_metrics column ← the Trainer's log key (SFT and DPO runs log different things)
+LOGGED = {"loss": "loss", "learning_rate": "learning_rate", "eval_loss": "eval_loss",
+          "reward_margin": "rewards/margins", "eval_reward_margin": "eval_rewards/margins",
+          "eval_accuracy": "eval_rewards/accuracies"}
+
+
+def store_metrics(store: Store, job, run_id: int, on_log=None, tokens=lambda: None):
+    """A Trainer callback: each logged step's figures into run_metrics, and a heartbeat on the run's
+    job (at least every 15 s). `tokens` says how many tokens were trained so far."""
+    from transformers import TrainerCallback
+
+    last_beat = [0.0]
+
+    def beat(state) -> None:
+        job.heartbeat(state.global_step / max(state.max_steps, 1), f"step {state.global_step}/{state.max_steps}")
+        last_beat[0] = time.perf_counter()
+
+    class StoreMetrics(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.is_world_process_zero and time.perf_counter() - last_beat[0] > 15:
+                beat(state)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            if not state.is_world_process_zero or not any(k in logs for k in ("loss", "eval_loss")):
+                return
+            store.execute(f"INSERT INTO run_metrics (run_id, step, epoch, tokens, {', '.join(LOGGED)})"
+                          f" VALUES (?, ?, ?, ?{', ?' * len(LOGGED)})",
+                          [run_id, state.global_step, logs.get("epoch"), tokens(), *(logs.get(k) for k in LOGGED.values())])
+            beat(state)
+            if on_log:
+                on_log(state.global_step, state.max_steps, logs)
+
+    return StoreMetrics()
 
 
 def _merged(store: Store, config: TrainConfig, model, adapter_dir: Path):

@@ -25,6 +25,7 @@ from curate.offtopic import DEFAULT_REFUSAL
 from curate.pairs import ORIGINS, STATUSES
 from curate.pii import DEFAULT_THRESHOLD as PII_THRESHOLD
 from curate.pii import PLACEHOLDER as PII_ENTITIES
+from curate.preferences import FORMATS as PREFERENCE_FORMATS
 from curate.readers import DOC_SPLITS
 from curate.store import ENV_DB, Store, default_db_path
 from curate.templates import TEMPLATES
@@ -109,7 +110,7 @@ def config_options(cls):
                 fn = click.option(f"{o.flag}/--no-{o.flag[2:]}", o.name, default=o.default, show_default=True,
                                   help=o.help)(fn)
             else:
-                fn = click.option(o.flag, o.name, type=click.Choice(o.choices) if o.choices else o.type,
+                fn = click.option(o.flag, *o.also, o.name, type=click.Choice(o.choices) if o.choices else o.type,
                                   default=o.default, show_default=o.default not in (None, ""), help=o.help)(fn)
         return fn
     return decorate
@@ -238,6 +239,43 @@ def pii_display(ctx, mode) -> None:
 
     set_display(open_store(ctx), mode == "redacted")
     click.echo(f"the app shows pairs {mode}")
+
+
+@main.group()
+def preferences() -> None:
+    """Preference pairs (chosen over rejected) from A/B votes, edits and reviewers' decisions."""
+
+
+@preferences.command("export")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--name", default=None, help="The preference version to freeze (default: prefs-<n>).")
+@click.option("--study", "studies", multiple=True, type=int, help="Only these A/B studies (repeatable; default: all).")
+@click.option("--min-agreement", default=0.6, show_default=True,
+              help="A/B: the winner's share of a question's votes (ties included) needed to keep it.")
+@click.option("--format", "fmt", default="messages", show_default=True, type=click.Choice(PREFERENCE_FORMATS),
+              help="messages: TRL's conversational form (prompt as messages); prompt: plain strings.")
+@click.option("--test-size", default=0.2, show_default=True, help="Share of questions held out (for DPO's accuracy).")
+@click.option("--seed", default=0, show_default=True)
+@click.pass_context
+@library_errors
+def preferences_export(ctx, file, name, studies, min_agreement, fmt, test_size, seed) -> None:
+    """Freeze the preferences people have given as a version and write them as JSON lines.
+
+    \b
+    Example:
+      tuneloop preferences export prefs.jsonl --name prefs1
+      tuneloop train --method dpo --dataset prefs1 --lora
+    """
+    from curate.preferences import build_preferences, from_edits, summary
+    from evals.ab import preference_records
+
+    store = open_store(ctx)
+    edits, left_edits = from_edits(store)
+    votes, left_votes = preference_records(store, list(studies) or None, min_agreement)
+    name = name or f"prefs-{store.scalar('SELECT count(*) FROM preference_versions') + 1}"
+    report = build_preferences(store, name, votes + edits, left_votes + left_edits, test_size=test_size, seed=seed,
+                               out=file, fmt=fmt)
+    click.echo(summary(report))
 
 
 @main.group()
@@ -712,6 +750,14 @@ def train(ctx, resume, **values) -> None:
         run_id = run(store, TrainConfig(**values), show_progress=sys.stderr.isatty())
     row = get_run(store, run_id)
     metrics = row["metrics"]
+    if metrics.get("method") == "dpo":
+        accuracy = metrics["preference_accuracy"]
+        click.echo(f"run {run_id} (DPO) succeeded: {metrics['steps']} steps on {metrics['train_pairs']} preference"
+                   " pairs; held-out preference accuracy "
+                   + (f"{accuracy:.1%} over {metrics['test_pairs']} pairs, reward margin {metrics['reward_margin']:.3f}"
+                      if accuracy is not None else "not measured (no test split)")
+                   + f"; model in {row['output_dir']} (use --model run:{run_id})")
+        return
     click.echo(f"run {run_id} succeeded: {metrics['steps']} steps, {metrics['tokens_per_s']} tokens/s,"
                f" held-out loss {metrics['final_eval_loss']}; model in {row['output_dir']} (use --model run:{run_id})")
 
