@@ -109,6 +109,26 @@ def send_to_review(con, pair_ids) -> int:
     return set_status(con, pair_ids, FLAGGED, unless=RETIRED)
 
 
+# --------------------------------------------------------------------------- conversations
+# A conversation's pairs share a key: a reply thread's root (within its source), else the raw log
+# they came from (a chat), else the pair alone. Turn order within it: the number of earlier turns.
+CONVERSATION_KEY = ("CASE WHEN {a}.lineage->>'thread' IS NOT NULL THEN {a}.source_id || ':' || ({a}.lineage->>'thread')"
+                    " WHEN {a}.raw_log_id IS NOT NULL THEN 'log:' || {a}.raw_log_id ELSE 'pair:' || {a}.id END")
+
+
+def conversation_key_sql(alias: str = "p") -> str:
+    """SQL for a pair's conversation key (the same string as conversation_key)."""
+    return CONVERSATION_KEY.format(a=alias)
+
+
+def conversation_key(pair: dict) -> str:
+    lineage = pair.get("lineage")
+    lineage = json.loads(lineage) if isinstance(lineage, str) else (lineage or {})
+    if lineage.get("thread") is not None:
+        return f"{pair['source_id']}:{lineage['thread']}"
+    return f"log:{pair['raw_log_id']}" if pair.get("raw_log_id") else f"pair:{pair['id']}"
+
+
 # --------------------------------------------------------------------------- extraction (pure)
 def pairs_from_raw_logs(rows: Iterable[dict], topic: str | None = None) -> list[dict]:
     """Pairs from one source's raw logs: rows of {id, source_id, kind, payload (dict)}."""

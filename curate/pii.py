@@ -298,20 +298,13 @@ class RedactReport:
         return text
 
 
-def _conversation(pair: dict) -> object:
-    lineage = json.loads(pair["lineage"]) if isinstance(pair.get("lineage"), str) else (pair.get("lineage") or {})
-    if lineage.get("thread") is not None:
-        return ("thread", pair["source_id"], lineage["thread"])
-    return ("raw", pair["raw_log_id"]) if pair.get("raw_log_id") else ("pair", pair["id"])
-
-
 def redact(store: Store, scan_id: int | None = None, purge: bool = False, note: str | None = None,
            show_progress: bool = False, purge_more: tuple = ()) -> RedactReport:
     """A new version of every pair the scan found personal data in, with lineage; the original is
     retired (status redacted) and its new version takes its status. With purge, the original text
     is then rewritten everywhere the store keeps it (see _purge); `purge_more` names other packages'
     tables as (name, (select by pair_id, update by rowid)) — evals.results.PURGE, model outputs."""
-    from curate.pairs import REDACTED, make_pair, set_status
+    from curate.pairs import REDACTED, conversation_key, make_pair, set_status
 
     scan_row = latest_scan(store) if scan_id is None else store.one("SELECT * FROM pii_scans WHERE id = ?", [scan_id])
     if scan_row is None:
@@ -322,10 +315,10 @@ def redact(store: Store, scan_id: int | None = None, purge: bool = False, note: 
                        " ORDER BY p.id", [scan_id])
     spans = findings(store, [p["id"] for p in pairs], scan_id)
     report = RedactReport(scan_id)
-    scopes: dict[object, Placeholders] = defaultdict(Placeholders)
+    scopes: dict[str, Placeholders] = defaultdict(Placeholders)
     versions, redacted_text = [], {}
     for pair in pairs:
-        scope = scopes[_conversation(pair)]
+        scope = scopes[conversation_key(pair)]
         new = redacted_pair(pair, spans[pair["id"]], scope)
         redacted_text[pair["id"]] = (new, scope)
         if pair["status"] == REDACTED:

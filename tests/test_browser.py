@@ -199,3 +199,34 @@ def test_blind_ab_by_keyboard_in_a_real_browser(tmp_path):
     assert len(votes) == 2
     assert votes[0]["choice"] == ("a" if votes[0]["a_on_left"] else "b")  # 1: the left answer
     assert votes[1]["choice"] == ("b" if votes[1]["a_on_left"] else "a")  # 3: the right answer
+
+
+def test_a_whole_conversation_is_rated_in_a_real_browser(app_url, tmp_path):
+    """Every turn shown, a score under each answer, one verdict that saves them all."""
+    from curate.rating.conversations import conversation
+
+    url, db = app_url
+    with browser_page(tmp_path) as page:
+        page.goto(url + "/rate")
+        page.get_by_text("Conversations", exact=True).click(timeout=90_000)
+        page.get_by_text("conversation(s) left for you").wait_for(timeout=90_000)
+        wait_idle(page)
+        answers = page.locator("[class*='st-key-turn-'][class*='-4'] button")
+        n = answers.count()
+        assert n >= 2
+        for i in range(n):
+            answers.nth(i).click()
+            page.locator("[data-testid='stBaseButton-primary']", has_text="4").nth(i).wait_for(timeout=60_000)
+            wait_idle(page)
+        shot(page, "rate-conversation")
+        page.get_by_role("button", name="approve", exact=True).click()
+        page.wait_for_function("document.body.innerText.includes('Saved your rating of the whole conversation')",
+                               timeout=60_000)
+    store = Store(db)
+    marks = store.rows("SELECT pair_id, value FROM current_ratings WHERE question = '_conversation' ORDER BY pair_id")
+    assert len(marks) == n and len({m["value"] for m in marks}) == 1   # one conversation, every answer in it
+    assert [m["pair_id"] for m in marks] == sorted(conversation(store, marks[0]["value"])["pair_ids"])
+    by_pair = {}
+    for r in ratings(db):
+        by_pair.setdefault(r["pair_id"], {})[r["question"]] = r["value"]
+    assert all(by_pair[m["pair_id"]]["quality"] == "4" and by_pair[m["pair_id"]]["verdict"] == "approve" for m in marks)

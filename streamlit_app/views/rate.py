@@ -3,20 +3,26 @@ import streamlit as st
 from curate import pii, rating
 from curate.errors import TuneloopError
 from evals import ab
-from streamlit_app import ab_panel
+from streamlit_app import ab_panel, conversation_panel
 from streamlit_app.common import get_store, require
 from streamlit_app.render import escape_markdown, shortcut_keys
 
 store = get_store()
 user = require("rate")
 studies = ab.studies(store)
-if studies and st.segmented_control("What to rate", ["Pairs", "Blind A/B"], default="Pairs", key="rate-mode") == "Blind A/B":
-    st.title("Blind A/B")
-    if "saved" in st.session_state:
-        st.toast(st.session_state.pop("saved"))
-    ab_panel.show(store, user, studies)
-    st.stop()
 schema = rating.get_schema(store)
+mode = st.segmented_control("What to rate", ["Pairs", "Conversations"] + (["Blind A/B"] if studies else []),
+                            default="Pairs", key="rate-mode")
+if mode in ("Blind A/B", "Conversations"):
+    st.title(mode)
+    for message in ("saved", "error"):
+        if message in st.session_state:
+            (st.toast if message == "saved" else st.error)(st.session_state.pop(message))
+    if mode == "Blind A/B":
+        ab_panel.show(store, user, studies)
+    else:
+        conversation_panel.show(store, user, schema)
+    st.stop()
 pair = rating.next_pair(store, user["id"])
 pair = pii.as_displayed(store, pair) if pair else pair
 progress = rating.progress(store, user["id"])
