@@ -41,6 +41,8 @@ class DatasetConfig:
     semantic_threshold: float | None = option(
         SEMANTIC_THRESHOLD, "Questions this alike in meaning (embedding cosine) stay on one side; 0: not checked.")
     keep_contaminated: bool = option(False, "Keep pairs that share a 13-gram with an imported benchmark item.")
+    conversations: bool = option(False, "One example per conversation, the loss on every approved answer in it"
+                                         " (needs --template chat); otherwise one example per pair.")
 
 
 def split_pairs(pairs: list[dict], test_size: float, seed: int, groups: list[int] | None = None) -> dict[int, str]:
@@ -87,6 +89,67 @@ def tokenize_example(tokenizer, prompt: str, completion: str, max_length: int) -
             "truncated_prompt": truncated_prompt, "truncated_answer": truncated_answer}
 
 
+_GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
+
+
+def conversation_example(tokenizer, messages: list[dict], loss_turns: list[int], max_length: int) -> dict:
+    """input_ids and labels of a whole conversation in the tokenizer's chat template, with the loss
+    on the assistant messages whose index is in loss_turns (their text and end of turn) and nowhere
+    else. A template that marks assistant text ({% generation %}) gives the mask; otherwise each
+    turn is found by rendering the conversation up to it. Too long: the earliest tokens are cut."""
+    if _GENERATION_TAG.search(getattr(tokenizer, "chat_template", None) or ""):
+        out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+        ids, mask = list(out["input_ids"]), list(out["assistant_masks"])
+        assistant = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+        labels, run = [], -1
+        for k, (token, on) in enumerate(zip(ids, mask)):
+            run += bool(on and (k == 0 or not mask[k - 1]))
+            labels.append(token if on and assistant[run] in loss_turns else IGNORE_INDEX)
+    else:
+        ids, labels, done = [], [], ""
+
+        def add(text: str, trained: bool) -> None:
+            piece = tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+            ids.extend(piece)
+            labels.extend(piece if trained else [IGNORE_INDEX] * len(piece))
+
+        for i, message in enumerate(messages):
+            if message["role"] != "assistant":
+                continue
+            before = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True)
+            through = tokenizer.apply_chat_template(messages[:i + 1], tokenize=False)
+            if not (before.startswith(done) and through.startswith(before)):
+                raise TuneloopError("this chat template renders a conversation differently from its beginning, so its"
+                                    " assistant turns cannot be found; build one example per pair instead")
+            add(before[len(done):], False)
+            add(through[len(before):], i in loss_turns)
+            done = through
+    cut = max(len(ids) - max_length, 0)
+    return {"input_ids": ids[cut:], "labels": labels[cut:], "truncated": cut > 0}
+
+
+def conversation_items(pairs: list[dict]) -> tuple[list[dict], int]:
+    """With --conversations: the pairs of each conversation become its last pair (the one with
+    every earlier turn), with loss_turns naming the chat messages that are answers among these
+    pairs. Pairs alone stay as they are. Returns the items and how many pairs were folded in."""
+    from curate.pairs import conversation_key
+
+    groups: dict[str, list[dict]] = {}
+    for pair in pairs:
+        groups.setdefault(conversation_key(pair), []).append(pair)
+    items, folded = [], 0
+    for members in groups.values():
+        if len(members) == 1:
+            items.append(members[0])
+            continue
+        last = max(members, key=lambda p: (len(p["context"] or []), p["id"]))
+        offset = 1 if last.get("system") else 0
+        answered = {len(p["context"] or []) + 1 for p in members}
+        items.append({**last, "loss_turns": sorted(offset + i for i in answered)})
+        folded += len(members) - 1
+    return sorted(items, key=lambda p: p["id"]), folded
+
+
 def padded(tokenizer, prompt_ids: list[int], answer_ids: list[int], max_length: int) -> dict:
     """input_ids, attention_mask and labels padded to max_length; loss on the answer only."""
     ids = prompt_ids + answer_ids
@@ -94,6 +157,19 @@ def padded(tokenizer, prompt_ids: list[int], answer_ids: list[int], max_length: 
     return {"input_ids": ids + [tokenizer.pad_token_id] * pad,
             "attention_mask": [1] * len(ids) + [0] * pad,
             "labels": [IGNORE_INDEX] * len(prompt_ids) + answer_ids + [IGNORE_INDEX] * pad}
+
+
+def padded_conversation(tokenizer, example: dict, max_length: int) -> dict:
+    """A conversation_example padded to max_length."""
+    pad = max_length - len(example["input_ids"])
+    return {"input_ids": example["input_ids"] + [tokenizer.pad_token_id] * pad,
+            "attention_mask": [1] * len(example["input_ids"]) + [0] * pad,
+            "labels": example["labels"] + [IGNORE_INDEX] * pad}
+
+
+def item_messages(item: dict) -> list[dict]:
+    """A pair or dataset item as chat messages: system, earlier turns, the question and the answer."""
+    return chat_messages(item) + [{"role": "assistant", "content": item["response"]}]
 
 
 def default_export_root(store: Store) -> Path:
@@ -131,17 +207,25 @@ def build_dataset(store: Store, config: DatasetConfig, export_root: str | Path |
     pairs = [p for p in pairs if p["id"] not in excluded]
     if not pairs:
         raise TuneloopError("every approved pair is held out by an evaluation set or left out as contaminated")
+    if config.conversations and config.template != "chat":
+        raise TuneloopError("--conversations trains on whole chats: use it with --template chat")
     tokenizer, resolved = load_tokenizer(config.model, store)
     for pair in pairs:
         pair["lineage"] = json.loads(pair["lineage"]) if pair["lineage"] else None
+        pair["context"] = json.loads(pair["context"]) if pair["context"] else None
+    folded = 0
+    if config.conversations:
+        pairs, folded = conversation_items(pairs)
     groups, matches = _groups(store, pairs, config)
     splits = split_pairs(pairs, config.test_size, config.seed, groups)
     items = []
     with store.job("dataset.build", asdict(config)):
         for pair in tqdm(pairs, desc="tokenize", unit="pair", disable=not show_progress):
-            pair["context"] = json.loads(pair["context"]) if pair["context"] else None
             prompt, completion = render_example(config.template, pair, tokenizer)
             tokens = tokenize_example(tokenizer, prompt, completion, config.max_length)
+            if pair.get("loss_turns"):
+                tokens["conversation"] = conversation_example(tokenizer, item_messages(pair), pair["loss_turns"],
+                                                              config.max_length)
             items.append({**pair, "split": splits[pair["id"]], "prompt": prompt, "completion": completion,
                           **tokens})
         report = dataset_report(items, config.max_length)
@@ -151,6 +235,9 @@ def build_dataset(store: Store, config: DatasetConfig, export_root: str | Path |
                              "near_threshold": config.near_threshold, "semantic_threshold": config.semantic_threshold}
         report["contamination"] = {"found": sorted(contaminated), "left_out": not config.keep_contaminated}
         report["excluded_for_eval_sets"] = {name: len(ids) for name, ids in held_out.items()}
+        if config.conversations:
+            report["conversations"] = {"examples": sum(bool(i.get("loss_turns")) for i in items),
+                                       "pairs_folded_in": folded}
         export_dir = Path(export_root or default_export_root(store)) / config.name
         with store.transaction() as con:
             version_id = con.execute(
@@ -170,7 +257,8 @@ def build_dataset(store: Store, config: DatasetConfig, export_root: str | Path |
                 "prompt_tokens": pa.array([len(i["prompt_ids"]) for i in items], pa.int32()),
                 "completion_tokens": pa.array([len(i["answer_ids"]) for i in items], pa.int32()),
                 "truncated_prompt": [i["truncated_prompt"] for i in items],
-                "truncated_answer": [i["truncated_answer"] for i in items]}))
+                "truncated_answer": [i["truncated_answer"] for i in items],
+                "loss_turns": [json.dumps(i["loss_turns"]) if i.get("loss_turns") else None for i in items]}))
             con.execute("INSERT INTO dataset_items SELECT ?, * FROM _items", [version_id])
             con.unregister("_items")
         export(items, tokenizer, config.max_length, export_dir)
@@ -231,12 +319,15 @@ def export(items: list[dict], tokenizer, max_length: int, out: Path) -> None:
                                     ensure_ascii=False) + "\n")
         with open(out / f"{split}_chat.jsonl", "w", encoding="utf-8") as fh:
             for i in rows:
-                messages = chat_messages(i) + [{"role": "assistant", "content": i["response"]}]
-                fh.write(json.dumps({"pair_id": i["id"], "messages": messages}, ensure_ascii=False) + "\n")
+                line = {"pair_id": i["id"], "messages": item_messages(i)}
+                if i.get("loss_turns"):
+                    line["loss_turns"] = i["loss_turns"]   # the answers trained on (indices into messages)
+                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
     DatasetDict({
         split: Dataset.from_list([
             {"pair_id": i["id"], "prompt": i["prompt"], "completion": i["completion"], "origin": i["origin"],
-             **padded(tokenizer, i["prompt_ids"], i["answer_ids"], max_length)}
+             **(padded_conversation(tokenizer, i["conversation"], max_length) if i.get("conversation")
+                else padded(tokenizer, i["prompt_ids"], i["answer_ids"], max_length))}
             for i in items if i["split"] == split])
         for split in ("train", "test")}).save_to_disk(str(out / "hf"))
 
@@ -268,4 +359,5 @@ def version_items(store: Store, version_id: int, split: str | None = None) -> li
                       + " ORDER BY pair_id", [version_id] + ([split] if split else []))
     for r in rows:
         r["context"] = json.loads(r["context"]) if r["context"] else None
+        r["loss_turns"] = json.loads(r["loss_turns"]) if r.get("loss_turns") else None
     return rows

@@ -271,6 +271,8 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
     (13, "personal data: scans, findings and purges", ("curate/013_pii.sql",)),
     (14, "preference versions and their chosen/rejected items; DPO figures in run metrics",
      ("curate/014_preferences.sql", "training/014_preference_metrics.sql")),
+    (15, "dataset items that are whole conversations, with the loss on every assistant turn",
+     ("curate/015_conversation_items.sql",)),
 ]
 
 

@@ -58,3 +58,54 @@ def test_only_conversations_with_two_answers_to_rate_are_offered_until_none_is_l
     assert len(offered) == len(set(offered)) == 11 and conversations_left(demo, annotator) == 0
     with pytest.raises(TuneloopError, match="no conversation"):
         conversation(demo, "log:999999")
+
+
+def test_whole_conversation_examples_train_on_every_answer_and_nothing_else(demo, tiny_model_dir, tmp_path, cli):
+    from transformers import AutoTokenizer
+
+    from curate.dataset import get_version, version_items
+    from training.train import examples
+
+    demo.execute("UPDATE pairs SET status = 'approved'")
+    result = cli("dataset", "build", "--name", "chats", "--template", "chat", "--conversations", "--model",
+                 str(tiny_model_dir), "--max-length", "1024", "--semantic-threshold", "0")
+    assert result.exit_code == 0, result.output
+    report = get_version(demo, "chats")["report"]
+    assert report["conversations"]["examples"] == 11 and report["conversations"]["pairs_folded_in"] > 0
+    items = [i for i in version_items(demo, get_version(demo, "chats")["id"]) if i["loss_turns"]]
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    end = "<|im_end|>\n"
+    for item, example in zip(items, examples(tokenizer, items, 1024)):
+        messages = [{"role": "system", "content": item["system"]}] if item["system"] else []
+        messages += item["context"] + [{"role": "user", "content": item["instruction"]},
+                                       {"role": "assistant", "content": item["response"]}]
+        # the labelled tokens, run by run, are exactly the answers (with their end of turn), in order
+        runs, current = [], []
+        for token, label in zip(example["input_ids"], example["labels"]):
+            if label != -100:
+                assert label == token
+                current.append(token)
+            elif current:
+                runs, current = runs + [current], []
+        runs += [current] if current else []
+        assert [tokenizer.decode(r) for r in runs] == [messages[i]["content"] + end for i in item["loss_turns"]]
+        assert all(messages[i]["role"] == "assistant" for i in item["loss_turns"]) and len(item["loss_turns"]) >= 2
+    # exported as messages, with the answers trained on named
+    import json
+    from pathlib import Path
+
+    export_dir = Path(get_version(demo, "chats")["export_dir"])
+    lines = [json.loads(line) for split in ("train", "test")
+             for line in (export_dir / f"{split}_chat.jsonl").read_text().splitlines()]
+    whole = [line for line in lines if "loss_turns" in line]
+    assert len(whole) == 11 and all(line["messages"][i]["role"] == "assistant" for line in whole for i in line["loss_turns"])
+    trained = cli("train", "--dataset", "chats", "--model", str(tiny_model_dir), "--max-steps", "2", "--batch-size", "4",
+                  "--precision", "fp32")
+    assert trained.exit_code == 0, trained.output
+    assert demo.scalar("SELECT count(*) FROM example_losses WHERE pair_id = ?", [items[0]["pair_id"]]) == 1
+
+
+def test_whole_conversations_need_the_chat_template(demo, tiny_model_dir, cli):
+    demo.execute("UPDATE pairs SET status = 'approved'")
+    result = cli("dataset", "build", "--name", "c", "--conversations", "--model", str(tiny_model_dir))
+    assert result.exit_code != 0 and "--template chat" in result.output

@@ -24,11 +24,17 @@ CHECKPOINT_PREFIX = "checkpoint-"
 
 
 def examples(tokenizer, items: list[dict], max_length: int) -> list[dict]:
-    """Token ids with labels masked over the prompt: the loss is on the answer tokens only."""
-    from curate.dataset import tokenize_example
+    """Token ids with labels masked over the prompt: the loss is on the answer tokens only (on every
+    answer of a whole-conversation item)."""
+    from curate.dataset import conversation_example, item_messages, tokenize_example
 
     out = []
     for item in items:
+        if item.get("loss_turns"):
+            c = conversation_example(tokenizer, item_messages(item), item["loss_turns"], max_length)
+            out.append({"input_ids": c["input_ids"], "attention_mask": [1] * len(c["input_ids"]), "labels": c["labels"],
+                        "pair_id": item["pair_id"]})
+            continue
         t = tokenize_example(tokenizer, item["prompt"], item["completion"], max_length)
         ids = t["prompt_ids"] + t["answer_ids"]
         out.append({"input_ids": ids, "attention_mask": [1] * len(ids),
