@@ -140,6 +140,11 @@ def summary(report: dict) -> str:
     return text + (f"\nwritten to {report['path']}" if report.get("path") else "")
 
 
+def preference_versions_frame(store: Store):
+    return store.frame("SELECT id, name, report->>'items' AS items, report->>'train' AS train, report->>'test' AS test,"
+                       " report->'by_source' AS by_source, export_path, created_at FROM preference_versions ORDER BY id DESC")
+
+
 def get_preference_version(store: Store, name: str) -> dict | None:
     row = store.one("SELECT * FROM preference_versions WHERE name = ?", [name])
     if row is not None:

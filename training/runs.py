@@ -37,11 +37,14 @@ def get_run(store: Store, run_id: int) -> dict:
 
 
 def curve(store: Store, run_id: int):
-    """Loss and held-out loss by step (the latest value per step: a resumed run repeats steps)."""
+    """Loss, held-out loss (and for DPO the reward margin and held-out preference accuracy) by step
+    (the latest value per step: a resumed run repeats steps)."""
     return store.frame(
         "SELECT step, last(loss ORDER BY logged_at) FILTER (WHERE loss IS NOT NULL) AS loss,"
         " last(eval_loss ORDER BY logged_at) FILTER (WHERE eval_loss IS NOT NULL) AS eval_loss,"
-        " last(learning_rate ORDER BY logged_at) FILTER (WHERE learning_rate IS NOT NULL) AS learning_rate"
+        " last(learning_rate ORDER BY logged_at) FILTER (WHERE learning_rate IS NOT NULL) AS learning_rate,"
+        " last(reward_margin ORDER BY logged_at) FILTER (WHERE reward_margin IS NOT NULL) AS reward_margin,"
+        " last(eval_accuracy ORDER BY logged_at) FILTER (WHERE eval_accuracy IS NOT NULL) AS eval_accuracy"
         " FROM run_metrics WHERE run_id = ? GROUP BY step ORDER BY step", [run_id])
 
 

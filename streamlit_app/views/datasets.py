@@ -3,6 +3,7 @@ import streamlit as st
 
 from curate.dataset import DatasetConfig, build_dataset, get_version, versions_frame
 from curate.errors import TuneloopError
+from curate.options import field_help
 from curate.stats import stats
 from curate.templates import TEMPLATES
 from curate.users import can
@@ -21,10 +22,12 @@ with st.form("build"):
     max_length = right.number_input("Max length (tokens)", min_value=16, max_value=8192, value=512, step=64)
     test_size = left.slider("Held-out share", 0.0, 0.5, 0.1, 0.05)
     seed = middle.number_input("Split seed", min_value=0, value=0)
+    conversations = right.checkbox("Whole conversations", help=field_help(DatasetConfig)["conversations"])
     if st.form_submit_button("Build version", type="primary"):
         try:
             with st.spinner("Tokenizing and exporting…"):
-                report = build_dataset(store, DatasetConfig(name, template, None, int(max_length), test_size, int(seed)))
+                report = build_dataset(store, DatasetConfig(name, template, None, int(max_length), test_size, int(seed),
+                                                            conversations=conversations))
             st.success(f"{name}: {report['examples']} examples exported to {report['export_dir']}")
         except TuneloopError as exc:
             st.error(escape_markdown(str(exc)))

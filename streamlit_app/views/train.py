@@ -1,29 +1,34 @@
 import streamlit as st
 
 from curate.dataset import versions_frame
+from curate.preferences import preference_versions_frame
 from streamlit_app.common import get_store, require
 from streamlit_app.render import config_form
-from training.config import TrainConfig, help_text
+from training.config import METHODS, TrainConfig, help_text
 from training.runs import curve, flag_hardest, get_run, hardest, launch, log_tail, runs_frame, stop
 
 store = get_store()
 require("approve")
 st.title("Train")
-versions = versions_frame(store)
+method = st.segmented_control("Method", METHODS, default="sft", help=help_text()["method"]) or "sft"
+versions = versions_frame(store) if method == "sft" else preference_versions_frame(store)
 if versions.empty:
-    st.info("Build a dataset version first (Datasets page).")
+    st.info("Build a dataset version first (Datasets page)." if method == "sft" else
+            "Export preferences first: `tuneloop preferences export FILE --name NAME` (A/B votes, edits, reviews).")
     st.stop()
 with st.form("train"):
-    dataset = st.selectbox("Dataset version", versions["name"].tolist(), help=help_text()["dataset"])
+    dataset = st.selectbox("Dataset version" if method == "sft" else "Preference version", versions["name"].tolist(),
+                           help=help_text()["dataset"])
     values = config_form(TrainConfig, ["model", "lora", "max_steps", "epochs", "batch_size", "lr", "device",
-                                       "precision"], {"lora": True, "max_steps": 200})
+                                       "precision"] + (["beta", "max_length"] if method == "dpo" else []),
+                         {"lora": True, "max_steps": 200})
     with st.expander("More options"):
         values |= config_form(TrainConfig, ["lora_r", "lora_alpha", "lora_dropout", "grad_accum", "warmup_ratio",
                                             "weight_decay", "seed", "logging_steps", "eval_steps", "save_steps",
                                             "group_by_length", "threads", "gradient_checkpointing", "qlora",
                                             "num_processes", "fsdp"])
     if st.form_submit_button("Start training", type="primary"):
-        started = launch(store, TrainConfig(dataset=dataset, **values))
+        started = launch(store, TrainConfig(dataset=dataset, method=method, **values))
         st.session_state["launched"] = started
         st.success(f"started (process {started['pid']}); the run appears below in a moment")
 if "launched" in st.session_state and (text := log_tail(st.session_state["launched"]["log"])):
@@ -44,6 +49,8 @@ def live() -> None:
     points = curve(store, run_id)
     if not points.empty:
         st.line_chart(points, x="step", y=["loss", "eval_loss"])
+        if points["reward_margin"].notna().any():
+            st.line_chart(points, x="step", y=["reward_margin", "eval_accuracy"])
     if run["state"] == "failed":
         st.error(run["error"] or "the run failed")
         if text := log_tail(run["log_path"]):
