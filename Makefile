@@ -30,7 +30,7 @@ browser:
 	  else echo "browser tests need Debian's chromium: sudo apt-get install chromium chromium-driver"; fi; }
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 # ruff, configured in pyproject.toml; .ci/run runs it before the tests.
 lint: $(STAMP)

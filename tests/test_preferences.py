@@ -130,6 +130,18 @@ def test_dpo_on_the_tiny_model_moves_weights_and_raises_the_margin(store, cli, t
     after = AutoModelForCausalLM.from_pretrained(run["output_dir"])
     assert any(not torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values()))
     assert store.scalar("SELECT count(*) FROM models WHERE name = 'run:1'") == 1
+    # resume: a run that failed after its step-6 checkpoint continues from there with its own config
+    import shutil
+    from pathlib import Path
+
+    run_dir = Path(run["output_dir"]).parent
+    shutil.rmtree(run_dir / "checkpoint-12")
+    store.execute("UPDATE jobs SET state = 'failed' WHERE id = ?", [run["job_id"]])
+    logged = store.scalar("SELECT count(*) FROM run_metrics")
+    resumed = cli("train", "--resume", "1")
+    assert resumed.exit_code == 0, resumed.output
+    assert store.scalar("SELECT state FROM jobs WHERE id = ?", [run["job_id"]]) == "succeeded"
+    assert (run_dir / "checkpoint-12").is_dir() and store.scalar("SELECT count(*) FROM run_metrics") > logged
 
 
 def test_dpo_refuses_an_sft_dataset_name(dataset, cli):

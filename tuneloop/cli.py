@@ -221,7 +221,12 @@ def pii_scan(ctx, entities, threshold) -> None:
 @library_errors
 def pii_redact(ctx, scan_id, purge, note) -> None:
     """Make a redacted version of every pair the scan found personal data in (origin redacted,
-    lineage to the original, which is retired)."""
+    lineage to the original, which is retired).
+
+    \b
+    Example:
+      tuneloop pii redact --purge --note "erasure request 17"
+    """
     from curate.pii import redact
     from evals.results import PURGE
 
@@ -234,7 +239,12 @@ def pii_redact(ctx, scan_id, purge, note) -> None:
 @click.pass_context
 @library_errors
 def pii_display(ctx, mode) -> None:
-    """Whether the app shows pairs redacted (the default once a scan ran) or as written."""
+    """Whether the app shows pairs redacted (the default once a scan ran) or as written.
+
+    \b
+    Example:
+      tuneloop pii display original
+    """
     from curate.pii import set_display
 
     set_display(open_store(ctx), mode == "redacted")
