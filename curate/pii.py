@@ -274,10 +274,11 @@ def set_display(store: Store, redacted: bool) -> None:
 
 def as_displayed(store: Store, pair: dict) -> dict:
     """The pair as a page should show it: redacted by the latest scan when the setting says so."""
-    scan_row = latest_scan(store) if display_redacted(store) else None
-    if scan_row is None:
-        return pair
-    spans = findings(store, [pair["id"]], scan_row["id"]).get(pair["id"])
+    with store.connect():   # one turn at the file for the three reads
+        scan_row = latest_scan(store) if display_redacted(store) else None
+        if scan_row is None:
+            return pair
+        spans = findings(store, [pair["id"]], scan_row["id"]).get(pair["id"])
     return redacted_pair(pair, spans, Placeholders()) if spans else pair
 
 

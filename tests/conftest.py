@@ -61,6 +61,15 @@ def write(tmp_path):
     return _write
 
 
+def eval_run(store: Store, model: str, answers: dict[int, str]) -> int:
+    """A domain evaluation run whose model gave these answers (pair id → output)."""
+    run_id = store.scalar("INSERT INTO eval_runs (kind, model, metrics) VALUES ('domain', ?, '{}') RETURNING id", [model])
+    for pair_id, output in answers.items():
+        store.execute("INSERT INTO model_outputs (eval_run_id, pair_id, prompt, output) VALUES (?, ?, 'p', ?)",
+                      [run_id, pair_id, output])
+    return run_id
+
+
 @pytest.fixture
 def openai_stub(monkeypatch):
     """A local OpenAI-compatible server; the environment points the openai backend at it."""

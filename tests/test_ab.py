@@ -8,13 +8,7 @@ from curate.pairs import insert_pairs, make_pair
 from curate.users import add_user
 from evals import ab
 
-
-def _eval_run(store, model: str, answers: dict[int, str]) -> int:
-    run_id = store.scalar("INSERT INTO eval_runs (kind, model, metrics) VALUES ('domain', ?, '{}') RETURNING id", [model])
-    for pair_id, output in answers.items():
-        store.execute("INSERT INTO model_outputs (eval_run_id, pair_id, prompt, output) VALUES (?, ?, 'p', ?)",
-                      [run_id, pair_id, output])
-    return run_id
+from conftest import eval_run
 
 
 @pytest.fixture
@@ -22,8 +16,8 @@ def study(store):
     insert_pairs(store, [make_pair(f"How do I reset lamp {i}?", f"Hold the button {i} seconds.", origin="extracted")
                          for i in range(12)])
     ids = [r["id"] for r in store.rows("SELECT id FROM pairs ORDER BY id")]
-    base = _eval_run(store, "base", {i: f"base answer {i}" for i in ids})
-    tuned = _eval_run(store, "run:1", {i: f"tuned answer {i}" for i in ids[:10]})  # answered 10 of the 12
+    base = eval_run(store, "base", {i: f"base answer {i}" for i in ids})
+    tuned = eval_run(store, "run:1", {i: f"tuned answer {i}" for i in ids[:10]})  # answered 10 of the 12
     return ab.create_study(store, base, tuned), ids
 
 
@@ -39,7 +33,7 @@ def test_bad_studies_are_refused_with_the_reason(store, study):
         ab.create_study(store, 1, 99)
     with pytest.raises(TuneloopError, match="two different"):
         ab.create_study(store, 1, 1)
-    other = _eval_run(store, "other", {})
+    other = eval_run(store, "other", {})
     with pytest.raises(TuneloopError, match="no question in common"):
         ab.create_study(store, 1, other)
     assert store.scalar("SELECT count(*) FROM ab_studies") == 1  # the refused ones left nothing behind
@@ -111,7 +105,7 @@ def test_questions_the_fine_tuned_model_lost_go_back_to_the_queue(store, study, 
 
 def test_cli_starts_a_study_and_names_bad_runs(store, cli):
     insert_pairs(store, [make_pair("Q?", "A.", origin="extracted")])
-    a, b = _eval_run(store, "base", {1: "x"}), _eval_run(store, "run:1", {1: "y"})
+    a, b = eval_run(store, "base", {1: "x"}), eval_run(store, "run:1", {1: "y"})
     result = cli("eval", "ab", "start", "--a", str(a), "--b", str(b))
     assert result.exit_code == 0 and "1 questions" in result.output
     result = cli("eval", "ab", "start", "--a", str(a), "--b", "42")

@@ -10,15 +10,9 @@ from curate.rating.review import review
 from curate.users import add_user
 from evals import ab
 
+from conftest import eval_run
+
 POLITE = "Happy to help! Hold the power button for five seconds and the lamp resets."
-
-
-def _eval_run(store, model: str, answers: dict[int, str]) -> int:
-    run_id = store.scalar("INSERT INTO eval_runs (kind, model, metrics) VALUES ('domain', ?, '{}') RETURNING id", [model])
-    for pair_id, output in answers.items():
-        store.execute("INSERT INTO model_outputs (eval_run_id, pair_id, prompt, output) VALUES (?, ?, 'p', ?)",
-                      [run_id, pair_id, output])
-    return run_id
 
 
 @pytest.fixture
@@ -27,8 +21,8 @@ def scripted(store):
     insert_pairs(store, [make_pair(f"How do I reset lamp model {i}?", f"Reset {i}.", origin="extracted")
                          for i in range(10)])
     ids = [r["id"] for r in store.rows("SELECT id FROM pairs ORDER BY id")]
-    base = _eval_run(store, "base", {i: f"no idea {i}" for i in ids})
-    tuned = _eval_run(store, "run:1", {i: f"{POLITE} (model {i})" for i in ids})
+    base = eval_run(store, "base", {i: f"no idea {i}" for i in ids})
+    tuned = eval_run(store, "run:1", {i: f"{POLITE} (model {i})" for i in ids})
     study = ab.create_study(store, base, tuned)
     voters = [add_user(store, f"voter{k}") for k in range(3)]
     for n, pair_id in enumerate(ids):

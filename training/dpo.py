@@ -9,26 +9,12 @@ rejected one, relative to the reference model) at the start and the end.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 
-from curate.errors import TuneloopError
-from curate.preferences import as_record, preference_items, require_preference_version
-from curate.store import Store
+from curate.preferences import as_record
 from training.config import TrainConfig
-
-
-def dpo_inputs(store: Store, config: TrainConfig) -> tuple[dict, list, list]:
-    """The preference version and its frozen train and test items."""
-    if not config.dataset:
-        raise TuneloopError("name the preference version to train on (--dataset)")
-    version = require_preference_version(store, config.dataset)
-    train_items = preference_items(store, version["id"], "train")
-    if not train_items:
-        raise TuneloopError(f"preference version {config.dataset!r} has no training pairs")
-    return version, train_items, preference_items(store, version["id"], "test")
 
 
 def fit_dpo(store, job, run_id, output_dir: Path, model, tokenizer, config: TrainConfig, version, train_items,
@@ -38,8 +24,7 @@ def fit_dpo(store, job, run_id, output_dir: Path, model, tokenizer, config: Trai
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
-    from curate.lm.resolve import register_model
-    from training.train import _merged, _placement, last_checkpoint, store_metrics
+    from training.train import _placement, last_checkpoint, record_model, save_model, store_metrics
 
     torch.set_num_threads(config.threads or max(os.cpu_count() or 1, 1))
     torch.manual_seed(config.seed)
@@ -76,13 +61,7 @@ def fit_dpo(store, job, run_id, output_dir: Path, model, tokenizer, config: Trai
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     wall = time.perf_counter() - started
     after = trainer.evaluate() if test_items else {}
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if config.lora:
-        model.save_pretrained(output_dir / "adapter")
-        tokenizer.save_pretrained(output_dir / "adapter")
-        model = _merged(store, config, model, output_dir / "adapter")
-    model.save_pretrained(output_dir / "model")
-    tokenizer.save_pretrained(output_dir / "model")
+    save_model(store, config, trainer.accelerator.unwrap_model(trainer.model), tokenizer, output_dir)
     metrics = {"method": "dpo", "wall_seconds": round(wall, 1), "steps": trainer.state.global_step,
                "train_pairs": len(train_items), "test_pairs": len(test_items),
                "final_eval_loss": after.get("eval_loss"),
@@ -90,9 +69,5 @@ def fit_dpo(store, job, run_id, output_dir: Path, model, tokenizer, config: Trai
                "preference_accuracy_before": before.get("eval_rewards/accuracies"),
                "reward_margin": after.get("eval_rewards/margins"), **placement.describe()}
     with store.transaction() as con:
-        con.execute("UPDATE runs SET output_dir = ?, metrics = ? WHERE id = ?",
-                    [str(output_dir / "model"), json.dumps(metrics), run_id])
-        register_model(con, f"run:{run_id}", output_dir / "model", config.model, job.id)
-        if config.lora:
-            register_model(con, f"run:{run_id}:adapter", output_dir / "adapter", config.model, job.id)
+        record_model(con, run_id, output_dir, config, job, metrics)
     return metrics

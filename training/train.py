@@ -68,17 +68,17 @@ def _output_root(store: Store, config: TrainConfig) -> Path:
 def _inputs(store: Store, config: TrainConfig) -> tuple[dict, list, list]:
     """The dataset version (a preference version for DPO) and its frozen train and test items, read
     before anything runs."""
-    if config.method == "dpo":
-        from training.dpo import dpo_inputs
+    from curate.preferences import preference_items, require_preference_version
 
-        return dpo_inputs(store, config)
+    what, get, items = (("preference version", require_preference_version, preference_items) if config.method == "dpo"
+                        else ("dataset", get_version, version_items))
     if not config.dataset:
-        raise TuneloopError("name the dataset version to train on (--dataset)")
-    version = get_version(store, config.dataset)
-    train_items = version_items(store, version["id"], "train")
+        raise TuneloopError(f"name the {what} to train on (--dataset)")
+    version = get(store, config.dataset)
+    train_items = items(store, version["id"], "train")
     if not train_items:
-        raise TuneloopError(f"dataset {config.dataset!r} has no training examples")
-    return version, train_items, version_items(store, version["id"], "test")
+        raise TuneloopError(f"{what} {config.dataset!r} has no training examples")
+    return version, train_items, items(store, version["id"], "test")
 
 
 def _load(store: Store, config: TrainConfig):
@@ -237,13 +237,7 @@ def _fit(store, job, run_id, output_dir, model, tokenizer, config, version, trai
     tokens = int(trainer.accelerator.reduce(torch.tensor(counted["tokens"], device=trainer.args.device), "sum"))
     if not trainer.accelerator.is_main_process:
         return {}   # other processes of a distributed run: the main one saves and writes the store
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if config.lora:
-        model.save_pretrained(output_dir / "adapter")   # the adapter alone (run:N:adapter), megabytes
-        tokenizer.save_pretrained(output_dir / "adapter")
-        model = _merged(store, config, model, output_dir / "adapter")
-    model.save_pretrained(output_dir / "model")
-    tokenizer.save_pretrained(output_dir / "model")
+    model = save_model(store, config, trainer.accelerator.unwrap_model(trainer.model), tokenizer, output_dir)
     losses = example_losses(model, train_set + test_set, tokenizer.pad_token_id, config.batch_size, placement)
     splits = ["train"] * len(train_set) + ["test"] * len(test_set)
     import pyarrow as pa
@@ -257,12 +251,30 @@ def _fit(store, job, run_id, output_dir, model, tokenizer, config, version, trai
         con.execute("DELETE FROM example_losses WHERE run_id = ?", [run_id])
         con.execute("INSERT INTO example_losses SELECT ?, pair_id, split, loss FROM _losses", [run_id])
         con.unregister("_losses")
-        con.execute("UPDATE runs SET output_dir = ?, metrics = ? WHERE id = ?",
-                    [str(output_dir / "model"), json.dumps(metrics), run_id])
-        register_model(con, f"run:{run_id}", output_dir / "model", config.model, job.id)
-        if config.lora:
-            register_model(con, f"run:{run_id}:adapter", output_dir / "adapter", config.model, job.id)
+        record_model(con, run_id, output_dir, config, job, metrics)
     return metrics
+
+
+def save_model(store: Store, config: TrainConfig, model, tokenizer, output_dir: Path):
+    """The trained model into output_dir/model (a LoRA run: its adapter alone into output_dir/adapter,
+    megabytes, and merged into the base for model/). Returns the saved model."""
+    if config.lora:
+        model.save_pretrained(output_dir / "adapter")
+        tokenizer.save_pretrained(output_dir / "adapter")
+        model = _merged(store, config, model, output_dir / "adapter")
+    model.save_pretrained(output_dir / "model")
+    tokenizer.save_pretrained(output_dir / "model")
+    return model
+
+
+def record_model(con, run_id: int, output_dir: Path, config: TrainConfig, job, metrics: dict) -> None:
+    """Inside the caller's transaction: the run's metrics and model folder, and its names run:N
+    (and run:N:adapter)."""
+    con.execute("UPDATE runs SET output_dir = ?, metrics = ? WHERE id = ?",
+                [str(output_dir / "model"), json.dumps(metrics), run_id])
+    register_model(con, f"run:{run_id}", output_dir / "model", config.model, job.id)
+    if config.lora:
+        register_model(con, f"run:{run_id}:adapter", output_dir / "adapter", config.model, job.id)
 
 
 # run_metrics column ← the Trainer's log key (SFT and DPO runs log different things)
