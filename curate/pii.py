@@ -272,14 +272,15 @@ def set_display(store: Store, redacted: bool) -> None:
                   [DISPLAY_SETTING, json.dumps("redacted" if redacted else "original")])
 
 
-def as_displayed(store: Store, pair: dict) -> dict:
-    """The pair as a page should show it: redacted by the latest scan when the setting says so."""
+def as_displayed(store: Store, pair: dict, placeholders: Placeholders | None = None) -> dict:
+    """The pair as a page should show it: redacted by the latest scan when the setting says so
+    (pass one Placeholders for the pairs of one conversation shown together)."""
     with store.connect():   # one turn at the file for the three reads
         scan_row = latest_scan(store) if display_redacted(store) else None
         if scan_row is None:
             return pair
         spans = findings(store, [pair["id"]], scan_row["id"]).get(pair["id"])
-    return redacted_pair(pair, spans, Placeholders()) if spans else pair
+    return redacted_pair(pair, spans, placeholders if placeholders is not None else Placeholders()) if spans else pair
 
 
 # --------------------------------------------------------------------------- store: redact and purge

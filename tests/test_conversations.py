@@ -109,3 +109,14 @@ def test_whole_conversations_need_the_chat_template(demo, tiny_model_dir, cli):
     demo.execute("UPDATE pairs SET status = 'approved'")
     result = cli("dataset", "build", "--name", "c", "--conversations", "--model", str(tiny_model_dir))
     assert result.exit_code != 0 and "--template chat" in result.output
+
+
+def test_a_conversation_is_shown_redacted_once_a_scan_ran(demo, cli):
+    annotator = add_user(demo, "ann")
+    convo = next_conversation(demo, annotator)
+    first = convo["pair_ids"][0]
+    demo.execute("UPDATE pairs SET response = response || ' Mail ann.lee@example.com.' WHERE id = ?", [first])
+    assert "ann.lee@example.com" in str(conversation(demo, convo["key"])["turns"])
+    assert cli("pii", "scan", "--entities", "EMAIL_ADDRESS").exit_code == 0
+    shown = str(conversation(demo, convo["key"])["turns"])
+    assert "ann.lee@example.com" not in shown and "<EMAIL_1>" in shown

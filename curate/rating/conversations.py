@@ -13,6 +13,7 @@ import json
 
 from curate.errors import TuneloopError
 from curate.pairs import conversation_key_sql, to_rate
+from curate.pii import Placeholders, as_displayed
 from curate.rating.ratings import validate, write_answers
 from curate.rating.schema import get_schema
 from curate.store import Store
@@ -56,8 +57,10 @@ def conversation(store: Store, key: str) -> dict:
                        [key])
     if not pairs:
         raise TuneloopError(f"no conversation {key!r}")
-    for p in pairs:
-        p["context"] = json.loads(p["context"]) if p["context"] else []
+    shown = Placeholders()   # personal data replaced as the app's setting says, numbered across the conversation
+    for i, p in enumerate(pairs):
+        pairs[i] = p = as_displayed(store, p, shown)
+        p["context"] = (json.loads(p["context"]) if isinstance(p["context"], str) else p["context"]) or []
     last = max(pairs, key=lambda p: (len(p["context"]), p["id"]))
     turns = [dict(t) for t in last["context"]] + [
         {"role": "user", "content": last["instruction"] + (f"\n\n{last['input']}" if last["input"] else "")},
