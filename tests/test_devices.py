@@ -135,7 +135,15 @@ def test_one_training_step_of_a_half_billion_parameter_shaped_model(dataset, tmp
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     del model
-    run_id = train(dataset, TrainConfig(dataset="v1", model=str(folder), max_steps=1, batch_size=2, logging_steps=1,
+    # a version of six pairs: the held-out evaluations and every example's loss stay a few forward passes
+    from curate.dataset import DatasetConfig, build_dataset
+    from curate.pairs import NEW, set_status
+
+    with dataset.transaction() as con:
+        set_status(con, [r["id"] for r in dataset.rows("SELECT id FROM pairs ORDER BY id OFFSET 6")], NEW)
+    build_dataset(dataset, DatasetConfig("six", model=str(folder), max_length=64, test_size=0.34,
+                                         semantic_threshold=None), export_root=tmp_path / "ds")
+    run_id = train(dataset, TrainConfig(dataset="six", model=str(folder), max_steps=1, batch_size=2, logging_steps=1,
                                         eval_steps=10, save_steps=10, gradient_checkpointing=True,
                                         output_root=str(tmp_path / "runs")))
     run = get_run(dataset, run_id)

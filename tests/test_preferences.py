@@ -124,12 +124,14 @@ def test_dpo_on_the_tiny_model_moves_weights_and_raises_the_margin(store, cli, t
     after = AutoModelForCausalLM.from_pretrained(run["output_dir"])
     assert any(not torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values()))
     assert store.scalar("SELECT count(*) FROM models WHERE name = 'run:1'") == 1
-    # resume: a run that failed after its step-6 checkpoint continues from there with its own config
+    # resume: the run as it would be had it failed after its step-6 checkpoint (no final model, no
+    # metrics, the job failed) continues from that checkpoint with its own config
     import shutil
     from pathlib import Path
 
     run_dir = Path(run["output_dir"]).parent
     shutil.rmtree(run_dir / "checkpoint-12")
+    store.execute("UPDATE runs SET output_dir = ?, metrics = NULL WHERE id = 1", [str(run_dir)])
     store.execute("UPDATE jobs SET state = 'failed' WHERE id = ?", [run["job_id"]])
     logged = store.scalar("SELECT count(*) FROM run_metrics")
     resumed = cli("train", "--resume", "1")
