@@ -33,6 +33,22 @@ def test_overview_seeds_an_empty_store_and_shows_counts(app, db_path):
     assert any("lumo_support_faq.jsonl" in str(df.value["name"].tolist()) for df in app.dataframe)
 
 
+def test_overview_counts_personal_data_and_the_team_page_sets_how_pairs_are_shown(app, db_path):
+    from curate import pii
+
+    assert any("No personal-data scan yet" in i.value for i in app.info)
+    store = Store(db_path)
+    store.execute("UPDATE pairs SET response = response || ' Mail ann.lee@example.com.' WHERE id = (SELECT min(id) FROM pairs)")
+    pii.scan(store, ["EMAIL_ADDRESS"])
+    app.run()
+    assert not app.exception and any("Findings of the latest scan" in c.value for c in app.caption)
+    app.switch_page("views/team.py").run()
+    [shown] = [t for t in app.toggle if "placeholders" in t.label]
+    assert shown.value is True
+    shown.set_value(False).run()
+    assert not app.exception and not pii.display_redacted(store)
+
+
 def test_ingest_page_imports_an_upload_and_extracts_pairs(app, db_path, tmp_path):
     app.switch_page("views/ingest.py").run()
     rows = [json.dumps({"question": f"Uploaded question {i}?", "answer": f"Answer {i}."}) for i in range(3)]
