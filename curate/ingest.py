@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from curate.store import Store
 
 FORMATS = ("auto",) + readers.CONTAINERS + tuple(SHAPES)
 BATCH_SIZE = 500
+HEARTBEAT_SECONDS = 1.0   # the import's job shows progress at most this often
 # Uploads through the app: bigger files belong on the command line.
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 # Files a folder holds that describe the data rather than being it.
@@ -124,10 +126,13 @@ def ingest(store: Store, paths: Iterable[str | Path], *, format: str = "auto",
     reports = []
     with store.job("ingest", {"files": [str(f) for f in files], "format": format, "map": mapping,
                               "topic": topic, "redact": redact}) as job:
+        beaten = [0.0]
         for i, path in enumerate(files):
             def progress(fraction: float, msg: str, i=i) -> None:
                 overall = (i + fraction) / len(files)
-                job.heartbeat(overall, msg)
+                if fraction >= 1.0 or time.monotonic() - beaten[0] >= HEARTBEAT_SECONDS:
+                    job.heartbeat(overall, msg)   # a turn at the file of its own: not after every batch
+                    beaten[0] = time.monotonic()
                 if on_progress:
                     on_progress(overall, msg)
             reports.append(ingest_file(store, path, format=format, mapping=mapping, topic=topic,

@@ -1,0 +1,86 @@
+"""Import speed: `tuneloop ingest` against a bare DuckDB read of the same file into a table, in
+one run, for JSON lines and CSV Q&A files we generate (question, answer; realistic lengths).
+
+    .venv/bin/python benchmarks/ingest.py                    # 200k rows of each
+    .venv/bin/python benchmarks/ingest.py --rows 1000000     # the issue's 1M
+
+The peer does only what DuckDB's readers do (`CREATE TABLE t AS SELECT * FROM read_json(…)` /
+`read_csv(…)`); tuneloop also normalizes each record, hashes it, skips duplicates, keeps rejects
+with file:line:reason and commits in batches that survive a kill. Prints both times and the ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+WORDS = ("lamp reset wifi router app schedule colour brightness warranty order refund shipping password account"
+         " battery strip bulb dimmer firmware update pairing bluetooth voice assistant timer scene").split()
+
+
+def write_files(folder: Path, rows: int, seed: int = 0) -> tuple[Path, Path]:
+    rng = random.Random(seed)
+    jsonl, table = folder / "qa.jsonl", folder / "qa.csv"
+    with open(jsonl, "w", encoding="utf-8") as fj, open(table, "w", encoding="utf-8", newline="") as fc:
+        writer = csv.writer(fc)
+        writer.writerow(["question", "answer"])
+        for i in range(rows):
+            question = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 18))).capitalize() + f" (#{i})?"
+            answer = " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 70))).capitalize() + "."
+            fj.write(json.dumps({"question": question, "answer": answer}) + "\n")
+            writer.writerow([question, answer])
+    return jsonl, table
+
+
+def tuneloop_time(path: Path, folder: Path) -> tuple[float, int]:
+    from curate.ingest import ingest
+    from curate.store import Store
+
+    store = Store(folder / f"tuneloop-{path.suffix[1:]}.duckdb")
+    started = time.perf_counter()
+    [report] = ingest(store, [path])
+    return time.perf_counter() - started, report.rows_stored
+
+
+def duckdb_time(path: Path, folder: Path) -> tuple[float, int]:
+    import duckdb
+
+    con = duckdb.connect(str(folder / f"duckdb-{path.suffix[1:]}.duckdb"))
+    reader = "read_json" if path.suffix == ".jsonl" else "read_csv"
+    started = time.perf_counter()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}(?)", [str(path)])
+    elapsed = time.perf_counter() - started
+    n = con.execute("SELECT count(*) FROM t").fetchone()[0]
+    con.close()
+    return elapsed, n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tuneloop-ingest-bench-") as tmp:
+        folder = Path(tmp)
+        files = write_files(folder, args.rows)
+        print(f"{args.rows:,} Q&A rows per file")
+        for path in files:
+            peer, peer_rows = duckdb_time(path, folder)
+            ours, our_rows = tuneloop_time(path, folder)
+            assert peer_rows == our_rows == args.rows, (peer_rows, our_rows)
+            print(f"{path.suffix[1:]:>6}: tuneloop {ours:8.2f} s ({args.rows / ours:>9,.0f} rows/s)   DuckDB {reader_name(path)}"
+                  f" {peer:6.2f} s ({args.rows / peer:>11,.0f} rows/s)   ratio {ours / peer:6.1f}x")
+
+
+def reader_name(path: Path) -> str:
+    return "read_json" if path.suffix == ".jsonl" else "read_csv "
+
+
+if __name__ == "__main__":
+    main()
