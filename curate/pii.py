@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from tqdm.auto import tqdm
 
 from curate.errors import TuneloopError
+from curate.settings import get_setting, set_setting
 from curate.store import Store
 
 # Presidio's entity name → our placeholder's name. The first six need no model.
@@ -215,7 +216,6 @@ def scan(store: Store, entities: list[str] | None = None, threshold: float = DEF
                 " RETURNING id", [json.dumps(detector.active), detector.model, threshold, len(pairs), job.id]).fetchone()[0]
             if rows:
                 con.executemany("INSERT INTO pii_findings VALUES (?, ?, ?, ?, ?, ?, ?)", [(scan_id, *r) for r in rows])
-            con.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)", [DISPLAY_SETTING, '"redacted"'])
         report = ScanReport(scan_id, len(pairs), len({r[0] for r in rows}),
                             dict(Counter(r[2] for r in rows).most_common()), detector.describe())
         job.result = {"scan": scan_id, "pairs": report.pairs_scanned, "with_pii": report.pairs_with_pii,
@@ -262,14 +262,13 @@ def redacted_pair(pair: dict, spans: dict[str, list[Span]], placeholders: Placeh
 
 
 def display_redacted(store: Store) -> bool:
-    """Whether pages show pairs with their personal data replaced (on by default once a scan ran)."""
-    value = store.scalar("SELECT value FROM settings WHERE key = ?", [DISPLAY_SETTING])
-    return value is not None and json.loads(value) == "redacted"
+    """Whether pages show pairs with their personal data replaced: yes unless someone chose
+    otherwise (without a scan there is nothing to replace, so this is "on once a scan ran")."""
+    return get_setting(store, DISPLAY_SETTING, "redacted") == "redacted"
 
 
 def set_display(store: Store, redacted: bool) -> None:
-    store.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
-                  [DISPLAY_SETTING, json.dumps("redacted" if redacted else "original")])
+    set_setting(store, DISPLAY_SETTING, "redacted" if redacted else "original")
 
 
 def as_displayed(store: Store, pair: dict, placeholders: Placeholders | None = None) -> dict:

@@ -120,6 +120,8 @@ def preference_records(store: Store, study_ids: list[int] | None = None, min_agr
 
     from curate.preferences import Preference, question
 
+    if not 0 < min_agreement <= 1:
+        raise TuneloopError(f"--min-agreement {min_agreement}: give the winner's share of the votes, above 0 and up to 1")
     rows = store.rows(
         "SELECT i.study_id, i.pair_id, p.instruction, p.input, p.context, p.system, oa.output AS output_a,"
         " ob.output AS output_b, count(*) FILTER (v.choice = 'a') AS a, count(*) FILTER (v.choice = 'b') AS b,"
