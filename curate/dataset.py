@@ -43,6 +43,12 @@ class DatasetConfig:
     keep_contaminated: bool = option(False, "Keep pairs that share a 13-gram with an imported benchmark item.")
     conversations: bool = option(False, "One example per conversation, the loss on every approved answer in it"
                                          " (needs --template chat); otherwise one example per pair.")
+    select_budget: int | None = option(None, "Keep at most this many pairs, chosen by score with diversity"
+                                              " (curate.select; `tuneloop select`).")
+    select_by: str | None = option(None, "With --select-budget: the score to rank by (a judge's name, ifd or"
+                                         " perplexity; default the newest scored).")
+    select_similarity: float = option(0.9, "With --select-budget: skip a pair more alike than this (embedding"
+                                           " cosine) to one already chosen.")
 
 
 def split_pairs(pairs: list[dict], test_size: float, seed: int, groups: list[int] | None = None) -> dict[int, str]:
@@ -207,6 +213,11 @@ def build_dataset(store: Store, config: DatasetConfig, export_root: str | Path |
     pairs = [p for p in pairs if p["id"] not in excluded]
     if not pairs:
         raise TuneloopError("every approved pair is held out by an evaluation set or left out as contaminated")
+    selection = None
+    if config.select_budget:
+        from curate.select import select_pairs
+
+        pairs, selection = select_pairs(store, pairs, config.select_budget, config.select_by, config.select_similarity)
     if config.conversations and config.template != "chat":
         raise TuneloopError("--conversations trains on whole chats: use it with --template chat")
     tokenizer, resolved = load_tokenizer(config.model, store)
@@ -235,6 +246,8 @@ def build_dataset(store: Store, config: DatasetConfig, export_root: str | Path |
                              "near_threshold": config.near_threshold, "semantic_threshold": config.semantic_threshold}
         report["contamination"] = {"found": sorted(contaminated), "left_out": not config.keep_contaminated}
         report["excluded_for_eval_sets"] = {name: len(ids) for name, ids in held_out.items()}
+        if selection:
+            report["selection"] = selection
         if config.conversations:
             report["conversations"] = {"examples": sum(bool(i.get("loss_turns")) for i in items),
                                        "pairs_folded_in": folded}

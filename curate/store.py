@@ -273,6 +273,8 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
      ("curate/014_preferences.sql", "training/014_preference_metrics.sql")),
     (15, "dataset items that are whole conversations, with the loss on every assistant turn",
      ("curate/015_conversation_items.sql",)),
+    (16, "model judges and quality scores: pair scores, judge calibrations, judgements of outputs and A/B items",
+     ("curate/016_pair_scores.sql", "evals/016_judgements.sql")),
 ]
 
 

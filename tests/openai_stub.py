@@ -38,6 +38,10 @@ class StubServer:
 
     @staticmethod
     def reply(prompt: str, seed: int) -> str:
+        if "Winner: <1, 2 or tie>" in prompt:
+            return StubServer.pairwise(prompt)
+        if "Score: <1-5>" in prompt:
+            return StubServer.grade(prompt)
         if "questions" in prompt and "one question per line" in prompt.lower():
             first_words = " ".join(re.findall(r"\w+", prompt.split("Text:")[-1])[:3]) or "this"
             return "\n".join(f"{i}. What does the text say about {first_words} (part {seed}-{i})?" for i in (1, 2, 3))
@@ -48,6 +52,33 @@ class StubServer:
             question = prompt.rsplit("Question:", 1)[1].strip()
             return f"Answer: The text explains it clearly, in reply to '{question}'."
         return "I am a stub."
+
+    @staticmethod
+    def grade(prompt: str) -> str:
+        """A scripted judge: a reference-guided grade is 5 for the reference's words and 2 otherwise;
+        a rubric grade grows with the answer's length (1 + words // 8, at most 5). An answer
+        containing UNREADABLE gets a reply without a score."""
+        answer = re.search(r"(?:Answer|Answer to grade):\n(.*?)\n\n", prompt, re.S).group(1)
+        if "UNREADABLE" in answer:
+            return "This answer is hard to judge, I would say fairly good overall."
+        if "Reference answer (correct):" in prompt:
+            reference = re.search(r"Reference answer \(correct\):\n(.*?)\n\n", prompt, re.S).group(1)
+            return "Score: 5\nReason: says what the reference says." if answer.strip() == reference.strip() else \
+                "Score: 2\nReason: differs from the reference."
+        words = len(answer.split())
+        return f"Score: {min(5, 1 + words // 8)}\nReason: the answer has {words} words."
+
+    @staticmethod
+    def pairwise(prompt: str) -> str:
+        """A scripted pairwise judge: the longer answer wins; answers marked FIRST make it always
+        pick the first one shown (a position bias the two orders reveal)."""
+        one = re.search(r"Answer 1:\n(.*?)\n\nAnswer 2:", prompt, re.S).group(1)
+        two = re.search(r"Answer 2:\n(.*?)\n\nWhich answer", prompt, re.S).group(1)
+        if "FIRST" in one and "FIRST" in two:
+            return "Winner: 1\nReason: the first one reads better."
+        if len(one.split()) == len(two.split()):
+            return "Winner: tie\nReason: equally good."
+        return f"Winner: {1 if len(one.split()) > len(two.split()) else 2}\nReason: more complete."
 
     def __enter__(self):
         self.thread.start()

@@ -283,6 +283,23 @@ def test_from_the_seeded_store_to_approved_pairs_in_the_app(app, db_path):
     assert Store(db_path).scalar("SELECT count(*) FROM pairs WHERE status = 'approved'") == 3
 
 
+def test_review_page_lists_a_model_judge_beside_the_annotators(app, db_path):
+    from curate.scores import record_scores
+
+    store = Store(db_path)
+    pair_ids = [r["id"] for r in store.rows("SELECT id FROM pairs ORDER BY id LIMIT 4")]
+    for pair_id, quality in zip(pair_ids, (5, 4, 2, 1)):
+        rating.submit(store, 1, pair_id, {"quality": quality, "verdict": "approve"})
+    record_scores(store, [{"pair_id": p, "scorer": "rubric", "model": "org/judge-7b", "score": s, "prompt_hash": "h"}
+                          for p, s in zip(pair_ids, (5, 4, 3, 1))])
+    app.switch_page("views/review.py").run()
+    assert not app.exception
+    table = next(df.value for df in app.dataframe if "annotator" in df.value.columns)
+    judge = table[table["annotator"] == "model judge: rubric (judge-7b)"].iloc[0]
+    assert judge["role"] == "model (not a person)" and judge["agreement_with_consensus"] == 1.0
+    assert judge["trusted"] == "not calibrated"
+
+
 def test_team_page_edits_the_rating_schema(app, db_path):
     import json
 

@@ -230,3 +230,31 @@ def test_a_whole_conversation_is_rated_in_a_real_browser(app_url, tmp_path):
     for r in ratings(db):
         by_pair.setdefault(r["pair_id"], {})[r["question"]] = r["value"]
     assert all(by_pair[m["pair_id"]]["quality"] == "4" and by_pair[m["pair_id"]]["verdict"] == "approve" for m in marks)
+
+
+def test_the_rate_page_shows_a_judges_suggestion_collapsed_and_its_trust(tmp_path):
+    """A model judge's score and reason sit under the pair, folded away; an uncalibrated-and-failed
+    judge is marked as not trustworthy; looking at a suggestion rates nothing."""
+    from curate.demo import load_demo_data
+    from curate.scores import record_scores
+
+    db = tmp_path / "judged.duckdb"
+    store = Store(db)
+    load_demo_data(store)
+    record_scores(store, [{"pair_id": r["id"], "scorer": "rubric", "model": "stub-judge", "score": 2.0,
+                           "reason": f"scripted reason for pair {r['id']}", "prompt_hash": "h"}
+                          for r in store.rows("SELECT id FROM pairs")])
+    store.execute("INSERT INTO judge_calibrations (scorer, model, items, kappa) VALUES ('rubric', 'stub-judge', 40, 0.12)")
+    with running_app(db) as url, browser_page(tmp_path) as page:
+        page.goto(url + "/rate")
+        summary = page.get_by_text("Model judge's suggestion · rubric · not trustworthy")
+        summary.wait_for(timeout=90_000)
+        wait_idle(page)
+        caption = page.get_by_text("· extracted ·").first.inner_text()
+        pair_id = int(caption.split("pair ")[1].split(" ")[0])
+        assert not page.get_by_text(f"scripted reason for pair {pair_id}").is_visible()   # collapsed
+        summary.click()
+        page.get_by_text(f"scripted reason for pair {pair_id}").wait_for(timeout=30_000)
+        assert page.get_by_text("below the 0.40 it needs").is_visible()
+        shot(page, "rate-judge-suggestion")
+    assert ratings(db) == []

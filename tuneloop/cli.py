@@ -595,6 +595,33 @@ def rate_import(ctx, path, annotator) -> None:
         raise click.ClickException("no rating could be imported")
 
 
+@rate.command("order")
+@click.option("--by", "by", required=True, type=click.Choice(["default", "low-score", "uncertainty"]),
+              help="default: oldest first; low-score: the lowest-scored first (look here first); uncertainty: the"
+                   " judge's least sure first (scores nearest the middle of its scale, unreadable verdicts before all).")
+@click.option("--scorer", default=None, help="The score to order by: a judge's name, ifd or perplexity (default the newest).")
+@click.pass_context
+@library_errors
+def rate_order(ctx, by, scorer) -> None:
+    """Order the rating queue (within each of its tiers) by a judge's or a quality score.
+
+    \b
+    Example:
+      tuneloop rate order --by low-score --scorer rubric
+    """
+    from curate.scores import resolve_scorer, set_queue_order
+    from evals.judges import registered
+
+    store = open_store(ctx)
+    middle = None
+    if by == "uncertainty":
+        scorer = resolve_scorer(store, scorer)
+        judge = registered().get(scorer)
+        middle = judge.middle if judge else 3.0
+    order = set_queue_order(store, by, scorer, middle)
+    click.echo(f"rating queue ordered by {order['by']}" + (f" of {order['scorer']}" if order["scorer"] else ""))
+
+
 @main.command()
 @click.option("--min-ratings", type=int, default=None, help="k: ratings a pair needs (saved as the rule).")
 @click.option("--min-quality", type=float, default=None, help="Mean quality a pair needs (saved as the rule).")
@@ -647,6 +674,9 @@ def agreement(ctx, as_json) -> None:
     for a in result["annotators"]:
         click.echo(f"  {a['annotator']:<20} {a['submissions']:>5} pairs, {a['median_seconds_per_pair']} s/pair,"
                    f" agreement with consensus {a['agreement_with_consensus']}")
+    for j in result["judges"]:
+        click.echo(f"  {j['annotator']:<20} {j['submissions']:>5} pairs, a model, not a person: agreement with"
+                   f" consensus {j['agreement_with_consensus']}, kappa {j['kappa_with_consensus']}, trusted {j['trusted']}")
 
 
 @main.group()
@@ -1199,6 +1229,210 @@ def app(ctx, port, headless, production) -> None:
             click.echo(f"warning: {warning}", err=True)
     raise SystemExit(run_app(db, port=port, headless=headless or production, production=production))
 
+
+
+# --------------------------------------------------------------------------- model judges and quality scores
+def judge_backend_options(fn):
+    """--judge, --backend, --model and --limit for the judge commands."""
+    fn = click.option("--limit", type=int, default=None, help="Only the first N items.")(fn)
+    fn = click.option("--model", default=None, help="The judge's model: a spec or run:N for the local backend, the"
+                                                    " endpoint's model name for openai.")(fn)
+    fn = click.option("--backend", default="local", show_default=True, type=click.Choice(BACKENDS),
+                      help="local (transformers), vllm (CUDA), or openai (any OpenAI-compatible server:"
+                           " $TUNELOOP_OPENAI_BASE_URL).")(fn)
+    return placement_options(fn)
+
+
+def _judge_and_backend(store, judge, backend, model, device, precision, kind=None):
+    from curate.lm.backends import make_backend
+    from evals.judges import get_judge
+
+    return get_judge(judge, kind), make_backend(backend, model, store, device=device, precision=precision)
+
+
+def _print_trust(verdict: dict) -> str:
+    if verdict["trusted"] is None:
+        return "not calibrated yet (`tuneloop judge calibrate`)"
+    word = "trustworthy" if verdict["trusted"] else "NOT trustworthy"
+    return f"{word}: kappa {verdict['kappa']:.3f} against the raters (needs {verdict['min_kappa']:.2f})"
+
+
+@main.group()
+def judge() -> None:
+    """Model judges: score pairs or model outputs, judge A/B studies, calibrate against the raters."""
+
+
+@judge.command("list")
+def judge_list() -> None:
+    """The registered judges (evals/judge_specs/*.yaml); a spec file of your own works as --judge too.
+
+    \b
+    Example:
+      tuneloop judge list
+    """
+    from evals.judges import registered
+
+    for name, spec in registered().items():
+        click.echo(f"{name:<10} {spec.kind:<9} {spec.description}")
+
+
+@judge.command("pairs")
+@click.option("--judge", "judge_name", default="rubric", show_default=True, help="A judge's name or spec file.")
+@judge_backend_options
+@click.pass_context
+@library_errors
+def judge_pairs_command(ctx, judge_name, backend, model, limit, device, precision) -> None:
+    """Score the pairs in play with a model judge (a suggestion for raters, never a rating).
+
+    \b
+    Example:
+      tuneloop judge pairs --judge rubric --backend openai --model qwen2.5-7b-instruct
+    """
+    from curate.scores import trust
+    from evals.judges import judge_pairs
+
+    store = open_store(ctx)
+    spec, chosen = _judge_and_backend(store, judge_name, backend, model, device, precision, "score")
+    r = judge_pairs(store, spec, chosen, limit=limit, show_progress=sys.stderr.isatty())
+    click.echo(f"{spec.name} by {r['model']}: {r['scored']} pairs scored ({r['asked']} asked now, {r['cached']} from"
+               f" earlier), {r['unparsed']} replies unreadable, mean score {r['mean']}")
+    click.echo(f"judge {spec.name}: " + _print_trust(trust(store, spec.name, r["model"])))
+
+
+@judge.command("outputs")
+@click.option("--eval-run", type=int, default=None, help="Grade this domain evaluation run's answers.")
+@click.option("--ab", "study", type=int, default=None, help="Judge this blind A/B study's items (pairwise, both orders).")
+@click.option("--judge", "judge_name", default=None,
+              help="A judge's name or spec file (default: rubric for --eval-run, pairwise for --ab).")
+@judge_backend_options
+@click.pass_context
+@library_errors
+def judge_outputs_command(ctx, eval_run, study, judge_name, backend, model, limit, device, precision) -> None:
+    """Grade model outputs (rubric or reference-guided) or judge an A/B study with win rates.
+
+    \b
+    Example:
+      tuneloop judge outputs --eval-run 3 --judge reference
+      tuneloop judge outputs --ab 1 --backend openai
+    """
+    from curate.scores import trust
+    from evals.judges import judge_ab, judge_outputs
+
+    if (eval_run is None) == (study is None):
+        raise click.ClickException("give one of --eval-run N or --ab STUDY")
+    store = open_store(ctx)
+    if eval_run is not None:
+        spec, chosen = _judge_and_backend(store, judge_name or "rubric", backend, model, device, precision, "score")
+        r = judge_outputs(store, eval_run, spec, chosen, limit=limit, show_progress=sys.stderr.isatty())
+        click.echo(f"eval run {eval_run}, {spec.name} by {r['model']}: {r['judged']} answers graded ({r['asked']} asked"
+                   f" now), {r['unparsed']} replies unreadable, mean score {r['mean']}")
+    else:
+        spec, chosen = _judge_and_backend(store, judge_name or "pairwise", backend, model, device, precision, "pairwise")
+        r = judge_ab(store, study, spec, chosen, limit=limit, show_progress=sys.stderr.isatty())
+        click.echo(f"study {study}, {spec.name} by {r['model']}: {r['judged']} of {r['items']} items judged"
+                   f" ({r['unparsed']} unreadable): B won {r['b_wins']}, A won {r['a_wins']}, ties {r['ties']}"
+                   f" ({r['order_disagreements']} because the two orders disagreed)")
+        if r["win_rate"] is not None:
+            click.echo(f"B win rate {r['win_rate']:.3f}; length-controlled {r['lc_win_rate']:.3f}")
+    click.echo(f"judge {spec.name}: " + _print_trust(trust(store, spec.name, r["model"])))
+
+
+@judge.command("calibrate")
+@click.option("--judge", "judge_name", default=None, help="Only this judge (default: every judge that judged).")
+@click.option("--model", default=None, help="Only this judge model.")
+@click.option("--min-kappa", type=float, default=None,
+              help="Save the agreement (Cohen's kappa) a judge needs to be shown as trustworthy (default 0.4).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.pass_context
+@library_errors
+def judge_calibrate(ctx, judge_name, model, min_kappa, as_json) -> None:
+    """Compare each judge with the raters on the items both rated: kappa, alpha, confusion matrix.
+
+    \b
+    Example:
+      tuneloop judge calibrate --min-kappa 0.5
+    """
+    from curate.scores import set_min_kappa
+    from evals.judge_calibration import calibrate
+
+    store = open_store(ctx)
+    if min_kappa is not None:
+        set_min_kappa(store, min_kappa)
+    results = calibrate(store, judge_name, model)
+    if as_json:
+        click.echo(json.dumps(results, indent=2, default=str))
+        return
+    if not results:
+        raise click.ClickException("no judge has judged anything yet: run `tuneloop judge pairs` first")
+    for r in results:
+        def fmt(v):
+            return "n/a" if v is None else f"{v:.3f}"
+        click.echo(f"{r['judge']} by {r['model']} on {r['on']}: {r['items']} items rated by both;"
+                   f" Cohen's kappa {fmt(r['kappa'])}, Krippendorff's alpha {fmt(r['alpha'])},"
+                   f" agreement {fmt(r['agreement'])}, exact {fmt(r['exact'])}")
+        if r["confusion"]:
+            labels = [str(v) for v in r["scale"]]
+            click.echo("  people \\ judge " + " ".join(f"{v:>5}" for v in labels))
+            for label, row in zip(labels, r["confusion"]):
+                click.echo(f"  {label:>15} " + " ".join(f"{n:>5}" for n in row))
+        click.echo("  " + _print_trust(r["trust"]))
+
+
+@main.command()
+@click.option("--model", default=None, help="The base model whose losses score the pairs (default SmolLM2-135M-Instruct).")
+@click.option("--template", default="qa", show_default=True, type=click.Choice(tuple(TEMPLATES)))
+@click.option("--limit", type=int, default=None, help="Only the first N pairs.")
+@placement_options
+@engine_options
+@click.pass_context
+@library_errors
+def score(ctx, model, template, limit, device, precision, engine) -> None:
+    """Quality scores without a judge: instruction-following difficulty (IFD) and answer perplexity.
+
+    \b
+    Example:
+      tuneloop score --model HuggingFaceTB/SmolLM2-360M-Instruct --limit 1000
+    """
+    from curate.quality import score_pairs
+
+    r = score_pairs(open_store(ctx), model, template=template, limit=limit, device=device, precision=precision,
+                    engine=engine, show_progress=sys.stderr.isatty())
+    click.echo(f"{r['scored']} pairs scored by {r['model']} ({r['cached']} from earlier); median IFD"
+               f" {r['median_ifd']}, {r['ifd_at_least_1']} pairs with IFD >= 1 (the question does not help)")
+
+
+@main.command()
+@click.option("--budget", type=int, required=True, help="How many pairs to choose.")
+@click.option("--name", required=True, help="The new dataset version's name.")
+@click.option("--by", "select_by", default=None, help="The score to rank by: a judge's name, ifd or perplexity"
+                                                      " (default the newest scored).")
+@click.option("--similarity", type=float, default=0.9, show_default=True,
+              help="Skip a pair more alike than this (embedding cosine) to one already chosen.")
+@click.option("--model", default=None, help="Whose tokenizer counts the tokens (as for dataset build).")
+@click.option("--template", default="qa", show_default=True, type=click.Choice(tuple(TEMPLATES)))
+@click.option("--max-length", type=int, default=512, show_default=True)
+@click.option("--test-size", type=float, default=0.1, show_default=True)
+@click.pass_context
+@library_errors
+def select(ctx, budget, name, select_by, similarity, model, template, max_length, test_size) -> None:
+    """Build a dataset version from the best-scored approved pairs, kept diverse (deita-style).
+
+    \b
+    Example:
+      tuneloop select --budget 300 --name best300 --by rubric
+    """
+    from curate.dataset import build_dataset
+
+    report = build_dataset(open_store(ctx), DatasetConfig(
+        name, template, model, max_length, test_size, select_budget=budget, select_by=select_by,
+        select_similarity=similarity), show_progress=sys.stderr.isatty())
+    chosen = report["selection"]
+    click.echo(f"{name}: {report['examples']} examples ({report['train']} train, {report['test']} test)")
+    click.echo(f"how it chose: {chosen['how']}")
+    click.echo(f"  {chosen['selected']} chosen of {chosen['candidates']} candidates; {chosen['skipped_as_too_alike']}"
+               f" skipped as too alike; chosen scores {chosen['score_range']}; {chosen['unscored_selected']} without"
+               " a score" + (f"; left out: {chosen['left_out']}" if chosen["left_out"] else ""))
+    click.echo(f"exported to {report['export_dir']}")
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -7,6 +7,7 @@ from itertools import combinations
 
 import numpy as np
 
+from curate.rating.calibration import judge_rows
 from curate.rating.schema import get_schema
 from curate.store import Store
 
@@ -91,4 +92,6 @@ def agreement(store: Store) -> dict:
             "agreement_with_consensus": round(float(agree) / total, 3) if total else None})
     for info in result["questions"].values():
         info.pop("_data")
+    quality = next((q for q in schema["questions"] if q["name"] == "quality" and q["type"] == "rating"), None)
+    result["judges"] = judge_rows(store, [int(v) for v in quality["values"]]) if quality else []
     return result

@@ -45,25 +45,42 @@ def _next_pair(store: Store, annotator_id: int) -> dict | None:
         if held:
             pair_id = held[0]
         else:
+            by, scorer, then = _order(store)
             row = con.execute(f"""
                 WITH {ANSWERED},
                      leased AS (SELECT pair_id, count(*) AS n FROM leases GROUP BY pair_id),
                      mine AS (SELECT DISTINCT pair_id FROM current_ratings WHERE annotator_id = ?),
-                     split AS ({DISAGREEMENT})
+                     split AS ({DISAGREEMENT}),
+                     scored AS (SELECT pair_id, avg(score) AS score, count(*) FILTER (WHERE score IS NULL) > 0 AS unparsed
+                                FROM pair_scores WHERE scorer = ? GROUP BY pair_id)
                 SELECT p.id,
                        CASE WHEN {status_in((FLAGGED,))} THEN 1 WHEN coalesce(a.n, 0) = 0 THEN 0
                             WHEN s.pair_id IS NOT NULL THEN 3 ELSE 2 END AS priority
                 FROM pairs p LEFT JOIN answered a ON a.pair_id = p.id LEFT JOIN leased l ON l.pair_id = p.id
-                LEFT JOIN split s ON s.pair_id = p.id
+                LEFT JOIN split s ON s.pair_id = p.id LEFT JOIN scored j ON j.pair_id = p.id
                 WHERE {to_rate()} AND p.id NOT IN (SELECT pair_id FROM mine)
                   AND coalesce(a.n, 0) + coalesce(l.n, 0) < ? + CASE WHEN s.pair_id IS NOT NULL THEN 1 ELSE 0 END
                   AND p.id NOT IN (SELECT pair_id FROM reviews)
-                ORDER BY priority, p.id LIMIT 1""", [annotator_id, k]).fetchone()
+                ORDER BY priority, {then} p.id LIMIT 1""", [annotator_id, scorer, k, *by]).fetchone()
             if row is None:
                 return None
             pair_id = row[0]
             lease(con, pair_id, annotator_id)
     return pair_view(store, pair_id)
+
+
+def _order(store: Store) -> tuple[list, str | None, str]:
+    """The queue's order within each tier (curate.scores.set_queue_order): the parameters and
+    ORDER BY terms that go before the pair id."""
+    from curate.scores import queue_order
+
+    order = queue_order(store)
+    if order["by"] == "low-score":
+        return [], order["scorer"], "j.score ASC NULLS LAST,"
+    if order["by"] == "uncertainty":
+        return ([float(order["middle"])], order["scorer"],
+                "CASE WHEN j.unparsed THEN -1 ELSE abs(j.score - ?) END ASC NULLS LAST,")
+    return [], None, ""
 
 
 def lease(con, pair_id: int, annotator_id: int) -> None:

@@ -23,11 +23,14 @@ with st.form("build"):
     test_size = left.slider("Held-out share", 0.0, 0.5, 0.1, 0.05)
     seed = middle.number_input("Split seed", min_value=0, value=0)
     conversations = right.checkbox("Whole conversations", help=field_help(DatasetConfig)["conversations"])
+    budget = left.number_input("Choose at most (0: every approved pair)", min_value=0, value=0, step=100,
+                               help=field_help(DatasetConfig)["select_budget"])
     if st.form_submit_button("Build version", type="primary"):
         try:
             with st.spinner("Tokenizing and exporting…"):
                 report = build_dataset(store, DatasetConfig(name, template, None, int(max_length), test_size, int(seed),
-                                                            conversations=conversations))
+                                                            conversations=conversations,
+                                                            select_budget=int(budget) or None))
             st.success(f"{name}: {report['examples']} examples exported to {report['export_dir']}")
         except TuneloopError as exc:
             st.error(escape_markdown(str(exc)))
@@ -48,6 +51,10 @@ cols[3].metric("prompts cut", f"{100 * report['truncated_prompt_share']:.1f}%")
 hist = report["length_histogram"]
 st.subheader("Tokens per example")
 st.bar_chart(pd.DataFrame({"tokens from": hist["edges"][:-1], "examples": hist["counts"]}), x="tokens from", y="examples")
+if report.get("selection"):
+    st.info("Chosen by score: " + escape_markdown(report["selection"]["how"]) + f" ({report['selection']['selected']}"
+            f" chosen of {report['selection']['candidates']}, {report['selection']['skipped_as_too_alike']} skipped as"
+            " too alike)")
 st.subheader("By origin")
 st.dataframe(pd.DataFrame(report["by_origin"]).T, width="stretch")
 for split in ("train", "test") if can(user, "export") else ():

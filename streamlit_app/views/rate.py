@@ -1,6 +1,6 @@
 import streamlit as st
 
-from curate import pii, rating
+from curate import pii, rating, scores
 from curate.errors import TuneloopError
 from evals import ab
 from streamlit_app import ab_panel, conversation_panel
@@ -82,6 +82,18 @@ with st.container(border=True):
         st.chat_message(turn["role"]).markdown(escape_markdown(turn["content"]))
     st.chat_message("user").markdown(escape_markdown(pair["instruction"] + (f"\n\n{pair['input']}" if pair["input"] else "")))
     st.chat_message("assistant").markdown(escape_markdown(pair["response"]))
+
+hint = scores.suggestion(store, pair["id"])
+if hint:   # collapsed: the person decides; a suggestion is never a rating
+    with st.expander(f"Model judge's suggestion · {hint['scorer']}"
+                     + (" · not trustworthy" if hint["trusted"] is False else ""), expanded=False):
+        verdict = f"{hint['score']:g}" if hint["score"] is not None else "unreadable reply"
+        st.markdown(f"**{verdict}** · " + escape_markdown(hint["reason"] or "no reason given"))
+        if hint["trusted"] is False:
+            st.warning(f"This judge agrees with the team's raters at kappa {hint['kappa']:.2f}, below the"
+                       f" {hint['min_kappa']:.2f} it needs: weigh its suggestion lightly.")
+        st.caption(escape_markdown(f"by {hint['model']}; a model's suggestion, not a rating"
+                                   + ("" if hint["calibrated"] else "; not yet compared with the raters")))
 
 answers = st.session_state.get(f"answers-{pair['id']}", {})
 for q in schema["questions"]:

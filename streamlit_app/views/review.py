@@ -48,6 +48,6 @@ for column, (name, q) in zip(columns, numbers["questions"].items()):
 if numbers["kappa"]:
     st.write("Cohen's κ per pair of annotators")
     st.dataframe(pd.DataFrame(numbers["kappa"]), hide_index=True, width="stretch")
-if numbers["annotators"]:
-    st.write("Annotators")
-    st.dataframe(pd.DataFrame(numbers["annotators"]), hide_index=True, width="stretch")
+if numbers["annotators"] or numbers["judges"]:
+    st.write("Annotators, and model judges beside them (marked as models: their scores are suggestions)")
+    st.dataframe(pd.DataFrame(numbers["annotators"] + numbers["judges"]), hide_index=True, width="stretch")
