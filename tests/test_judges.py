@@ -12,8 +12,8 @@ from curate.rating.calibration import compare, consensus
 from curate.scores import record_scores, set_queue_order, suggestion, trust
 from curate.users import add_user
 from evals import ab
-from evals.judges import combine, get_judge, in_ab_terms, judge_ab, judge_outputs, judge_pairs, length_controlled
 from evals.judge_calibration import calibrate
+from evals.judges import combine, get_judge, in_ab_terms, judge_ab, judge_outputs, judge_pairs, length_controlled
 
 from conftest import eval_run, shared
 
