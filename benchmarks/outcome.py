@@ -15,9 +15,12 @@
        pairs flagged; a scripted reviewer (standing in for people; say so when quoting it) rejects the
        flagged pairs whose answers a heuristic flags or whose loss is in the top decile, and approves
        the rest again.
-   (b)-(d) get the same training budget: LoRA, the same steps, batch size and learning rate.
+   (e) selected by score: of the pairs (d) trained on, the --select-budget best by instruction-
+       following difficulty under the base model (no judge: the offline models are too small to be
+       one), kept diverse (`tuneloop select`: best first, none more than 0.9 alike to one taken).
+   (b)-(e) get the same training budget: LoRA, the same steps, batch size and learning rate.
 3. Every model's domain metrics on the frozen set with bootstrap 95% intervals, and the paired
-   differences of (c) and (d) against (b) and of every run against (a).
+   differences of (c), (d) and (e) against (b) and of every run against (a).
 
 Prints the table and writes it as JSON (--out). Everything runs through tuneloop's library calls.
 """
@@ -77,10 +80,14 @@ def train_version(store, name: str, steps: int, workdir: Path) -> int:
                                     save_steps=steps, logging_steps=10, output_root=str(workdir / "runs")))
 
 
-def build(store, name: str, workdir: Path) -> dict:
+def build(store, name: str, workdir: Path, **options) -> dict:
     from curate.dataset import DatasetConfig, build_dataset
 
-    report = build_dataset(store, DatasetConfig(name, max_length=256), export_root=workdir / "ds")
+    report = build_dataset(store, DatasetConfig(name, max_length=256, **options), export_root=workdir / "ds")
+    if report.get("selection"):
+        say(f"selection: {report['selection']['how']}; {report['selection']['selected']} of"
+            f" {report['selection']['candidates']}, {report['selection']['skipped_as_too_alike']} too alike,"
+            f" left out {report['selection']['left_out']}")
     say(f"built {name}: {report['train']} train, {report['test']} test; left out for the evaluation set"
         f" {report['excluded_for_eval_sets']}; contaminated {len(report['contamination']['found'])};"
         f" leakage {report['leakage']['test_with_a_match_in_train']}")
@@ -92,6 +99,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100, help="LoRA steps per fine-tune (the same for each)")
     parser.add_argument("--evalset-size", type=int, default=80)
     parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--select-budget", type=int, default=300, help="pairs (e) chooses by score")
     parser.add_argument("--workdir", default=None, help="keep the store and runs here (default: a temporary folder)")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
@@ -160,11 +168,21 @@ def main() -> None:
     build(store, "iteration2", workdir)
     evaluate("(d) iteration 2", f"run:{train_version(store, 'iteration2', args.steps, workdir)}")
 
+    # (e) the same approved pairs, the best by a score, kept diverse
+    from curate.quality import score_pairs
+
+    scored = score_pairs(store)
+    say(f"IFD under the base model: {scored['scored']} pairs, median {scored['median_ifd']},"
+        f" {scored['ifd_at_least_1']} at or above 1")
+    build(store, "selected", workdir, select_budget=args.select_budget, select_by="ifd")
+    evaluate("(e) selected by score", f"run:{train_version(store, 'selected', args.steps, workdir)}")
+
     specs = list(models.values())
     results = {"steps": args.steps, "evalset_size": s["items"], "labels": models,
                "against_base": compare(store, "frozen", specs),
                "against_uncurated": compare(store, "frozen", [models["(b) uncurated"], models["(c) curated"],
-                                                              models["(d) iteration 2"]])}
+                                                              models["(d) iteration 2"],
+                                                              models["(e) selected by score"]])}
     names = {v: k for k, v in models.items()}
     for key in ("against_base", "against_uncurated"):
         print()
