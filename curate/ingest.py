@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from curate import readers
+from curate import bulk, readers
 from curate.errors import TuneloopError
 from curate.readers import FileRefused, Item
 from curate.records import (
@@ -38,7 +38,10 @@ from curate.records import (
 from curate.store import Store
 
 FORMATS = ("auto",) + readers.CONTAINERS + tuple(SHAPES)
-BATCH_SIZE = 500
+# Records per transaction (and per turn at the store: raters wait while a batch is written).
+# The fast path's records cost little to prepare, so its batches are bigger: the turn is then
+# mostly the write, measured with benchmarks/load.py beside raters.
+BATCH_SIZE, BULK_BATCH_SIZE = 500, 10_000
 HEARTBEAT_SECONDS = 1.0   # the import's job shows progress at most this often
 # Uploads through the app: bigger files belong on the command line.
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
@@ -115,7 +118,7 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
 
 def ingest(store: Store, paths: Iterable[str | Path], *, format: str = "auto",
            mapping: dict[str, str] | None = None, topic: str | None = None, doc_split: str = "auto",
-           batch_size: int = BATCH_SIZE, show_progress: bool = False,
+           batch_size: int | None = None, show_progress: bool = False,
            on_progress: Callable[[float, str], None] | None = None, redact: bool = False) -> list[IngestReport]:
     """Import files and folders; one report per file. Runs as an `ingest` job."""
     if format not in FORMATS:
@@ -167,7 +170,7 @@ def file_sha256(path: Path) -> str:
 
 def ingest_file(store: Store, path: Path, *, name: str | None = None, format: str = "auto",
                 mapping: dict[str, str] | None = None, topic: str | None = None,
-                doc_split: str = "auto", batch_size: int = BATCH_SIZE, show_progress: bool = False,
+                doc_split: str = "auto", batch_size: int | None = None, show_progress: bool = False,
                 progress: Callable[[float, str], None] | None = None, job_id: int | None = None,
                 redact: bool = False) -> IngestReport:
     """Import one file (see the module docstring). Returns what happened; raises nothing for bad data.
@@ -217,8 +220,12 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
                 report.status, report.error = "busy", "being imported by another process; run the import again later"
                 return report
         report.source_id = source_id
-        items = readers.read_items(path, container, encoding, doc_split)
-        records = _normalized(items, container, mapping, shape)
+        fields = bulk.plan(path, encoding, mapping, shape, redact) if container == "jsonl" else None
+        if fields:   # DuckDB normalizes the well-formed lines; the others take the per-record path
+            records = _bulk_normalized(bulk.records(path, fields), mapping, shape)
+            batch_size = batch_size or BULK_BATCH_SIZE
+        else:
+            records = _normalized(readers.read_items(path, container, encoding, doc_split), container, mapping, shape)
         total_lines = max(_count_lines(path), 1)
         bar = tqdm(total=total_lines, unit="line", desc=name, disable=not show_progress, leave=False)
         batch: list[tuple[Item, Normalized | None]] = []
@@ -230,7 +237,7 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
             if index < done:
                 continue
             batch.append(redactor(pair) if redactor else pair)
-            if len(batch) >= batch_size:
+            if len(batch) >= (batch_size or BATCH_SIZE):
                 _commit_batch(store, source_id, name, batch, report)
                 _advance(bar, progress, pair[0].line, total_lines, name)
                 batch = []
@@ -357,6 +364,12 @@ def _normalized(items: Iterator[Item], container: str, mapping: dict, shape: str
         yield _one(item, mapping, shape, roles)
 
 
+def _bulk_normalized(pairs: Iterator[tuple[Item, bulk.Prepared | None]], mapping: dict, shape: str
+                     ) -> Iterator[tuple[Item, Normalized | bulk.Prepared | None]]:
+    for item, prepared in pairs:
+        yield (item, prepared) if prepared is not None or item.error else _one(item, mapping, shape, None)
+
+
 def _one(item: Item, mapping: dict, shape: str, roles: dict | None) -> tuple[Item, Normalized | None]:
     """A record in normal form, or the item as a reject: whatever one record raises stops only it."""
     try:
@@ -437,7 +450,8 @@ def _write_batch(store: Store, source_id: int, name: str, batch: list, good: lis
             if rec.content_hash in seen:
                 continue
             seen.add(rec.content_hash)
-            rows.append((item.line or 0, rec.kind, json.dumps(rec.payload, ensure_ascii=False), rec.content_hash))
+            text = rec.payload_text if isinstance(rec, bulk.Prepared) else json.dumps(rec.payload, ensure_ascii=False)
+            rows.append((item.line or 0, rec.kind, text, rec.content_hash))
         if rows:
             table = pa.table({
                 "source_id": pa.array([source_id] * len(rows), pa.int64()),

@@ -204,23 +204,32 @@ def read_jsonl(path: Path, encoding: str) -> Iterator[Item]:
             continue
         if not line.strip():
             continue
-        bad = text_problem(line)
-        if bad:
-            yield Item(n, error=bad, excerpt=excerpt(line))
+        item = jsonl_item(n, line)
+        if item.error and item.error.startswith("invalid JSON"):
+            pending = item
             continue
-        value, why = parse_json(line)
-        if why:
-            pending = Item(n, error=why, excerpt=excerpt(line))
-            continue
-        if not isinstance(value, dict):
-            yield Item(n, error=f"expected a JSON object, found {_json_type(value)}", excerpt=excerpt(line))
-            continue
-        bad = _first_text_problem(value)  # an escape such as \u0000 or \ud800 inside a string
-        yield Item(n, error=bad, excerpt=excerpt(line)) if bad else Item(n, value)
+        yield item
     if pending:
         if cut_off:
-            pending.error += " (the last line is cut off; is the file truncated?)"
+            pending.error += CUT_OFF
         yield pending
+
+
+CUT_OFF = " (the last line is cut off; is the file truncated?)"
+
+
+def jsonl_item(n: int, line: str) -> Item:
+    """One non-blank line of a JSON lines file as an item: its object, or the reason it is refused."""
+    bad = text_problem(line)
+    if bad:
+        return Item(n, error=bad, excerpt=excerpt(line))
+    value, why = parse_json(line)
+    if why:
+        return Item(n, error=why, excerpt=excerpt(line))
+    if not isinstance(value, dict):
+        return Item(n, error=f"expected a JSON object, found {_json_type(value)}", excerpt=excerpt(line))
+    bad = _first_text_problem(value)  # an escape such as \u0000 or \ud800 inside a string
+    return Item(n, error=bad, excerpt=excerpt(line)) if bad else Item(n, value)
 
 
 def _ends_without_newline(path: Path) -> bool:

@@ -46,17 +46,21 @@ def test_a_folder_goes_on_after_a_file_that_fails(store, write, tmp_path, monkey
 
     write("a.jsonl", qa("qa", "aa") + "\n")
     write("b.jsonl", qa("qb", "ab") + "\n")
-    real = ingest_module.readers.read_items
+    readers_real, bulk_real = ingest_module.readers.read_items, ingest_module.bulk.records
 
-    def disk_error(path, *args):
-        if path.name == "a.jsonl":
-            raise OSError("input/output error")
-        return real(path, *args)
+    def failing(real):   # a disk error on reading a.jsonl, on either import path
+        def read(path, *args):
+            if path.name == "a.jsonl":
+                raise OSError("input/output error")
+            return real(path, *args)
+        return read
 
-    monkeypatch.setattr(ingest_module.readers, "read_items", disk_error)
+    monkeypatch.setattr(ingest_module.readers, "read_items", failing(readers_real))
+    monkeypatch.setattr(ingest_module.bulk, "records", failing(bulk_real))
     a, b = ingest(store, [tmp_path])
     assert a.status == "failed" and "input/output error" in a.error and b.status == "imported"
-    monkeypatch.setattr(ingest_module.readers, "read_items", real)
+    monkeypatch.setattr(ingest_module.readers, "read_items", readers_real)
+    monkeypatch.setattr(ingest_module.bulk, "records", bulk_real)
     [again, _] = ingest(store, [tmp_path])  # the rerun completes
     assert again.status == "resumed" and store.scalar("SELECT count(*) FROM sources WHERE status = 'complete'") == 2
 
