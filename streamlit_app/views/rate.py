@@ -1,16 +1,15 @@
 import streamlit as st
 
-from curate import pii, rating, scores
-from curate.errors import TuneloopError
+from curate import rating
 from evals import ab
-from streamlit_app import ab_panel, conversation_panel
+from streamlit_app import ab_panel, conversation_panel, pair_panel
 from streamlit_app.common import get_store, require
-from streamlit_app.render import escape_markdown, shortcut_keys
 
 store = get_store()
-user = require("rate")
-studies = ab.studies(store)
-schema = rating.get_schema(store)
+with store.connect():   # one turn at the store for what the page reads
+    user = require("rate")
+    studies = ab.studies(store)
+    schema = rating.get_schema(store)
 mode = st.segmented_control("What to rate", ["Pairs", "Conversations"] + (["Blind A/B"] if studies else []),
                             default="Pairs", key="rate-mode")
 if mode in ("Blind A/B", "Conversations"):
@@ -23,97 +22,5 @@ if mode in ("Blind A/B", "Conversations"):
     else:
         conversation_panel.show(store, user, schema)
     st.stop()
-pair = rating.next_pair(store, user["id"])
-pair = pii.as_displayed(store, pair) if pair else pair
-progress = rating.progress(store, user["id"])
-
 st.title("Rate")
-mine, team = st.columns(2)
-mine.metric("You rated", progress["mine"])
-team.progress(progress["done"] / max(progress["total"], 1),
-              text=f"Team: {progress['done']} of {progress['total']} pairs have enough ratings")
-for message in ("saved", "error"):
-    if message in st.session_state:
-        (st.toast if message == "saved" else st.error)(st.session_state.pop(message))
-
-
-def choose(pair_id: int, question: str, value) -> None:
-    st.session_state.setdefault(f"answers-{pair_id}", {})[question] = value
-
-
-def submit(pair_id: int, question: str | None = None, value=None) -> None:
-    answers = dict(st.session_state.get(f"answers-{pair_id}", {}))
-    if question:
-        answers[question] = value
-    for q in schema["questions"]:
-        if q["type"] in ("text", "text_edit") and f"{q['name']}-{pair_id}" in st.session_state:
-            answers[q["name"]] = st.session_state[f"{q['name']}-{pair_id}"]
-    try:
-        rating.submit(store, user["id"], pair_id, answers)
-        st.session_state.pop(f"answers-{pair_id}", None)
-        st.session_state["saved"] = f"Saved pair {pair_id}"
-    except TuneloopError as exc:
-        st.session_state["error"] = escape_markdown(str(exc))
-
-
-def undo() -> None:
-    pair_id = rating.undo_last(store, user["id"])
-    st.session_state["saved"] = f"Took back your rating of pair {pair_id}" if pair_id else "Nothing to undo"
-
-
-skip_col, undo_col = st.columns([1, 1])
-undo_col.button("Undo last rating", shortcut="U", on_click=undo)
-if pair is None:
-    st.success("Nothing left for you to rate. Thank you!")
-    st.stop()
-skip_col.button("Skip this pair", shortcut="S", on_click=rating.skip, args=(store, user["id"], pair["id"]))
-
-with st.expander("Guidelines"):
-    st.markdown(schema["guidelines"])  # written by the team's admin, not by the data
-
-where = f"pair {pair['id']} · {pair['origin']}"
-if pair["source"]:
-    where += f" · {pair['source']} line {pair['source_line']}"
-if pair["lineage"] and pair["lineage"].get("model"):
-    where += f" · made by {pair['lineage']['model'].split('/')[-1]}"
-st.caption(escape_markdown(where))  # file and model names are data
-with st.container(border=True):
-    for turn in pair["context"] or []:
-        st.chat_message(turn["role"]).markdown(escape_markdown(turn["content"]))
-    st.chat_message("user").markdown(escape_markdown(pair["instruction"] + (f"\n\n{pair['input']}" if pair["input"] else "")))
-    st.chat_message("assistant").markdown(escape_markdown(pair["response"]))
-
-hint = scores.suggestion(store, pair["id"])
-if hint:   # collapsed: the person decides; a suggestion is never a rating
-    with st.expander(f"Model judge's suggestion · {hint['scorer']}"
-                     + (" · not trustworthy" if hint["trusted"] is False else ""), expanded=False):
-        verdict = f"{hint['score']:g}" if hint["score"] is not None else "unreadable reply"
-        st.markdown(f"**{verdict}** · " + escape_markdown(hint["reason"] or "no reason given"))
-        if hint["trusted"] is False:
-            st.warning(f"This judge agrees with the team's raters at kappa {hint['kappa']:.2f}, below the"
-                       f" {hint['min_kappa']:.2f} it needs: weigh its suggestion lightly.")
-        st.caption(escape_markdown(f"by {hint['model']}; a model's suggestion, not a rating"
-                                   + ("" if hint["calibrated"] else "; not yet compared with the raters")))
-
-answers = st.session_state.get(f"answers-{pair['id']}", {})
-for q in schema["questions"]:
-    if q["type"] == "rating":
-        st.write(f"**{q['title']}** (keys {q['values'][0]}–{q['values'][-1]})" + (f" · {q['help']}" if q.get("help") else ""))
-        keys = shortcut_keys(q["values"])
-        for column, value in zip(st.columns(len(q["values"])), q["values"]):
-            column.button(str(value), key=f"{q['name']}-{pair['id']}-{value}", shortcut=keys.get(value),
-                          type="primary" if str(answers.get(q["name"])) == str(value) else "secondary",
-                          on_click=choose, args=(pair["id"], q["name"], value), width="stretch")
-    elif q["type"] == "text_edit":
-        st.text_area(q["title"], value=pair["response"], key=f"{q['name']}-{pair['id']}")
-    elif q["type"] == "text":
-        st.text_input(q["title"], key=f"{q['name']}-{pair['id']}")
-labels = [q for q in schema["questions"] if q["type"] == "label"]
-for q in labels:
-    st.write(f"**{q['title']}**: choosing one saves your answers")
-    keys = shortcut_keys(q["values"])
-    for column, value in zip(st.columns(len(q["values"])), q["values"]):
-        column.button(str(value), key=f"{q['name']}-{pair['id']}-{value}", shortcut=keys[value],
-                      on_click=submit, args=(pair["id"], q["name"], value), width="stretch")
-if not labels:
-    st.button("Save", type="primary", shortcut="Shift+Enter", on_click=submit, args=(pair["id"],))
+pair_panel.show(store, schema)
