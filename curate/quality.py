@@ -86,14 +86,13 @@ def score_pairs(store: Store, model: str | None = None, *, template: str = "qa",
     name = resolved.describe()
     pairs = store.rows(f"SELECT id, instruction, input, response, context, system FROM pairs p WHERE {active()}"
                        " ORDER BY id LIMIT ?", [limit])
-    done = {pair_id for pair_id, _ in scored_keys(store, "ifd", name)}
+    done = scored_keys(store, "ifd", name)
     todo = []
     for pair in pairs:
-        if pair["id"] in done:
-            continue
         pair["context"] = json.loads(pair["context"]) if pair["context"] else None
         prompt, answer = render_example(template, pair, tokenizer)
-        todo.append((pair, prompt, answer[:-len(tokenizer.eos_token)] if tokenizer.eos_token else answer))
+        if (pair["id"], prompt_hash({"template": template, "prompt": prompt})) not in done:
+            todo.append((pair, prompt, answer[:-len(tokenizer.eos_token)] if tokenizer.eos_token else answer))
     with store.job("score.quality", {"model": name, "template": template, "pairs": len(todo)}) as job:
         written = 0
         for start in range(0, len(todo), 256):   # stored every 256 pairs: a stopped run resumes there
