@@ -4,7 +4,8 @@ Chromium (Debian's package, driven by Playwright), on a store of 1M pairs beside
     .venv/bin/python benchmarks/rate.py                       # 50 presses on 1k and on 1M pairs
     .venv/bin/python benchmarks/rate.py --sizes 1000,100000 --presses 20
 
-Per pair the annotator presses a quality digit (the choice is shown) and then a verdict key
+It first times the Pairs page's search on each store beside the bare DuckDB query. Per pair the
+annotator presses a quality digit (the choice is shown) and then a verdict key
 (approve: the rating is saved and the next pair is shown). Both waits are timed from the key press
 to the page showing the result, and printed as p50 and p99 per store size: the larger store
 beside the small one, measured in the same run, as a ratio.
@@ -37,6 +38,34 @@ def make_store(path: Path, pairs: int) -> None:
                     " SELECT 'How do I reset lamp model ' || i || '?', 'Hold the button on lamp ' || i"
                     " || ' for ten seconds until it blinks.', 'extracted', md5(i::VARCHAR) FROM range(?) t(i)",
                     [pairs])
+
+
+SEARCHES = ("lamp model 123", "BLINKS", "model 99999?", "nothing matches this", "button on lamp 4")
+
+
+def search_times(db: Path) -> tuple[float, float]:
+    """The Pairs page's search (curate.pairs.search: the count and the first page) against the bare
+    DuckDB query a person would write (ILIKE, count and page) on the same file: median seconds."""
+    import duckdb
+
+    from curate.pairs import search
+    from curate.store import Store
+
+    store, ours, bare = Store(db), [], []
+    for text in SEARCHES * 3:
+        began = time.perf_counter()
+        search(store, text)
+        ours.append(time.perf_counter() - began)
+    con = duckdb.connect(str(db), read_only=True)
+    for text in SEARCHES * 3:
+        began = time.perf_counter()
+        like = f"%{text}%"
+        con.execute("SELECT count(*) FROM pairs WHERE instruction ILIKE ? OR response ILIKE ?", [like, like]).fetchall()
+        con.execute("SELECT * FROM pairs WHERE instruction ILIKE ? OR response ILIKE ? ORDER BY id LIMIT 50",
+                    [like, like]).fetchall()
+        bare.append(time.perf_counter() - began)
+    con.close()
+    return float(np.median(ours)), float(np.median(bare))
 
 
 def wait_idle(page) -> None:
@@ -87,6 +116,9 @@ def main() -> None:
         began = time.perf_counter()
         make_store(db, size)
         print(f"{size:>9,} pairs: store made in {time.perf_counter() - began:.1f} s", flush=True)
+        ours, bare = search_times(db)
+        print(f"{size:>9,} pairs: search (count and first page) median {ours * 1000:.0f} ms; bare DuckDB ILIKE"
+              f" {bare * 1000:.0f} ms ({ours / bare:.2f}x)", flush=True)
         results[size] = measure(db, args.presses, work / f"browser-{size}")
         for key, label in (("quality", "quality key → choice shown"), ("verdict", "verdict key → next pair")):
             ms = results[size][key]

@@ -286,19 +286,19 @@ def search(store: Store, text: str | None = None, origin: str | None = None, sta
            source_id: int | None = None, page: int = 1, page_size: int = 50):
     """One page of pairs matching the filters (paginated in SQL) and the total count."""
     where, params = [], []
-    if text:
-        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append("(p.instruction ILIKE ? ESCAPE '\\' OR p.response ILIKE ? ESCAPE '\\')")
-        params += [like, like]
+    if text:   # a literal, case-insensitive substring: half the time of ILIKE with an ESCAPE clause at 1M pairs
+        where.append("(contains(lower(p.instruction), lower(?)) OR contains(lower(p.response), lower(?)))")
+        params += [text, text]
     for column, value in (("origin", origin), ("status", status), ("source_id", source_id)):
         if value not in (None, ""):
             where.append(f"p.{column} = ?")
             params.append(value)
     clause = (" WHERE " + " AND ".join(where)) if where else ""
-    total = store.scalar(f"SELECT count(*) FROM pairs p{clause}", params)
     page = max(1, page)
-    frame = store.frame(
-        "SELECT p.id, p.instruction, p.response, p.topic, p.origin, p.status, s.name AS source,"
-        " p.raw_log_id, p.created_at FROM pairs p LEFT JOIN sources s ON s.id = p.source_id"
-        f"{clause} ORDER BY p.id LIMIT ? OFFSET ?", params + [page_size, (page - 1) * page_size])
+    with store.connect():   # one turn at the store for the count and the page
+        total = store.scalar(f"SELECT count(*) FROM pairs p{clause}", params)
+        frame = store.frame(
+            "SELECT p.id, p.instruction, p.response, p.topic, p.origin, p.status, s.name AS source,"
+            " p.raw_log_id, p.created_at FROM pairs p LEFT JOIN sources s ON s.id = p.source_id"
+            f"{clause} ORDER BY p.id LIMIT ? OFFSET ?", params + [page_size, (page - 1) * page_size])
     return frame, total

@@ -64,5 +64,8 @@ def test_search_filters_and_paginates_in_sql(store, write):
     assert all("lamp" in q for q in frame["instruction"])
     frame, total = search(store, text="100%", page=1)
     assert total == 0
+    assert search(store, text="LAMP")[1] == 12            # case does not matter
+    assert search(store, text="question 1_")[1] == 0      # % and _ are themselves, not wildcards
+    assert search(store, text="question 1")[1] == 11      # 1 and 10–19
     _, total = search(store, origin="extracted", status="new")
     assert total == 25
