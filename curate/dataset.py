@@ -22,6 +22,7 @@ from curate.errors import TuneloopError, not_found
 from curate.leakage import NEAR_THRESHOLD, SEMANTIC_THRESHOLD, dedupe_links, duplicate_groups, leakage, question_matches
 from curate.options import option
 from curate.pairs import APPROVED, status_in
+from curate.select import MAX_SIMILARITY, select_pairs
 from curate.store import Store
 from curate.templates import TEMPLATES, chat_messages, render_example
 
@@ -47,7 +48,7 @@ class DatasetConfig:
                                               " (curate.select; `tuneloop select`).")
     select_by: str | None = option(None, "With --select-budget: the score to rank by (a judge's name, ifd or"
                                          " perplexity; default the newest scored).")
-    select_similarity: float = option(0.9, "With --select-budget: skip a pair more alike than this (embedding"
+    select_similarity: float = option(MAX_SIMILARITY, "With --select-budget: skip a pair more alike than this (embedding"
                                            " cosine) to one already chosen.")
 
 
@@ -214,9 +215,7 @@ def build_dataset(store: Store, config: DatasetConfig, export_root: str | Path |
     if not pairs:
         raise TuneloopError("every approved pair is held out by an evaluation set or left out as contaminated")
     selection = None
-    if config.select_budget:
-        from curate.select import select_pairs
-
+    if config.select_budget is not None:
         pairs, selection = select_pairs(store, pairs, config.select_budget, config.select_by, config.select_similarity)
     if config.conversations and config.template != "chat":
         raise TuneloopError("--conversations trains on whole chats: use it with --template chat")

@@ -91,24 +91,24 @@ def score_pairs(store: Store, model: str | None = None, *, template: str = "qa",
     for pair in pairs:
         pair["context"] = json.loads(pair["context"]) if pair["context"] else None
         prompt, answer = render_example(template, pair, tokenizer)
-        if (pair["id"], prompt_hash({"template": template, "prompt": prompt})) not in done:
-            todo.append((pair, prompt, answer[:-len(tokenizer.eos_token)] if tokenizer.eos_token else answer))
+        key = prompt_hash({"template": template, "prompt": prompt})
+        if (pair["id"], key) not in done:
+            todo.append((pair, key, prompt, answer[:-len(tokenizer.eos_token)] if tokenizer.eos_token else answer))
     with store.job("score.quality", {"model": name, "template": template, "pairs": len(todo)}) as job:
         written = 0
         for start in range(0, len(todo), 256):   # stored every 256 pairs: a stopped run resumes there
             chunk = todo[start:start + 256]
-            table = pa.table({"prompt": [p for _, p, _ in chunk], "answer": [a for _, _, a in chunk]})
+            table = pa.table({"prompt": [p for _, _, p, _ in chunk], "answer": [a for _, _, _, a in chunk]})
             with progress_of("score", len(chunk), show_progress, job) as progress:
                 found = engine.run(QualityScorer, table, batch_size=64, progress=progress,
                                    step_args=(local_model_dir(resolved), device, precision))
             rows = []
-            for (pair, prompt, _), given, alone, n in zip(chunk, found.column("loss_given_question").to_pylist(),
+            for (pair, key, _, _), given, alone, n in zip(chunk, found.column("loss_given_question").to_pylist(),
                                                            found.column("loss_alone").to_pylist(),
                                                            found.column("answer_tokens").to_pylist()):
                 detail = {"loss_given_question": round(given, 4), "loss_alone": round(alone, 4), "answer_tokens": n,
                           "question_words": len(pair["instruction"].split()),
                           "answer_words": len(pair["response"].split()), "template": template}
-                key = prompt_hash({"template": template, "prompt": prompt})
                 rows.append({"pair_id": pair["id"], "scorer": "ifd", "model": name, "score": given / alone if alone
                              else None, "detail": detail, "prompt_hash": key})
                 rows.append({"pair_id": pair["id"], "scorer": "perplexity", "model": name,

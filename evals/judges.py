@@ -56,6 +56,16 @@ class Judge:
         if judge.kind not in ("score", "pairwise"):
             raise TuneloopError(f"{path}: kind is score or pairwise, not {judge.kind!r}")
         value = "score" if judge.kind == "score" else "choice"
+        try:   # the template names only its fields; the patterns compile and capture a value
+            judge.template.format(**{f: "" for f in judge.fields})
+            patterns = {k: re.compile(v, re.IGNORECASE) for k, v in judge.parse.items()}
+        except (KeyError, IndexError, ValueError) as exc:
+            raise TuneloopError(f"{path}: the template uses {exc} which is not in its fields {list(judge.fields)}"
+                                " (write a literal brace as {{ or }})") from None
+        except re.error as exc:
+            raise TuneloopError(f"{path}: a parse pattern is not a regular expression: {exc}") from None
+        if any(p.groups < 1 for p in patterns.values()):
+            raise TuneloopError(f"{path}: each parse pattern needs a group ( … ) around the value it reads")
         if value not in judge.parse or (judge.kind == "score" and not judge.scale) or \
                 (judge.kind == "pairwise" and len(judge.choices) != 3):
             raise TuneloopError(f"{path}: a {judge.kind} judge needs parse.{value} and "
@@ -114,6 +124,16 @@ def _ask(backend, judge: Judge, conversations: list[list[dict]]) -> list[str]:
     return backend.chat(conversations, max_new_tokens=judge.max_new_tokens, temperature=0.0, seed=0)
 
 
+def _ask_in_chunks(job, backend, judge: Judge, todo: list[tuple], size: int, store_chunk, show_progress: bool) -> None:
+    """Ask the judge about `todo` (items whose last element is their list of conversations) `size`
+    items at a time, storing each chunk's replies (store_chunk(chunk, replies)) before the next:
+    an interrupted run keeps what was answered and a rerun asks only the rest."""
+    for start in tqdm(range(0, len(todo), size), desc=f"judge {judge.name}", unit="batch", disable=not show_progress):
+        chunk = todo[start:start + size]
+        store_chunk(chunk, _ask(backend, judge, [c for item in chunk for c in item[-1]]))
+        job.heartbeat((start + len(chunk)) / len(todo))
+
+
 def _question(row: dict) -> str:
     return row["instruction"] + (f"\n\n{row['input']}" if row.get("input") else "")
 
@@ -134,19 +154,15 @@ def judge_pairs(store: Store, judge: Judge, backend, *, limit: int | None = None
     for pair in pairs:
         conversation = judge.conversation({"instruction": _question(pair), "response": pair["response"]})
         if (pair["id"], judge.key(conversation)) not in done:
-            todo.append((pair["id"], conversation))
+            todo.append((pair["id"], judge.key(conversation), [conversation]))
+
+    def store_chunk(chunk, replies):
+        record_scores(store, [{"pair_id": pair_id, "scorer": judge.name, "model": model, **judge.read(reply),
+                               "prompt": json.dumps(conversation, ensure_ascii=False), "raw_output": reply,
+                               "prompt_hash": key} for (pair_id, key, [conversation]), reply in zip(chunk, replies)])
+
     with store.job("judge.pairs", {"judge": judge.name, "model": model, "pairs": len(pairs)}) as job:
-        bar = tqdm(total=len(todo), desc=f"judge {judge.name}", unit="pair", disable=not show_progress)
-        for start in range(0, len(todo), ASK_BATCH):
-            chunk = todo[start:start + ASK_BATCH]
-            replies = _ask(backend, judge, [c for _, c in chunk])
-            record_scores(store, [{"pair_id": pair_id, "scorer": judge.name, "model": model, **judge.read(reply),
-                                   "prompt": json.dumps(conversation, ensure_ascii=False), "raw_output": reply,
-                                   "prompt_hash": judge.key(conversation)}
-                                  for (pair_id, conversation), reply in zip(chunk, replies)])
-            bar.update(len(chunk))
-            job.heartbeat((start + len(chunk)) / len(todo))
-        bar.close()
+        _ask_in_chunks(job, backend, judge, todo, ASK_BATCH, store_chunk, show_progress)
         summary = store.one("SELECT count(*) AS scored, count(*) FILTER (WHERE NOT parsed) AS unparsed,"
                             " round(avg(score), 3) AS mean FROM pair_scores WHERE scorer = ? AND model = ?"
                             " AND list_contains(?, pair_id)", [judge.name, model, [p["id"] for p in pairs]])
@@ -176,21 +192,19 @@ def judge_outputs(store: Store, eval_run_id: int, judge: Judge, backend, *, limi
         conversation = judge.conversation({"instruction": _question(o), "response": o["output"] or "(no answer)",
                                            "reference": o["reference"]})
         if (o["id"], judge.key(conversation)) not in done:
-            todo.append((o["id"], conversation))
+            todo.append((o["id"], judge.key(conversation), [conversation]))
+
+    def store_chunk(chunk, replies):
+        with store.transaction() as con:
+            for (output_id, key, [conversation]), reply in zip(chunk, replies):
+                verdict = judge.read(reply)
+                con.execute("INSERT OR REPLACE INTO output_judgements (output_id, judge, model, score, reason,"
+                            " prompt, raw_output, parsed, prompt_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            [output_id, judge.name, model, verdict["score"], verdict["reason"],
+                             json.dumps(conversation, ensure_ascii=False), reply, verdict["parsed"], key])
+
     with store.job("judge.outputs", {"judge": judge.name, "model": model, "eval_run": eval_run_id}) as job:
-        for start in tqdm(range(0, len(todo), ASK_BATCH), desc=f"judge {judge.name}", unit="batch",
-                          disable=not show_progress):
-            chunk = todo[start:start + ASK_BATCH]
-            replies = _ask(backend, judge, [c for _, c in chunk])
-            with store.transaction() as con:
-                for (output_id, conversation), reply in zip(chunk, replies):
-                    verdict = judge.read(reply)
-                    con.execute("INSERT OR REPLACE INTO output_judgements (output_id, judge, model, score, reason,"
-                                " prompt, raw_output, parsed, prompt_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                [output_id, judge.name, model, verdict["score"], verdict["reason"],
-                                 json.dumps(conversation, ensure_ascii=False), reply, verdict["parsed"],
-                                 judge.key(conversation)])
-            job.heartbeat((start + len(chunk)) / len(todo))
+        _ask_in_chunks(job, backend, judge, todo, ASK_BATCH, store_chunk, show_progress)
         job.result = {**store.one(
             "SELECT count(*) AS judged, count(*) FILTER (WHERE NOT j.parsed) AS unparsed, round(avg(j.score), 3) AS mean"
             " FROM output_judgements j JOIN model_outputs o ON o.id = j.output_id WHERE o.eval_run_id = ?"
@@ -241,25 +255,23 @@ def judge_ab(store: Store, study_id: int, judge: Judge, backend, *, limit: int |
                   for first, second in ((item["output_a"], item["output_b"]), (item["output_b"], item["output_a"]))]
         key = prompt_hash([judge.key(c) for c in orders])
         if (item["pair_id"], key) not in done:
-            todo.append((item["pair_id"], orders, key))
+            todo.append((item["pair_id"], key, orders))
+
+    def store_chunk(chunk, replies):
+        with store.transaction() as con:
+            for k, (pair_id, key, orders) in enumerate(chunk):
+                first, second = judge.read(replies[2 * k]), judge.read(replies[2 * k + 1])
+                a_first, b_first = in_ab_terms(judge, first["choice"], True), in_ab_terms(judge, second["choice"], False)
+                con.execute(
+                    "INSERT OR REPLACE INTO ab_judgements (study_id, pair_id, judge, model, choice, choice_a_first,"
+                    " choice_b_first, reason, prompts, raw_outputs, parsed, prompt_hash)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [study_id, pair_id, judge.name, model, combine(a_first, b_first), a_first, b_first,
+                     first["reason"] or second["reason"], json.dumps(orders, ensure_ascii=False),
+                     json.dumps(replies[2 * k:2 * k + 2], ensure_ascii=False), first["parsed"] and second["parsed"], key])
+
     with store.job("judge.ab", {"judge": judge.name, "model": model, "study": study_id}) as job:
-        for start in tqdm(range(0, len(todo), ASK_BATCH // 2), desc=f"judge {judge.name}", unit="batch",
-                          disable=not show_progress):
-            chunk = todo[start:start + ASK_BATCH // 2]
-            replies = _ask(backend, judge, [c for _, orders, _ in chunk for c in orders])
-            with store.transaction() as con:
-                for k, (pair_id, orders, key) in enumerate(chunk):
-                    first, second = judge.read(replies[2 * k]), judge.read(replies[2 * k + 1])
-                    a_first, b_first = in_ab_terms(judge, first["choice"], True), in_ab_terms(judge, second["choice"], False)
-                    con.execute(
-                        "INSERT OR REPLACE INTO ab_judgements (study_id, pair_id, judge, model, choice, choice_a_first,"
-                        " choice_b_first, reason, prompts, raw_outputs, parsed, prompt_hash)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [study_id, pair_id, judge.name, model, combine(a_first, b_first), a_first, b_first,
-                         first["reason"] or second["reason"], json.dumps(orders, ensure_ascii=False),
-                         json.dumps(replies[2 * k:2 * k + 2], ensure_ascii=False),
-                         first["parsed"] and second["parsed"], key])
-            job.heartbeat((start + len(chunk)) / len(todo))
+        _ask_in_chunks(job, backend, judge, todo, ASK_BATCH // 2, store_chunk, show_progress)
         job.result = {**judge_win_rate(store, study_id, judge.name, model), "asked": len(todo),
                       "cached": len(items) - len(todo), "model": model}
     return job.result
@@ -307,3 +319,16 @@ def length_controlled(wins, length_difference) -> float:
         return float(wins.mean())    # all wins or all losses: nothing to control for
     model = LogisticRegression(C=1e6).fit(X[keep], y[keep], sample_weight=weight[keep])
     return float(1 / (1 + np.exp(-model.intercept_[0])))
+
+
+def order_queue(store: Store, by: str, scorer: str | None = None) -> dict:
+    """Order the rating queue by a score (curate.scores.set_queue_order); for uncertainty, the
+    middle of the judge's scale comes from its spec (3 for a judge not registered here)."""
+    from curate.scores import resolve_scorer, set_queue_order
+
+    middle = None
+    if by == "uncertainty":
+        scorer = resolve_scorer(store, scorer)
+        known = registered().get(scorer)
+        middle = known.middle if known else 3.0
+    return set_queue_order(store, by, scorer, middle)

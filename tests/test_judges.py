@@ -50,6 +50,14 @@ def test_judges_are_data_and_replies_are_read_strictly_never_guessed(tmp_path):
     own.write_text("name: broken\nkind: score\nfields: [instruction]\ntemplate: x\nparse: {}\n")
     with pytest.raises(TuneloopError, match="strict.yaml: a score judge needs parse.score"):
         get_judge(str(own))
+    own.write_text("name: braces\nkind: score\nfields: [instruction]\nscale: [1, 2]\n"
+                   "template: 'Q {instruction} as JSON {\"score\": 1}'\nparse: {score: '([12])'}\n")
+    with pytest.raises(TuneloopError, match="strict.yaml: the template uses .*write a literal brace as"):
+        get_judge(str(own))
+    own.write_text("name: badre\nkind: score\nfields: [instruction]\nscale: [1, 2]\ntemplate: 'Q {instruction}'\n"
+                   "parse: {score: 'score: ([12]'}\n")
+    with pytest.raises(TuneloopError, match="strict.yaml: a parse pattern is not a regular expression"):
+        get_judge(str(own))
 
 
 def test_pairs_are_judged_stored_with_prompt_and_raw_output_and_cached(store, openai_stub):
@@ -242,5 +250,7 @@ def test_select_builds_a_version_of_the_best_scored_diverse_pairs(cli, store, ti
     assert "3 chosen of 6 candidates; 1 skipped as too alike" in out.output
     chosen = [r["pair_id"] for r in store.rows("SELECT pair_id FROM dataset_items ORDER BY pair_id")]
     assert chosen == [1, 3, 5]   # 5, (5 again: too alike), 4, 3 — the low scores left out
+    refused = cli("select", "--budget", "0", "--name", "none", "--model", str(tiny_model_dir))
+    assert refused.exit_code == 1 and "--select-budget is a number of pairs, at least 1" in refused.output
     report = json.loads(store.scalar("SELECT report FROM dataset_versions WHERE name = 'best3'"))
     assert report["selection"]["budget"] == 3 and report["selection"]["score_range"] == [3.0, 5.0]

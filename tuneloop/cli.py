@@ -27,6 +27,7 @@ from curate.pii import DEFAULT_THRESHOLD as PII_THRESHOLD
 from curate.pii import PLACEHOLDER as PII_ENTITIES
 from curate.preferences import FORMATS as PREFERENCE_FORMATS
 from curate.readers import DOC_SPLITS
+from curate.select import MAX_SIMILARITY as SELECT_SIMILARITY
 from curate.store import ENV_DB, Store, default_db_path
 from curate.templates import TEMPLATES
 from curate.users import ROLES
@@ -609,16 +610,9 @@ def rate_order(ctx, by, scorer) -> None:
     Example:
       tuneloop rate order --by low-score --scorer rubric
     """
-    from curate.scores import resolve_scorer, set_queue_order
-    from evals.judges import registered
+    from evals.judges import order_queue
 
-    store = open_store(ctx)
-    middle = None
-    if by == "uncertainty":
-        scorer = resolve_scorer(store, scorer)
-        judge = registered().get(scorer)
-        middle = judge.middle if judge else 3.0
-    order = set_queue_order(store, by, scorer, middle)
+    order = order_queue(open_store(ctx), by, scorer)
     click.echo(f"rating queue ordered by {order['by']}" + (f" of {order['scorer']}" if order["scorer"] else ""))
 
 
@@ -1364,9 +1358,9 @@ def judge_calibrate(ctx, judge_name, model, min_kappa, as_json) -> None:
         return
     if not results:
         raise click.ClickException("no judge has judged anything yet: run `tuneloop judge pairs` first")
+    def fmt(v):
+        return "n/a" if v is None else f"{v:.3f}"
     for r in results:
-        def fmt(v):
-            return "n/a" if v is None else f"{v:.3f}"
         click.echo(f"{r['judge']} by {r['model']} on {r['on']}: {r['items']} items rated by both;"
                    f" Cohen's kappa {fmt(r['kappa'])}, Krippendorff's alpha {fmt(r['alpha'])},"
                    f" agreement {fmt(r['agreement'])}, exact {fmt(r['exact'])}")
@@ -1406,7 +1400,7 @@ def score(ctx, model, template, limit, device, precision, engine) -> None:
 @click.option("--name", required=True, help="The new dataset version's name.")
 @click.option("--by", "select_by", default=None, help="The score to rank by: a judge's name, ifd or perplexity"
                                                       " (default the newest scored).")
-@click.option("--similarity", type=float, default=0.9, show_default=True,
+@click.option("--similarity", type=float, default=SELECT_SIMILARITY, show_default=True,
               help="Skip a pair more alike than this (embedding cosine) to one already chosen.")
 @click.option("--model", default=None, help="Whose tokenizer counts the tokens (as for dataset build).")
 @click.option("--template", default="qa", show_default=True, type=click.Choice(tuple(TEMPLATES)))
