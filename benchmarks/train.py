@@ -4,6 +4,7 @@ completion, loss on the completion) and the same machine, each in its own proces
 
     .venv/bin/python benchmarks/train.py                  # one epoch over 160 examples (about 10 minutes)
     .venv/bin/python benchmarks/train.py --examples 400
+    .venv/bin/python benchmarks/train.py --seeds 3          # also seeds 1 and 2 (about 8 more minutes)
 
 Both train one epoch over the same examples (the first approved pairs' train split), from the
 same weights, with batch size 8 and learning rate 5e-5; everything else is each trainer's
@@ -69,7 +70,7 @@ def run_base(workdir: Path, max_length: int) -> dict:
 
 
 def run_ours(workdir: Path, max_length: int, precision: str = "auto", device: str = "auto",
-             model: str | None = None) -> dict:
+             model: str | None = None, seed: int = 0) -> dict:
     from curate.lm.load import load_causal_lm
     from curate.store import Store
     from training.config import TrainConfig
@@ -79,7 +80,7 @@ def run_ours(workdir: Path, max_length: int, precision: str = "auto", device: st
     store = Store(workdir / "bench.duckdb")
     run_id = train(store, TrainConfig(dataset="v1", epochs=1, batch_size=8, lr=5e-5, logging_steps=5,
                                       eval_steps=10**6, save_steps=10**6, output_root=str(workdir / "runs"),
-                                      precision=precision, device=device, model=model))
+                                      precision=precision, device=device, model=model, seed=seed))
     metrics = json.loads(store.scalar("SELECT metrics FROM runs WHERE id = ?", [run_id]))
     losses = curve(store, run_id)["loss"].dropna().tolist()
     model, tokenizer, _ = load_causal_lm(f"run:{run_id}", store=store)
@@ -88,7 +89,7 @@ def run_ours(workdir: Path, max_length: int, precision: str = "auto", device: st
             "heldout_loss": heldout_loss(model, tokenizer, workdir, max_length)}
 
 
-def run_trl(workdir: Path, max_length: int, device: str = "cpu", model: str | None = None) -> dict:
+def run_trl(workdir: Path, max_length: int, device: str = "cpu", model: str | None = None, seed: int = 0) -> dict:
     import torch
     from datasets import load_dataset
     from transformers import TrainerCallback
@@ -112,7 +113,7 @@ def run_trl(workdir: Path, max_length: int, device: str = "cpu", model: str | No
     trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=data, callbacks=[Losses()],
                          args=SFTConfig(output_dir=str(workdir / "trl"), num_train_epochs=1, learning_rate=5e-5,
                                         per_device_train_batch_size=8, logging_steps=5, logging_first_step=True,
-                                        save_strategy="no", report_to=[], use_cpu=device == "cpu"))
+                                        save_strategy="no", report_to=[], use_cpu=device == "cpu", seed=seed))
     counted = {"tokens": 0}
     collate = trainer.data_collator
 
@@ -132,9 +133,9 @@ def run_trl(workdir: Path, max_length: int, device: str = "cpu", model: str | No
             "heldout_loss": heldout_loss(trainer.model, tokenizer, workdir, max_length)}
 
 
-def in_subprocess(which: str, workdir: Path, max_length: int) -> dict:
+def in_subprocess(which: str, workdir: Path, max_length: int, seed: int = 0) -> dict:
     out = subprocess.run([sys.executable, __file__, "--one", which, "--workdir", str(workdir),
-                          "--max-length", str(max_length)],
+                          "--max-length", str(max_length), "--seed", str(seed)],
                          capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(out.stderr[-3000:])
@@ -146,17 +147,25 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=160)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--one", choices=["base", "tuneloop", "tuneloop-fp32", "trl"], help=argparse.SUPPRESS)
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="train tuneloop (auto precision) and TRL this many times, seeds 0..N-1, and compare the"
+                             " mean held-out losses: batch order alone moves one run's by a few hundredths")
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        fn = {"base": run_base, "tuneloop": run_ours, "tuneloop-fp32": lambda w, m: run_ours(w, m, "fp32"),
-              "trl": run_trl}[args.one]
-        print(json.dumps(fn(Path(args.workdir), args.max_length)))
+        fn = {"base": run_base, "tuneloop": lambda w, m, s: run_ours(w, m, seed=s),
+              "tuneloop-fp32": lambda w, m, s: run_ours(w, m, "fp32", seed=s),
+              "trl": lambda w, m, s: run_trl(w, m, seed=s)}[args.one]
+        print(json.dumps(fn(Path(args.workdir), args.max_length, args.seed) if args.one != "base"
+                         else fn(Path(args.workdir), args.max_length)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         workdir = prepare(Path(tmp), args.max_length, args.examples)
         base = in_subprocess("base", workdir, args.max_length)
         results = {name: in_subprocess(name, workdir, args.max_length) for name in ("tuneloop", "tuneloop-fp32", "trl")}
+        repeats = {name: [results[name]] + [in_subprocess(name, workdir, args.max_length, seed)
+                                            for seed in range(1, args.seeds)] for name in ("tuneloop", "trl")}
     print(f"fine-tuning SmolLM2-135M-Instruct on lamini_docs: one epoch, about {args.examples} examples, batch 8, CPU")
     print(f"held-out loss of the base model: {base['heldout_loss']:.4f}")
     print(f"{'':14}{'precision':>10}{'tokens':>9}{'seconds':>9}{'tokens/s':>10}{'loss first':>12}{'loss last':>11}"
@@ -171,6 +180,17 @@ def main() -> None:
         print(f"throughput ratio {name} ({r['precision']}) / TRL SFTTrainer defaults ({peer['precision']}):"
               f" {r['tokens_per_s'] / peer['tokens_per_s']:.2f}x; held-out loss difference"
               f" {r['heldout_loss'] - peer['heldout_loss']:+.4f}")
+    if args.seeds > 1:
+        import statistics
+
+        held = {name: [r["heldout_loss"] for r in runs] for name, runs in repeats.items()}
+        speed = {name: [r["tokens"] / r["seconds"] for r in runs] for name, runs in repeats.items()}
+        for name in held:
+            print(f"{name:14} seeds 0-{args.seeds - 1}: held-out " + ", ".join(f"{x:.4f}" for x in held[name])
+                  + f" (mean {statistics.mean(held[name]):.4f}); tokens/s median {statistics.median(speed[name]):.1f}")
+        print(f"over {args.seeds} seeds: median throughput ratio"
+              f" {statistics.median(speed['tuneloop']) / statistics.median(speed['trl']):.2f}x; mean held-out loss"
+              f" difference {statistics.mean(held['tuneloop']) - statistics.mean(held['trl']):+.4f}")
 
 
 if __name__ == "__main__":

@@ -275,6 +275,7 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
      ("curate/015_conversation_items.sql",)),
     (16, "model judges and quality scores: pair scores, judge calibrations, judgements of outputs and A/B items",
      ("curate/016_pair_scores.sql", "evals/016_judgements.sql")),
+    (17, "the rating queue's pair leased ahead of the one on screen", ("curate/017_leases_fetched_ahead.sql",)),
 ]
 
 

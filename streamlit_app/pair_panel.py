@@ -51,18 +51,25 @@ def _suggestion(hint: dict | None) -> None:
 def show(store, schema: dict) -> None:
     with store.connect():   # one turn at the store for what this run reads (a turn costs ~20 ms)
         user = require("rate")   # again on every key press: a user deactivated meanwhile stops here
-        pair = rating.next_pair(store, user["id"])
+        pair = rating.next_pair(store, user["id"])   # fetched ahead on the last run: no queue query
         pair = pii.as_displayed(store, pair) if pair else pair
-        progress = rating.progress(store, user["id"])
         hint = scores.suggestion(store, pair["id"]) if pair else None
     mine, team = st.columns(2)
-    mine.metric("You rated", progress["mine"])
-    team.progress(progress["done"] / max(progress["total"], 1),
-                  text=f"Team: {progress['done']} of {progress['total']} pairs have enough ratings")
+    counts = mine.empty(), team.empty()   # filled once the pair is on screen
     for message in ("saved", "error"):
         if message in st.session_state:
             (st.toast if message == "saved" else st.error)(st.session_state.pop(message))
+    _pair(store, user, schema, pair, hint)
+    with store.connect():   # after the pair is shown: the counts, and the pair after this one leased ahead
+        progress = rating.progress(store, user["id"])
+        if pair:
+            rating.fetch_ahead(store, user["id"])
+    counts[0].metric("You rated", progress["mine"])
+    counts[1].progress(progress["done"] / max(progress["total"], 1),
+                       text=f"Team: {progress['done']} of {progress['total']} pairs have enough ratings")
 
+
+def _pair(store, user: dict, schema: dict, pair: dict | None, hint: dict | None) -> None:
     skip_col, undo_col = st.columns([1, 1])
     undo_col.button("Undo last rating", shortcut="U", on_click=_undo, args=(store, user))
     if pair is None:

@@ -72,6 +72,35 @@ def test_a_lease_holds_a_pair_and_lapses(fifty, monkeypatch):
     assert rating.next_pair(fifty, b)["id"] == held["id"]  # lapsed: back in the queue
 
 
+def test_the_pair_after_the_one_on_screen_is_leased_ahead_and_shown_next(fifty):
+    """fetch_ahead leases the queue's next pair while the current one is on screen: asking again
+    still gives the current pair, answering it gives the one fetched ahead (no queue query), nobody
+    else is handed it while one rating is all it needs, and an undone pair still comes back first."""
+    rating.set_rule(fifty, rating.ApprovalRule(min_ratings=1))
+    a, b = people(fifty, 2)
+    current = rating.next_pair(fifty, a)["id"]
+    ahead = rating.fetch_ahead(fifty, a)
+    assert ahead not in (None, current)
+    assert rating.fetch_ahead(fifty, a) is None   # one fetched ahead at a time
+    assert rating.next_pair(fifty, a)["id"] == current   # a quality key reruns the page: same pair
+    handed_to_b = {rating.next_pair(fifty, b)["id"]}
+    for _ in range(3):
+        pair = rating.next_pair(fifty, b)["id"]
+        rating.submit(fifty, b, pair, {"quality": 3, "verdict": "approve"})
+        handed_to_b.add(pair)
+    assert current not in handed_to_b and ahead not in handed_to_b
+    rating.submit(fifty, a, current, {"quality": 5, "verdict": "approve"})
+    assert rating.next_pair(fifty, a)["id"] == ahead
+    after = rating.fetch_ahead(fifty, a)
+    assert after not in (None, current, ahead)
+    assert rating.undo_last(fifty, a) == current
+    assert rating.next_pair(fifty, a)["id"] == current   # the undone pair first
+    rating.submit(fifty, a, current, {"quality": 4, "verdict": "approve"})
+    assert rating.next_pair(fifty, a)["id"] == ahead   # then the one that was on screen
+    rating.skip(fifty, a, ahead)
+    assert rating.next_pair(fifty, a)["id"] == after
+
+
 def test_ten_annotators_in_threads_lose_nothing_and_never_repeat(fifty):
     rating.set_rule(fifty, rating.ApprovalRule(min_ratings=3))
     annotators = people(fifty, 10)

@@ -2,6 +2,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -36,6 +37,9 @@ def test_full_fine_tune_changes_the_weights_and_lowers_the_loss(dataset, tiny_mo
     evals = points["eval_loss"].dropna().tolist()
     assert losses[-1] < losses[0] and evals[-1] < evals[0]
     assert points["step"].iloc[0] == 0 and not points["eval_loss"].isna().iloc[0]  # held-out loss before training
+    assert points.dropna(subset=["eval_loss"])["step"].tolist() == [0, 10, 20, 30]   # the last one once
+    folder = Path(run["output_dir"]).parent
+    assert sorted(p.name for p in folder.glob("checkpoint-*")) == ["checkpoint-10", "checkpoint-20"]  # none when done
     metrics = run["metrics"]
     assert metrics["steps"] == 30 and metrics["tokens_per_s"] > 0 and metrics["trained_tokens"] > 0
     n = dataset.scalar("SELECT count(*) FROM dataset_items")
@@ -136,3 +140,50 @@ def test_a_background_run_writes_a_log_its_job_keeps(dataset, tmp_path):
     assert "no-such-model" in text
     job = dataset.one("SELECT state, error, log_path FROM jobs WHERE kind = 'train' ORDER BY id DESC LIMIT 1")
     assert job["state"] == "failed" and job["log_path"] == started["log"]
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_the_answer_only_loss_equals_the_models_own_loss_and_gradients(tiny_model_dir, lora):
+    """The trainer's loss runs the output layer at answer positions only; loss and gradients are the
+    model's own (prompt and padding positions carry no loss either way), with and without LoRA, for
+    a per-batch mean and for a count of answer tokens across an accumulated batch."""
+    from transformers import AutoModelForCausalLM
+
+    from training.train import Collator, answer_loss, answer_loss_supported
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                                 task_type="CAUSAL_LM"))
+    assert answer_loss_supported(model)
+    rows = [{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": [-100] * prompt + ids[prompt:]}
+            for ids, prompt in ((list(range(5, 17)), 4), (list(range(30, 37)), 5), (list(range(50, 70)), 12))]
+    batch = Collator(0)(rows)
+    answers = int((batch["labels"][:, 1:] != -100).sum())
+
+    def grads(loss):
+        model.zero_grad()
+        loss.backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    for count in (None, torch.tensor(answers * 2)):
+        own = model(**batch).loss if count is None else model(**batch, num_items_in_batch=count).loss
+        ours, _ = answer_loss(model, model.get_output_embeddings(), batch, count)
+        assert torch.allclose(ours, own, atol=1e-5)
+        expected, got = grads(own), grads(ours)
+        assert expected and all(torch.allclose(got[n], expected[n], atol=1e-5) for n in expected)
+
+
+def test_a_cpu_run_trains_short_examples_with_plain_attention(dataset, tiny_model_dir, tmp_path):
+    """On a CPU, examples of up to 256 tokens train with eager attention (measured faster there than
+    SDPA); the run records which attention it used."""
+    from curate.lm.device import Placement, training_attention
+
+    assert training_attention(Placement("cpu", "bf16"), 256) == "eager"
+    assert training_attention(Placement("cpu", "fp32"), 512) is None
+    assert training_attention(Placement("cuda", "bf16"), 128) is None
+    run_id = train(dataset, config(tiny_model_dir, tmp_path, max_steps=2, device="cpu", precision="fp32"))
+    assert get_run(dataset, run_id)["metrics"]["attention"] == "eager"

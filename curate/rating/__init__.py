@@ -7,7 +7,7 @@ an answer (undo). Annotators never overwrite each other. Questions whose name st
 (like "_skipped") are bookkeeping, not answers.
 """
 from curate.rating.agreement import agreement
-from curate.rating.queue import LEASE_SECONDS, export_for_annotation, next_pair, pair_view, progress, skip
+from curate.rating.queue import LEASE_SECONDS, export_for_annotation, fetch_ahead, next_pair, pair_view, progress, skip
 from curate.rating.ratings import import_ratings, submit, undo_last, validate
 from curate.rating.review import approve, disagreements, review
 from curate.rating.schema import (
@@ -23,6 +23,6 @@ from curate.rating.schema import (
 )
 
 __all__ = ["DEFAULT_SCHEMA", "LEASE_SECONDS", "QUESTION_TYPES", "ApprovalRule", "agreement", "approve",
-           "disagreements", "export_for_annotation", "get_rule", "get_schema", "import_ratings", "next_pair",
+           "disagreements", "export_for_annotation", "fetch_ahead", "get_rule", "get_schema", "import_ratings", "next_pair",
            "pair_view", "progress", "review", "schema_text", "set_rule", "set_schema", "set_schema_text", "skip",
            "submit", "undo_last", "validate"]

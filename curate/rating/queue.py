@@ -31,42 +31,72 @@ _assign = threading.Lock()  # threads of one process hand out pairs one at a tim
 def next_pair(store: Store, annotator_id: int) -> dict | None:
     """Lease the next pair to rate: unrated first, then flagged ones, then partly rated, then
     disagreements wanting one more opinion. Never a pair this annotator already rated or skipped.
+    A pair already leased to them comes first (the one on screen, then one fetched ahead).
     Returns None when the queue is empty for them."""
     with store.connect():   # one turn at the file for the whole call
-        return _next_pair(store, annotator_id)
+        k = get_rule(store).min_ratings
+        with _assign, store.transaction() as con:
+            con.execute("DELETE FROM leases WHERE expires_at <= current_timestamp")
+            pair_id = held = _held(con, annotator_id)
+            if held is None:
+                pair_id = _choose(con, store, annotator_id, k)
+                if pair_id is None:
+                    return None
+                lease(con, pair_id, annotator_id)
+        return pair_view(store, pair_id)
 
 
-def _next_pair(store: Store, annotator_id: int) -> dict | None:
-    k = get_rule(store).min_ratings
-    with _assign, store.transaction() as con:
-        con.execute("DELETE FROM leases WHERE expires_at <= current_timestamp")
-        held = con.execute("SELECT pair_id FROM leases WHERE annotator_id = ? ORDER BY expires_at DESC LIMIT 1",
-                           [annotator_id]).fetchone()
-        if held:
-            pair_id = held[0]
-        else:
-            by, scorer, then = _order(store)
-            row = con.execute(f"""
-                WITH {ANSWERED},
-                     leased AS (SELECT pair_id, count(*) AS n FROM leases GROUP BY pair_id),
-                     mine AS (SELECT DISTINCT pair_id FROM current_ratings WHERE annotator_id = ?),
-                     split AS ({DISAGREEMENT}),
-                     scored AS (SELECT pair_id, avg(score) AS score, count(*) FILTER (WHERE score IS NULL) > 0 AS unparsed
-                                FROM pair_scores WHERE scorer = ? GROUP BY pair_id)
-                SELECT p.id,
-                       CASE WHEN {status_in((FLAGGED,))} THEN 1 WHEN coalesce(a.n, 0) = 0 THEN 0
-                            WHEN s.pair_id IS NOT NULL THEN 3 ELSE 2 END AS priority
-                FROM pairs p LEFT JOIN answered a ON a.pair_id = p.id LEFT JOIN leased l ON l.pair_id = p.id
-                LEFT JOIN split s ON s.pair_id = p.id LEFT JOIN scored j ON j.pair_id = p.id
-                WHERE {to_rate()} AND p.id NOT IN (SELECT pair_id FROM mine)
-                  AND coalesce(a.n, 0) + coalesce(l.n, 0) < ? + CASE WHEN s.pair_id IS NOT NULL THEN 1 ELSE 0 END
-                  AND p.id NOT IN (SELECT pair_id FROM reviews)
-                ORDER BY priority, {then} p.id LIMIT 1""", [annotator_id, scorer, k, *by]).fetchone()
-            if row is None:
+def fetch_ahead(store: Store, annotator_id: int) -> int | None:
+    """Lease the pair after the one on screen (marked prefetched), so that answering the current one
+    shows the next without waiting for the queue's query — the slow part of a key press at a
+    million pairs. Called once the current pair is shown; does nothing when one is already
+    fetched ahead or the queue is empty. Returns the pair id leased, or None."""
+    with store.connect():
+        k = get_rule(store).min_ratings
+        with _assign, store.transaction() as con:
+            if con.execute("SELECT count(*) FROM leases WHERE annotator_id = ? AND prefetched"
+                           " AND expires_at > current_timestamp", [annotator_id]).fetchone()[0]:
                 return None
-            pair_id = row[0]
-            lease(con, pair_id, annotator_id)
-    return pair_view(store, pair_id)
+            pair_id = _choose(con, store, annotator_id, k)
+            if pair_id is not None:
+                lease(con, pair_id, annotator_id, prefetched=True)
+            return pair_id
+
+
+def _held(con, annotator_id: int) -> int | None:
+    """The pair leased to this annotator that they see: the one on screen (the newest, so an undone
+    pair comes back first), else the one fetched ahead, which becomes the one on screen."""
+    row = con.execute("SELECT pair_id, prefetched FROM leases WHERE annotator_id = ? AND expires_at > current_timestamp"
+                      " ORDER BY prefetched, expires_at DESC LIMIT 1", [annotator_id]).fetchone()
+    if row is None:
+        return None
+    if row[1]:
+        con.execute("UPDATE leases SET prefetched = false WHERE annotator_id = ? AND pair_id = ?", [annotator_id, row[0]])
+    return row[0]
+
+
+def _choose(con, store: Store, annotator_id: int, k: int) -> int | None:
+    """The queue's next pair for this annotator (the tiers of next_pair, each in the team's order),
+    leaving out pairs leased to them already."""
+    by, scorer, then = _order(store)
+    row = con.execute(f"""
+        WITH {ANSWERED},
+             leased AS (SELECT pair_id, count(*) AS n FROM leases GROUP BY pair_id),
+             mine AS (SELECT DISTINCT pair_id FROM current_ratings WHERE annotator_id = ?
+                      UNION SELECT pair_id FROM leases WHERE annotator_id = ?),
+             split AS ({DISAGREEMENT}),
+             scored AS (SELECT pair_id, avg(score) AS score, count(*) FILTER (WHERE score IS NULL) > 0 AS unparsed
+                        FROM pair_scores WHERE scorer = ? GROUP BY pair_id)
+        SELECT p.id,
+               CASE WHEN {status_in((FLAGGED,))} THEN 1 WHEN coalesce(a.n, 0) = 0 THEN 0
+                    WHEN s.pair_id IS NOT NULL THEN 3 ELSE 2 END AS priority
+        FROM pairs p LEFT JOIN answered a ON a.pair_id = p.id LEFT JOIN leased l ON l.pair_id = p.id
+        LEFT JOIN split s ON s.pair_id = p.id LEFT JOIN scored j ON j.pair_id = p.id
+        WHERE {to_rate()} AND p.id NOT IN (SELECT pair_id FROM mine)
+          AND coalesce(a.n, 0) + coalesce(l.n, 0) < ? + CASE WHEN s.pair_id IS NOT NULL THEN 1 ELSE 0 END
+          AND p.id NOT IN (SELECT pair_id FROM reviews)
+        ORDER BY priority, {then} p.id LIMIT 1""", [annotator_id, annotator_id, scorer, k, *by]).fetchone()
+    return row[0] if row else None
 
 
 def _order(store: Store) -> tuple[list, str | None, str]:
@@ -83,10 +113,10 @@ def _order(store: Store) -> tuple[list, str | None, str]:
     return [], None, ""
 
 
-def lease(con, pair_id: int, annotator_id: int) -> None:
+def lease(con, pair_id: int, annotator_id: int, prefetched: bool = False) -> None:
     """Hand a pair to an annotator for LEASE_SECONDS (inside the caller's transaction)."""
-    con.execute("INSERT INTO leases VALUES (?, ?, current_timestamp + to_seconds(?))",
-                [pair_id, annotator_id, LEASE_SECONDS])
+    con.execute("INSERT INTO leases (pair_id, annotator_id, expires_at, prefetched)"
+                " VALUES (?, ?, current_timestamp + to_seconds(?), ?)", [pair_id, annotator_id, LEASE_SECONDS, prefetched])
 
 
 def pair_view(store: Store, pair_id: int) -> dict:
