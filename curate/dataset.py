@@ -20,13 +20,13 @@ import pyarrow as pa
 
 from curate.errors import TuneloopError, not_found
 from curate.leakage import NEAR_THRESHOLD, SEMANTIC_THRESHOLD, dedupe_links, duplicate_groups, leakage, question_matches
+from curate.lm.losses import IGNORE_INDEX
 from curate.options import option
 from curate.pairs import APPROVED, status_in
 from curate.select import MAX_SIMILARITY, select_pairs
 from curate.store import Store
 from curate.templates import TEMPLATES, chat_messages, render_example
 
-IGNORE_INDEX = -100
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 

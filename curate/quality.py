@@ -17,6 +17,7 @@ import math
 
 import pyarrow as pa
 
+from curate.lm.losses import IGNORE_INDEX, mean_losses_per_row
 from curate.pairs import active
 from curate.scores import prompt_hash, record_scores, scored_keys
 from curate.store import Store
@@ -46,18 +47,14 @@ class QualityScorer:
             width = max(len(c) + len(a) for c, a in chunk)
             ids = torch.full((len(chunk), width), self.tokenizer.pad_token_id, dtype=torch.long)
             mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            labels = torch.full((len(chunk), width), -100, dtype=torch.long)
+            labels = torch.full((len(chunk), width), IGNORE_INDEX, dtype=torch.long)
             for i, (context, answer) in enumerate(chunk):
                 row = context + answer
                 ids[i, :len(row)] = torch.tensor(row)
                 mask[i, :len(row)] = 1
                 labels[i, len(context):len(row)] = torch.tensor(answer)
-            with torch.inference_mode():
-                logits = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)).logits
-            shift = torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2),
-                                                      labels[:, 1:].to(logits.device), reduction="none")
-            counted = (labels[:, 1:] != -100).to(logits.device)
-            out += ((shift * counted).sum(1) / counted.sum(1).clamp(min=1)).tolist()
+            device = self.model.device
+            out += mean_losses_per_row(self.model, ids.to(device), mask.to(device), labels.to(device))
         return out
 
     def __call__(self, batch: pa.Table) -> pa.Table:

@@ -143,13 +143,15 @@ def test_a_background_run_writes_a_log_its_job_keeps(dataset, tmp_path):
 
 
 @pytest.mark.parametrize("lora", [False, True])
-def test_the_answer_only_loss_equals_the_models_own_loss_and_gradients(tiny_model_dir, lora):
+def test_the_answer_only_loss_equals_the_models_own_loss_and_gradients(tiny_model_dir, lora, monkeypatch):
     """The trainer's loss runs the output layer at answer positions only; loss and gradients are the
     model's own (prompt and padding positions carry no loss either way), with and without LoRA, for
-    a per-batch mean and for a count of answer tokens across an accumulated batch."""
+    a per-batch mean and for a count of answer tokens across an accumulated batch; so are each
+    row's mean losses, and the full-logits path kept for models without `logits_to_keep`."""
     from transformers import AutoModelForCausalLM
 
-    from training.train import Collator, answer_loss, answer_loss_supported
+    from curate.lm import losses
+    from training.train import Collator
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
@@ -158,7 +160,7 @@ def test_the_answer_only_loss_equals_the_models_own_loss_and_gradients(tiny_mode
 
         model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
                                                  task_type="CAUSAL_LM"))
-    assert answer_loss_supported(model)
+    assert losses.supports_answer_positions(model)
     rows = [{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": [-100] * prompt + ids[prompt:]}
             for ids, prompt in ((list(range(5, 17)), 4), (list(range(30, 37)), 5), (list(range(50, 70)), 12))]
     batch = Collator(0)(rows)
@@ -171,10 +173,14 @@ def test_the_answer_only_loss_equals_the_models_own_loss_and_gradients(tiny_mode
 
     for count in (None, torch.tensor(answers * 2)):
         own = model(**batch).loss if count is None else model(**batch, num_items_in_batch=count).loss
-        ours, _ = answer_loss(model, model.get_output_embeddings(), batch, count)
+        ours = losses.answer_loss(model, batch["input_ids"], batch["attention_mask"], batch["labels"], count)
         assert torch.allclose(ours, own, atol=1e-5)
         expected, got = grads(own), grads(ours)
         assert expected and all(torch.allclose(got[n], expected[n], atol=1e-5) for n in expected)
+    each = [float(model(**{k: v[i:i + 1, :len(r["input_ids"])] for k, v in batch.items()}).loss) for i, r in enumerate(rows)]
+    assert losses.mean_losses_per_row(model, **batch) == pytest.approx(each, abs=1e-5)
+    monkeypatch.setattr(losses, "supports_answer_positions", lambda model: False)   # full logits
+    assert losses.mean_losses_per_row(model, **batch) == pytest.approx(each, abs=1e-5)
 
 
 def test_a_cpu_run_trains_short_examples_with_plain_attention(dataset, tiny_model_dir, tmp_path):

