@@ -101,6 +101,17 @@ def test_the_pair_after_the_one_on_screen_is_leased_ahead_and_shown_next(fifty):
     assert rating.next_pair(fifty, a)["id"] == after
 
 
+def test_a_pair_fetched_ahead_and_settled_meanwhile_is_not_shown(fifty):
+    a, = people(fifty, 1)
+    current = rating.next_pair(fifty, a)["id"]
+    ahead = rating.fetch_ahead(fifty, a)
+    fifty.execute("UPDATE pairs SET status = 'approved' WHERE id = ?", [ahead])   # e.g. a reviewer approved it
+    rating.submit(fifty, a, current, {"quality": 5, "verdict": "approve"})
+    shown = rating.next_pair(fifty, a)["id"]
+    assert shown not in (current, ahead)
+    assert fifty.scalar("SELECT count(*) FROM leases WHERE pair_id = ?", [ahead]) == 0
+
+
 def test_ten_annotators_in_threads_lose_nothing_and_never_repeat(fifty):
     rating.set_rule(fifty, rating.ApprovalRule(min_ratings=3))
     annotators = people(fifty, 10)

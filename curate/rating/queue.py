@@ -65,14 +65,22 @@ def fetch_ahead(store: Store, annotator_id: int) -> int | None:
 
 def _held(con, annotator_id: int) -> int | None:
     """The pair leased to this annotator that they see: the one on screen (the newest, so an undone
-    pair comes back first), else the one fetched ahead, which becomes the one on screen."""
-    row = con.execute("SELECT pair_id, prefetched FROM leases WHERE annotator_id = ? AND expires_at > current_timestamp"
-                      " ORDER BY prefetched, expires_at DESC LIMIT 1", [annotator_id]).fetchone()
+    pair comes back first), else the one fetched ahead, which becomes the one on screen — unless it
+    was settled or reviewed meanwhile, when its lease goes and the queue is asked again."""
+    row = con.execute(f"""
+        SELECT l.pair_id, l.prefetched, {to_rate()} AND p.id NOT IN (SELECT pair_id FROM reviews)
+        FROM leases l JOIN pairs p ON p.id = l.pair_id
+        WHERE l.annotator_id = ? AND l.expires_at > current_timestamp
+        ORDER BY l.prefetched, l.expires_at DESC LIMIT 1""", [annotator_id]).fetchone()
     if row is None:
         return None
-    if row[1]:
-        con.execute("UPDATE leases SET prefetched = false WHERE annotator_id = ? AND pair_id = ?", [annotator_id, row[0]])
-    return row[0]
+    pair_id, prefetched, still_open = row
+    if prefetched:
+        if not still_open:
+            con.execute("DELETE FROM leases WHERE annotator_id = ? AND pair_id = ?", [annotator_id, pair_id])
+            return None
+        con.execute("UPDATE leases SET prefetched = false WHERE annotator_id = ? AND pair_id = ?", [annotator_id, pair_id])
+    return pair_id
 
 
 def _choose(con, store: Store, annotator_id: int, k: int) -> int | None:
