@@ -2,14 +2,15 @@
 model (SmolLM2-135M-Instruct, offline), the same data (approved lamini_docs pairs, prompt and
 completion, loss on the completion) and the same machine, each in its own process.
 
-    .venv/bin/python benchmarks/train.py                  # one epoch over 160 examples (about 10 minutes)
+    .venv/bin/python benchmarks/train.py                  # one epoch over 160 examples (about 5 minutes)
     .venv/bin/python benchmarks/train.py --examples 400
     .venv/bin/python benchmarks/train.py --seeds 3          # also seeds 1 and 2 (about 8 more minutes)
 
 Both train one epoch over the same examples (the first approved pairs' train split), from the
 same weights, with batch size 8 and learning rate 5e-5; everything else is each trainer's
-default (TRL's: gradient checkpointing and bf16 on; ours: length-grouped batches, and the
-precision `auto` picks: bf16 autocast on a CPU with AVX512-BF16/AMX). tuneloop runs twice, in
+default (TRL's: gradient checkpointing and bf16 on; ours: length-grouped batches, the output
+layer at answer positions only, eager attention for short examples on a CPU, and the precision
+`auto` picks: bf16 autocast on a CPU with AVX512-BF16/AMX). tuneloop runs twice, in
 fp32 and in the precision auto picks, so both ratios are printed. Trained
 tokens are the non-padding tokens of the batches; tokens/s is that over the time spent in
 `Trainer.train`.
