@@ -155,11 +155,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        fn = {"base": run_base, "tuneloop": lambda w, m, s: run_ours(w, m, seed=s),
+        fn = {"base": lambda w, m, s: run_base(w, m), "tuneloop": lambda w, m, s: run_ours(w, m, seed=s),
               "tuneloop-fp32": lambda w, m, s: run_ours(w, m, "fp32", seed=s),
               "trl": lambda w, m, s: run_trl(w, m, seed=s)}[args.one]
-        print(json.dumps(fn(Path(args.workdir), args.max_length, args.seed) if args.one != "base"
-                         else fn(Path(args.workdir), args.max_length)))
+        print(json.dumps(fn(Path(args.workdir), args.max_length, args.seed)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         workdir = prepare(Path(tmp), args.max_length, args.examples)

@@ -14,9 +14,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from curate.dataset import IGNORE_INDEX, get_version, version_items
+from curate.dataset import get_version, version_items
 from curate.errors import TuneloopError
-from curate.lm.losses import answer_loss, mean_losses_per_row
+from curate.lm.losses import IGNORE_INDEX, answer_loss, mean_losses_per_row
 from curate.lm.resolve import register_model
 from curate.store import Store
 from training.config import TrainConfig
@@ -197,9 +197,10 @@ def _fit(store, job, run_id, output_dir, model, tokenizer, config, version, trai
     placement = _placement(config)
     if placement.kind == "cpu":
         keep_freed_memory()
-    if training_attention(placement, max_length):
-        model.set_attn_implementation(training_attention(placement, max_length))
-    attention = model.config._attn_implementation
+    chosen = training_attention(placement, max_length)
+    if chosen:
+        model.set_attn_implementation(chosen)
+    attention = model.config._attn_implementation   # recorded with the run's metrics
     if config.qlora:
         from peft import prepare_model_for_kbit_training
 
