@@ -1,16 +1,20 @@
 """Import raw logs and documents into the store.
 
-One file is one `sources` row. Its records are read one at a time, normalised (curate.records)
-and written in batches; each batch (raw logs, rejects and the source's counters) commits as one
-transaction, so a killed import leaves whole batches only and running it again resumes after the
-last one. The same bytes imported again are a no-op; a record already stored is not stored twice.
+One file is one `sources` row. Its records are read and normalised (curate.records; plain
+question/answer records in bulk by DuckDB, curate.bulk) into Arrow tables of rows and written in
+batches; each batch (raw logs, rejects and the source's counters) commits as one transaction, so a
+killed import leaves whole batches only and running it again resumes after the last one. The same
+bytes imported again are a no-op; a record already stored is not stored twice.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import queue
 import re
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from curate import bulk, readers
@@ -38,10 +43,12 @@ from curate.records import (
 from curate.store import Store
 
 FORMATS = ("auto",) + readers.CONTAINERS + tuple(SHAPES)
-# Records per transaction (and per turn at the store: raters wait while a batch is written).
-# The fast path's records cost little to prepare, so its batches are bigger: the turn is then
-# mostly the write, measured with benchmarks/load.py beside raters.
-BATCH_SIZE, BULK_BATCH_SIZE = 500, 10_000
+# A batch is one transaction and one turn at the store (raters wait while it is written, and each
+# turn ends with DuckDB writing its changes and indexes back to the file, which costs more the
+# bigger the store): at most BATCH_SIZE records, or what was read in BATCH_SECONDS when reading is
+# slower. Records are normalised CHUNK_SIZE at a time. Measured with benchmarks/ingest.py and, beside
+# raters, benchmarks/load.py.
+BATCH_SIZE, BATCH_SECONDS, CHUNK_SIZE = 10_000, 1.0, 2_000
 HEARTBEAT_SECONDS = 1.0   # the import's job shows progress at most this often
 # Uploads through the app: bigger files belong on the command line.
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
@@ -220,28 +227,22 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
                 report.status, report.error = "busy", "being imported by another process; run the import again later"
                 return report
         report.source_id = source_id
+        fallback = functools.partial(_one, mapping=mapping, shape=shape, roles=None)
         fields = bulk.plan(path, encoding, mapping, shape, redact) if container == "jsonl" else None
-        if fields:   # DuckDB normalizes the well-formed lines; the others take the per-record path
-            records = _bulk_normalized(bulk.records(path, fields), mapping, shape)
-            batch_size = batch_size or BULK_BATCH_SIZE
+        if fields:   # DuckDB parses and normalizes the plain lines; the others go through _one
+            pieces = bulk.records(path, fields, fallback)
         else:
-            records = _normalized(readers.read_items(path, container, encoding, doc_split), container, mapping, shape)
+            records = _normalized(readers.read_items(path, container, encoding, doc_split), container, mapping,
+                                  shape, redact)
+            pieces = _chunks(_redactor()(records) if redact else records, fallback)
         total_lines = max(_count_lines(path), 1)
         bar = tqdm(total=total_lines, unit="line", desc=name, disable=not show_progress, leave=False)
-        batch: list[tuple[Item, Normalized | None]] = []
-        redactor = _redactor() if redact else None
-        for index, pair in enumerate(records):
-            if pair[0].notice:
-                report.notes.append(pair[0].notice)
-                continue
-            if index < done:
-                continue
-            batch.append(redactor(pair) if redactor else pair)
-            if len(batch) >= (batch_size or BATCH_SIZE):
+        batches = _batches(_read_ahead(pieces), skip=done, size=batch_size or BATCH_SIZE, notes=report.notes)
+        with store.held() as between:   # each batch commits; the file is let go when someone waits
+            for batch in batches:
                 _commit_batch(store, source_id, name, batch, report)
-                _advance(bar, progress, pair[0].line, total_lines, name)
-                batch = []
-        _commit_batch(store, source_id, name, batch, report)
+                _advance(bar, progress, batch.column("line")[-1].as_py(), total_lines, name)
+                between()
         bar.close()
         if file_sha256(path) != sha:
             raise _Stopped("the file changed while it was read; import it again once it is written")
@@ -342,10 +343,11 @@ def _refuse(store: Store, source_id: int | None, name: str, sha: str, report: In
 
 
 # --------------------------------------------------------------------------- records
-def _normalized(items: Iterator[Item], container: str, mapping: dict, shape: str
-                ) -> Iterator[tuple[Item, Normalized | None]]:
-    """(item, record in normal form) or (item with its error set, None), in file order."""
-    roles = None
+def _normalized(items: Iterator[Item], container: str, mapping: dict, shape: str, redact: bool = False
+                ) -> Iterator[tuple[Item, Normalized | bulk.Pending | None]]:
+    """(item, record in normal form) or (item with its error set, None), in file order; a table's
+    plain question/answer row is left Pending, for DuckDB to normalize with its chunk."""
+    roles = plain = None
     for item in items:
         if item.error or item.notice:
             yield item, None
@@ -358,16 +360,96 @@ def _normalized(items: Iterator[Item], container: str, mapping: dict, shape: str
             roles = resolve_fields(list(item.value), mapping, shape)
             if kind_for(roles, shape) is None:
                 raise FileRefused(describe_missing(list(item.value), shape))
+            plain = bulk.two_text_fields(list(item.value), mapping, shape, redact) if container in ("csv", "tsv") else None
+        if plain and len(item.value) == 2 and all(isinstance(item.value.get(f), str) for f in plain):
+            yield item, bulk.Pending(item.value[plain[0]], item.value[plain[1]])
+            continue
         if item.top_level:
             yield from _json_object(item, mapping, shape)
             continue
         yield _one(item, mapping, shape, roles)
 
 
-def _bulk_normalized(pairs: Iterator[tuple[Item, bulk.Prepared | None]], mapping: dict, shape: str
-                     ) -> Iterator[tuple[Item, Normalized | bulk.Prepared | None]]:
-    for item, prepared in pairs:
-        yield (item, prepared) if prepared is not None or item.error else _one(item, mapping, shape, None)
+def _chunks(pairs: Iterator[tuple[Item, Normalized | bulk.Pending | None]], fallback: bulk.Fallback
+            ) -> Iterator[pa.Table | str]:
+    """The records as bulk.ROWS tables of CHUNK_SIZE, and the reader's notices (str) as they come."""
+    settler, chunk = bulk.Settler(), []
+    try:
+        for item, rec in pairs:
+            if item.notice:
+                yield item.notice
+                continue
+            chunk.append((item, rec))
+            if len(chunk) >= CHUNK_SIZE:
+                yield settler.settle(chunk, fallback)
+                chunk = []
+        if chunk:
+            yield settler.settle(chunk, fallback)
+    finally:
+        settler.close()
+
+
+def _read_ahead(pieces: Iterator[pa.Table | str]) -> Iterator[pa.Table | str]:
+    """The pieces, read and normalized in a thread of their own while the batch before is written
+    (both mostly run in DuckDB and pyarrow, which let go of the GIL). At most two wait unread."""
+    waiting: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+    end = object()
+
+    def offer(piece) -> bool:
+        while not stop.is_set():
+            try:
+                waiting.put(piece, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for piece in pieces:
+                if not offer(piece):
+                    return
+            offer(end)
+        except BaseException as exc:  # noqa: BLE001 - handed to the reading side, raised there
+            offer(exc)
+        finally:
+            getattr(pieces, "close", lambda: None)()
+
+    reader = threading.Thread(target=read, name="tuneloop-ingest-read", daemon=True)
+    reader.start()
+    try:
+        while (piece := waiting.get()) is not end:
+            if isinstance(piece, BaseException):
+                raise piece
+            yield piece
+    finally:
+        stop.set()
+        reader.join()
+
+
+def _batches(pieces: Iterator[pa.Table | str], skip: int, size: int, notes: list) -> Iterator[pa.Table]:
+    """Rows in batches of `size`, or fewer when reading them took BATCH_SECONDS; the first `skip`
+    records (imported before an interruption) left out; notices go to `notes`."""
+    held: list[pa.Table] = []
+    count, started = 0, time.monotonic()
+    for piece in pieces:
+        if isinstance(piece, str):
+            notes.append(piece)
+            continue
+        if skip:
+            cut = min(skip, piece.num_rows)
+            piece, skip = piece.slice(cut), skip - cut
+        if piece.num_rows:
+            held.append(piece)
+            count += piece.num_rows
+        while count >= size or (count and time.monotonic() - started >= BATCH_SECONDS):
+            rows = pa.concat_tables(held)
+            yield rows.slice(0, size)
+            held = [rows.slice(size)] if rows.num_rows > size else []
+            count, started = max(0, rows.num_rows - size), time.monotonic()
+    if count:
+        yield pa.concat_tables(held)
 
 
 def _one(item: Item, mapping: dict, shape: str, roles: dict | None) -> tuple[Item, Normalized | None]:
@@ -414,72 +496,53 @@ def _redactor():
 
     detector = Detector()
 
-    def redacted(pair: tuple[Item, Normalized | None]) -> tuple[Item, Normalized | None]:
-        item, rec = pair
-        return (item, None) if rec is None else (item, Normalized(rec.kind, redact_payload(rec.payload, detector)))
+    def redacted(pairs: Iterator[tuple[Item, Normalized | None]]) -> Iterator[tuple[Item, Normalized | None]]:
+        for item, rec in pairs:
+            yield (item, rec) if rec is None else (item, Normalized(rec.kind, redact_payload(rec.payload, detector)))
     return redacted
 
 
 # --------------------------------------------------------------------------- writing
-def _commit_batch(store: Store, source_id: int, name: str, batch: list[tuple[Item, Normalized | None]],
-                  report: IngestReport) -> None:
+def _commit_batch(store: Store, source_id: int, name: str, batch: pa.Table, report: IngestReport) -> None:
     """One transaction: new raw logs, rejects, and the source's counters (the resume point)."""
-    if not batch:
+    if not batch.num_rows:
         return
-    rejects = [(item.line, item.error, item.excerpt) for item, rec in batch if rec is None]
-    good = [(item, rec) for item, rec in batch if rec is not None]
-    rows, duplicates = store.retry_conflicts(lambda: _write_batch(store, source_id, name, batch, good, rejects))
-    report.rows_read += len(batch)
-    report.rows_stored += len(rows)
-    report.rows_duplicate += duplicates
-    report.rows_rejected += len(rejects)
-    for line, reason, _ in rejects:
+    refused = batch.filter(pc.is_valid(batch.column("error")))
+    stored = store.retry_conflicts(lambda: _write_batch(store, source_id, name, batch, refused.num_rows))
+    report.rows_read += batch.num_rows
+    report.rows_stored += stored
+    report.rows_duplicate += batch.num_rows - refused.num_rows - stored
+    report.rows_rejected += refused.num_rows
+    for line, reason in zip(refused.column("line").to_pylist(), refused.column("error").to_pylist()):
         key = _reason_kind(reason)
         report.reasons[key] += 1
         report.first_lines.setdefault(key, line)
 
 
-def _write_batch(store: Store, source_id: int, name: str, batch: list, good: list, rejects: list) -> tuple[list, int]:
+def _write_batch(store: Store, source_id: int, name: str, batch: pa.Table, refused: int) -> int:
+    """The batch's new records (the first of each content hash not in the store) and its rejects;
+    returns how many records were stored."""
+    batch = batch.append_column("pos", pa.array(range(batch.num_rows), pa.int64()))
     with store.transaction() as con:
-        hashes = list({rec.content_hash for _, rec in good})
-        present = {r[0] for r in con.execute(
-            "SELECT content_hash FROM raw_logs WHERE content_hash IN (SELECT unnest(?::VARCHAR[]))",
-            [hashes]).fetchall()} if hashes else set()
-        rows, seen = [], set(present)
-        for item, rec in good:
-            if rec.content_hash in seen:
-                continue
-            seen.add(rec.content_hash)
-            text = rec.payload_text if isinstance(rec, bulk.Prepared) else json.dumps(rec.payload, ensure_ascii=False)
-            rows.append((item.line or 0, rec.kind, text, rec.content_hash))
-        if rows:
-            table = pa.table({
-                "source_id": pa.array([source_id] * len(rows), pa.int64()),
-                "line": pa.array([r[0] for r in rows], pa.int64()),
-                "kind": [r[1] for r in rows], "payload": [r[2] for r in rows],
-                "content_hash": [r[3] for r in rows],
-            })
-            con.register("_new_raw_logs", table)
-            con.execute("INSERT INTO raw_logs (source_id, line, kind, payload, content_hash)"
-                        " SELECT source_id, line, kind, payload, content_hash FROM _new_raw_logs")
-            con.unregister("_new_raw_logs")
-        if rejects:
-            table = pa.table({
-                "source_id": pa.array([source_id] * len(rejects), pa.int64()),
-                "file": [name] * len(rejects),
-                "line": pa.array([r[0] for r in rejects], pa.int64()),
-                "reason": [r[1] for r in rejects], "excerpt": [r[2] for r in rejects],
-            })
-            con.register("_new_rejects", table)
-            con.execute("INSERT INTO rejects (source_id, file, line, reason, excerpt)"
-                        " SELECT source_id, file, line, reason, excerpt FROM _new_rejects")
-            con.unregister("_new_rejects")
-        duplicates = len(good) - len(rows)
+        con.register("_batch", batch)
+        try:
+            stored = con.execute(
+                "INSERT INTO raw_logs (source_id, line, kind, payload, content_hash)"
+                " SELECT ?, coalesce(line, 0), kind, payload, content_hash FROM _batch b WHERE error IS NULL"
+                " AND NOT EXISTS (SELECT 1 FROM raw_logs r WHERE r.content_hash = b.content_hash)"
+                " QUALIFY row_number() OVER (PARTITION BY content_hash ORDER BY pos) = 1 ORDER BY pos",
+                [source_id]).fetchone()[0]   # (ON CONFLICT DO NOTHING took 20x as long)
+            if refused:
+                con.execute("INSERT INTO rejects (source_id, file, line, reason, excerpt)"
+                            " SELECT ?, ?, line, error, excerpt FROM _batch WHERE error IS NOT NULL ORDER BY pos",
+                            [source_id, name])
+        finally:
+            con.unregister("_batch")
         con.execute(
             "UPDATE sources SET rows_read = rows_read + ?, rows_stored = rows_stored + ?,"
             " rows_duplicate = rows_duplicate + ?, rows_rejected = rows_rejected + ? WHERE id = ?",
-            [len(batch), len(rows), duplicates, len(rejects), source_id])
-    return rows, duplicates
+            [batch.num_rows, stored, batch.num_rows - refused - stored, refused, source_id])
+    return stored
 
 
 def _reason_kind(reason: str) -> str:

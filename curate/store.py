@@ -44,6 +44,12 @@ JOB_LOG_ENV = "TUNELOOP_JOB_LOG"   # set by whoever starts work in the backgroun
 LOCK_FIRST_WAIT = 0.005
 LOCK_MAX_WAIT = 0.05
 LOCK_TOTAL_WAIT = 60.0
+# A long writer that keeps the file (Store.held) hands it on when someone waits, and gives the
+# waiters this long to take and leave it before it takes a turn again.
+HAND_ON_SECONDS = 1.0
+# Meanwhile DuckDB writes its log back into the file once the log is this big (16 MiB otherwise):
+# fewer, bigger write-backs, and one of at most this size when the file is handed on.
+HELD_CHECKPOINT_MB = 64
 
 # A running job whose process is gone (same machine), or whose heartbeat is older than this
 # (another machine), was interrupted.
@@ -98,6 +104,7 @@ class _Turn:
             os.close(fd)
             return cls(None)
         got, guard, outcome = threading.Event(), threading.Lock(), {"abandoned": False}
+        wanting = _Want.register(path)
 
         def block() -> None:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -109,13 +116,16 @@ class _Turn:
                 got.set()
 
         threading.Thread(target=block, name="tuneloop-store-turn", daemon=True).start()
-        if not got.wait(timeout):
-            with guard:
-                if not got.is_set():
-                    outcome["abandoned"] = True
-                    raise StoreLockedError(
-                        f"store {path} is held by another process for over {timeout:.0f} s;"
-                        " is a long command holding it?")
+        try:
+            if not got.wait(timeout):
+                with guard:
+                    if not got.is_set():
+                        outcome["abandoned"] = True
+                        raise StoreLockedError(
+                            f"store {path} is held by another process for over {timeout:.0f} s;"
+                            " is a long command holding it?")
+        finally:
+            _Want.unregister(wanting)
         return cls(fd)
 
     def end(self) -> None:
@@ -132,6 +142,49 @@ class _Turn:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+class _Want:
+    """Who is waiting for a turn: each waiting process holds a shared `flock` on `<file>.want`
+    while it waits. A long writer that keeps the file between its units of work (`Store.held`)
+    asks `wanted` between them and hands the file on when someone waits."""
+
+    @staticmethod
+    def register(path: str) -> int | None:
+        try:
+            fd = os.open(path + ".want", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except OSError:
+            os.close(fd)
+            return None
+        return fd
+
+    @staticmethod
+    def unregister(fd: int | None) -> None:
+        if fd is not None:
+            os.close(fd)   # closing the descriptor drops its lock
+
+    @staticmethod
+    def wanted(path: str) -> bool:
+        """Whether another process waits for the file now (False where that cannot be known)."""
+        if fcntl is None:
+            return False
+        try:
+            fd = os.open(path + ".want", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
 
 
 class _Attachments:
@@ -221,6 +274,10 @@ class _Attachments:
                 self._host.execute("DETACH " + alias)
             finally:
                 entry[2].end()
+
+    def host(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            return self._host_here()
 
     def _host_here(self) -> duckdb.DuckDBPyConnection:
         if self._pid != os.getpid():   # first use, or a forked child: its own instance
@@ -337,6 +394,40 @@ class Store:
             self._local.con = None
             con.close()
             _attachments.let_go(self.path, alias)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[Callable[[], None]]:
+        """For a long writer (an import): keep the file between its units of work instead of
+        letting it go after each one — each let-go writes the changes back into the file and its
+        indexes, which costs more the bigger the store — and hand it on as soon as another process
+        waits for it. Yields `between`, to call between units of work: when someone waits, it lets
+        the file go, gives the waiters up to a second, and takes a new turn. Committed work is safe
+        while the file is held (DuckDB's log has it, and the next opening applies it)."""
+        if fcntl is None:   # nobody's waiting can be seen: let go after each unit of work as usual
+            yield lambda: None
+            return
+        stack = contextlib.ExitStack()
+        stack.enter_context(self.connect())
+        host = _attachments.host()
+        host.execute(f"SET checkpoint_threshold = '{HELD_CHECKPOINT_MB}MiB'")
+
+        def between() -> None:
+            nonlocal stack
+            key = os.path.realpath(self.path)
+            if not _Want.wanted(key):
+                return
+            stack.close()
+            deadline = time.monotonic() + HAND_ON_SECONDS
+            while _Want.wanted(key) and time.monotonic() < deadline:
+                time.sleep(LOCK_FIRST_WAIT)
+            stack = contextlib.ExitStack()
+            stack.enter_context(self.connect())
+
+        try:
+            yield between
+        finally:
+            stack.close()
+            host.execute("RESET checkpoint_threshold")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

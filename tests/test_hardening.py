@@ -105,6 +105,30 @@ def test_a_file_that_changes_while_it_is_read_is_not_complete(store, write, monk
     assert store.scalar("SELECT status FROM sources") == "failed"
 
 
+def test_a_read_error_part_way_keeps_the_batches_before_it_and_the_rerun_completes(store, write, monkeypatch):
+    """Records are read in a thread of their own while batches are written: its error still stops
+    the file, after the batches already written."""
+    from curate import bulk
+
+    path = write("log.jsonl", "".join(qa(f"q{i}", f"a{i}") + "\n" for i in range(300)))
+    real = bulk.records
+
+    def failing(*args):
+        pieces = real(*args)
+        yield next(pieces)
+        raise OSError("input/output error")
+
+    monkeypatch.setattr(bulk, "BLOCK_BYTES", 4096)   # the first block is ~110 lines
+    monkeypatch.setattr(bulk, "records", failing)
+    [report] = ingest(store, [path], batch_size=10)
+    assert report.status == "failed" and "input/output error" in report.error
+    kept = store.scalar("SELECT count(*) FROM raw_logs")
+    assert 0 < kept < 300 and kept == report.rows_stored == store.scalar("SELECT rows_read FROM sources")
+    monkeypatch.setattr(bulk, "records", real)
+    [again] = ingest(store, [path])
+    assert again.status == "resumed" and questions(store) == [f"q{i}" for i in range(300)]
+
+
 def test_a_corrupt_parquet_row_group_is_rejected_and_pairs_never_slip(store, tmp_path):
     path = tmp_path / "pairs.parquet"
     table = pa.table({"question": [f"q{i}" for i in range(300)], "answer": [f"a{i}" for i in range(300)]})

@@ -1,5 +1,6 @@
-"""The import's fast path (DuckDB normalizes well-formed JSON lines in bulk) stores exactly what the
-per-record path stores: the same rows, payloads, hashes, rejects with file:line:reason, counters."""
+"""The import's fast path (DuckDB normalizes plain JSON lines and CSV rows in bulk) stores exactly
+what the per-record path stores: the same rows, payloads, hashes, rejects with file:line:reason,
+counters."""
 import json
 
 import pytest
@@ -33,16 +34,22 @@ LINES = [
 
 
 def import_both(tmp_path, monkeypatch, raw: bytes) -> tuple[Store, Store, list]:
+    """The file imported with the fast path and without it; returns both stores and, for each line
+    the fast path read, whether DuckDB normalized it (True) or it went record by record (False)."""
     path = tmp_path / "tricky.jsonl"
     path.write_bytes(raw)
     fast = Store(tmp_path / "fast.duckdb")
-    used = []
+    used, by_record = [], set()
     real = bulk.records
 
-    def spy(*args):
-        for item, prepared in real(*args):
-            used.append(prepared is not None)
-            yield item, prepared
+    def spy(path, fields, fallback):
+        def one(item):
+            by_record.add(item.line)
+            return fallback(item)
+        for rows in real(path, fields, one):
+            used.extend(error is None and line not in by_record
+                        for line, error in zip(rows.column("line").to_pylist(), rows.column("error").to_pylist()))
+            yield rows
     monkeypatch.setattr(bulk, "records", spy)
     [fast_report] = ingest(fast, [path])
     monkeypatch.setattr(bulk, "plan", lambda *a: None)
@@ -80,3 +87,46 @@ def test_the_fast_path_matches_across_blocks_and_without_a_final_newline(tmp_pat
     fast, slow, used = import_both(tmp_path, monkeypatch, body.encode("utf-8"))
     assert all(used) and len(used) == rows
     assert stored(fast) == stored(slow)
+
+
+CSV_ROWS = [
+    ["How do I reset the lamp?", "Hold the button for ten seconds."],
+    ["Quotes \"inside\", a comma and a back\\slash?", "Yes.\nOver two lines, too."],
+    ["Unicode: café, 中文, 🙂?", "Line\u2028separator and a tab\there."],
+    ["Blank answer?", "   "],
+    ["Zero-width only?", "\u200b"],
+    ["A control character \x1f?", "Goes record by record."],
+    ["How do I reset the lamp?", "Hold the button for ten seconds."],
+    ["", "No question."],
+]
+
+
+@pytest.mark.parametrize("chunk", [3, 2000])
+def test_plain_csv_rows_normalized_in_bulk_store_what_the_per_record_path_stores(tmp_path, monkeypatch, chunk):
+    import csv
+
+    import curate.ingest as ingest_module
+
+    path = tmp_path / "faq.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["question", "answer"])
+        writer.writerows(CSV_ROWS)
+        fh.write('"one field only"\n"Last one?","Is kept."\n')
+    monkeypatch.setattr(ingest_module, "CHUNK_SIZE", chunk)
+    by_record = []
+    real_one = ingest_module._one
+    monkeypatch.setattr(ingest_module, "_one", lambda item, *a, **k: by_record.append(item.line) or real_one(item, *a, **k))
+    fast = Store(tmp_path / "fast.duckdb")
+    [fast_report] = ingest(fast, [path])
+    assert by_record == [6, 7, 8, 10]   # only the rows DuckDB was not sure of went record by record
+    monkeypatch.setattr(bulk, "two_text_fields", lambda *a: None)
+    slow = Store(tmp_path / "slow.duckdb")
+    [slow_report] = ingest(slow, [path])
+    assert fast_report.summary() == slow_report.summary()
+    assert stored(fast) == stored(slow)
+    rows, rejects, counters = stored(fast)
+    assert counters == {"status": "complete", "rows_read": 10, "rows_stored": 5, "rows_duplicate": 1,
+                        "rows_rejected": 4}
+    assert [r["line"] for r in rejects] == [6, 7, 10, 11]   # the second row spans two lines
+    assert json.loads(rows[-1]["payload"]) == {"instruction": "Last one?", "response": "Is kept."}

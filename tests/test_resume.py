@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from curate.ingest import BATCH_SIZE, BULK_BATCH_SIZE
 from curate.store import Store
 
 ROWS = 120_000
@@ -18,7 +17,6 @@ ROWS = 120_000
 def test_kill_during_import_then_resume(tmp_path, db_path, fast):
     """Both import paths: the fast one (two text fields a line, DuckDB normalizes them in bulk)
     and the per-record one (here a third field sends every line through it)."""
-    batch = BULK_BATCH_SIZE if fast else BATCH_SIZE
     data = tmp_path / "big.jsonl"
     with open(data, "w") as fh:
         for i in range(ROWS):
@@ -30,7 +28,7 @@ def test_kill_during_import_then_resume(tmp_path, db_path, fast):
     deadline = time.time() + 120
     while time.time() < deadline:  # wait until a few batches are in, then kill the importer hard
         read = store.scalar("SELECT coalesce(max(rows_read), 0) FROM sources")
-        if read >= 3 * batch:
+        if read > 0:
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
@@ -42,7 +40,8 @@ def test_kill_during_import_then_resume(tmp_path, db_path, fast):
     assert source["status"] == "importing"
     assert 0 < stored < ROWS
     assert stored == source["rows_stored"] == source["rows_read"]  # counters match the rows: whole batches
-    assert stored % batch == 0
+    lines = store.rows("SELECT min(line) AS first, max(line) AS last FROM raw_logs")[0]
+    assert lines == {"first": 1, "last": stored}   # the file's first records, none missing
     assert store.scalar("SELECT state FROM jobs ORDER BY id LIMIT 1") == "interrupted"
 
     rerun = subprocess.run(tuneloop, capture_output=True, text=True, env={**os.environ})
@@ -52,3 +51,18 @@ def test_kill_during_import_then_resume(tmp_path, db_path, fast):
     assert store.scalar("SELECT count(DISTINCT content_hash) FROM raw_logs") == ROWS
     assert store.one("SELECT status, rows_read, rows_stored FROM sources") == {
         "status": "complete", "rows_read": ROWS, "rows_stored": ROWS}
+
+
+def test_batches_hold_whole_records_in_file_order_after_the_ones_already_imported(monkeypatch):
+    import pyarrow as pa
+
+    import curate.ingest as ingest_module
+
+    pieces = [pa.table({"line": list(range(i, i + 7))}) for i in range(0, 35, 7)]
+    notes = []
+    batches = ingest_module._batches(iter(pieces[:2] + ["a notice"] + pieces[2:]), skip=12, size=10, notes=notes)
+    assert [b.column("line").to_pylist() for b in batches] == [list(range(12, 22)), list(range(22, 32)), [32, 33, 34]]
+    assert notes == ["a notice"]
+    monkeypatch.setattr(ingest_module, "BATCH_SECONDS", 0)   # reading is slow: what was read is written
+    batches = ingest_module._batches(iter(pieces), skip=3, size=10, notes=[])
+    assert [b.column("line").to_pylist() for b in batches] == [[3, 4, 5, 6]] + [list(range(i, i + 7)) for i in range(7, 35, 7)]

@@ -213,3 +213,27 @@ def test_a_forked_child_does_not_end_its_parents_turn(db_path):
         assert child.exitcode == 0
         assert not _turn_is_free(db_path)
     assert _turn_is_free(db_path)
+
+
+def test_a_long_writer_keeps_the_file_between_batches_and_hands_it_on_when_another_process_waits(db_path):
+    import curate.store as store_module
+
+    store = Store(db_path)
+    with store.held() as between:
+        store.execute("INSERT INTO jobs (kind, state) VALUES ('batch 1', 'succeeded')")
+        assert not _turn_is_free(db_path)   # kept after the unit of work
+        between()                           # nobody waits: still kept
+        assert not _turn_is_free(db_path)
+        other = subprocess.Popen([sys.executable, "-c", (
+            "import sys; from curate.store import Store\n"
+            "Store(sys.argv[1], migrate=False).execute(\"INSERT INTO jobs (kind, state) VALUES ('other', 'succeeded')\")"),
+            str(db_path)], cwd=os.path.dirname(store_module.__file__) + "/..", stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 30
+        while other.poll() is None and time.time() < deadline:
+            between()   # hands the file on once the other process waits for it
+            time.sleep(0.01)
+        assert other.wait(5) == 0, other.stderr.read()
+        store.execute("INSERT INTO jobs (kind, state) VALUES ('batch 2', 'succeeded')")
+        assert not _turn_is_free(db_path)   # taken again after the other process
+    assert _turn_is_free(db_path)
+    assert [r["kind"] for r in store.rows("SELECT kind FROM jobs ORDER BY id")] == ["batch 1", "other", "batch 2"]
