@@ -237,12 +237,13 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
             pieces = _chunks(_redactor()(records) if redact else records, fallback)
         total_lines = max(_count_lines(path), 1)
         bar = tqdm(total=total_lines, unit="line", desc=name, disable=not show_progress, leave=False)
-        batches = _batches(_read_ahead(pieces), skip=done, size=batch_size or BATCH_SIZE, notes=report.notes)
-        with store.held() as between:   # each batch commits; the file is let go when someone waits
+        batches = _Batches(_ReadAhead(pieces), skip=done, size=batch_size or BATCH_SIZE, notes=report.notes)
+        with store.held() as hold:   # each batch commits; the file is kept while the next one is ready
             for batch in batches:
+                hold.take()
                 _commit_batch(store, source_id, name, batch, report)
                 _advance(bar, progress, batch.column("line")[-1].as_py(), total_lines, name)
-                between()
+                hold.offer(next_ready=batches.next_ready)
         bar.close()
         if file_sha256(path) != sha:
             raise _Stopped("the file changed while it was read; import it again once it is written")
@@ -389,67 +390,96 @@ def _chunks(pairs: Iterator[tuple[Item, Normalized | bulk.Pending | None]], fall
         settler.close()
 
 
-def _read_ahead(pieces: Iterator[pa.Table | str]) -> Iterator[pa.Table | str]:
+class _ReadAhead:
     """The pieces, read and normalized in a thread of their own while the batch before is written
-    (both mostly run in DuckDB and pyarrow, which let go of the GIL). At most two wait unread."""
-    waiting: queue.Queue = queue.Queue(maxsize=2)
-    stop = threading.Event()
-    end = object()
+    (both mostly run in DuckDB and pyarrow, which let go of the GIL). A few wait unread at most."""
+    _END = object()
 
-    def offer(piece) -> bool:
-        while not stop.is_set():
+    def __init__(self, pieces: Iterator[pa.Table | str]):
+        self._pieces = pieces
+        self._waiting: queue.Queue = queue.Queue(maxsize=4)
+        self._rows, self._counting = 0, threading.Lock()   # rows waiting unread
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="tuneloop-ingest-read", daemon=True)
+
+    def rows_waiting(self) -> int:
+        return self._rows
+
+    def finished(self) -> bool:
+        """Whether everything is read (or reading failed)."""
+        return not self._reader.is_alive()
+
+    def __iter__(self) -> Iterator[pa.Table | str]:
+        self._reader.start()   # here, so that a reader is never left running without one to read it
+        try:
+            while (piece := self._waiting.get()) is not self._END:
+                if isinstance(piece, BaseException):
+                    raise piece
+                if isinstance(piece, pa.Table):
+                    with self._counting:
+                        self._rows -= piece.num_rows
+                yield piece
+        finally:
+            self._stop.set()
+            self._reader.join()
+
+    def _offer(self, piece) -> bool:
+        with self._counting:
+            self._rows += piece.num_rows if isinstance(piece, pa.Table) else 0
+        while not self._stop.is_set():
             try:
-                waiting.put(piece, timeout=0.1)
+                self._waiting.put(piece, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def read() -> None:
+    def _read(self) -> None:
         try:
-            for piece in pieces:
-                if not offer(piece):
+            for piece in self._pieces:
+                if not self._offer(piece):
                     return
-            offer(end)
+            self._offer(self._END)
         except BaseException as exc:  # noqa: BLE001 - handed to the reading side, raised there
-            offer(exc)
+            self._offer(exc)
         finally:
-            getattr(pieces, "close", lambda: None)()
-
-    reader = threading.Thread(target=read, name="tuneloop-ingest-read", daemon=True)
-    reader.start()
-    try:
-        while (piece := waiting.get()) is not end:
-            if isinstance(piece, BaseException):
-                raise piece
-            yield piece
-    finally:
-        stop.set()
-        reader.join()
+            getattr(self._pieces, "close", lambda: None)()
 
 
-def _batches(pieces: Iterator[pa.Table | str], skip: int, size: int, notes: list) -> Iterator[pa.Table]:
+class _Batches:
     """Rows in batches of `size`, or fewer when reading them took BATCH_SECONDS; the first `skip`
     records (imported before an interruption) left out; notices go to `notes`."""
-    held: list[pa.Table] = []
-    count, started = 0, time.monotonic()
-    for piece in pieces:
-        if isinstance(piece, str):
-            notes.append(piece)
-            continue
-        if skip:
-            cut = min(skip, piece.num_rows)
-            piece, skip = piece.slice(cut), skip - cut
-        if piece.num_rows:
-            held.append(piece)
-            count += piece.num_rows
-        while count >= size or (count and time.monotonic() - started >= BATCH_SECONDS):
-            rows = pa.concat_tables(held)
-            yield rows.slice(0, size)
-            held = [rows.slice(size)] if rows.num_rows > size else []
-            count, started = max(0, rows.num_rows - size), time.monotonic()
-    if count:
-        yield pa.concat_tables(held)
+
+    def __init__(self, pieces: Iterable[pa.Table | str], skip: int, size: int, notes: list):
+        self.pieces, self.skip, self.size, self.notes = pieces, skip, size, notes
+        self.count = 0   # rows read and not yet in a batch
+
+    def next_ready(self) -> bool:
+        """Whether the next batch is read already (or there is none)."""
+        reading = self.pieces if isinstance(self.pieces, _ReadAhead) else None
+        return reading is None or reading.finished() or self.count + reading.rows_waiting() >= self.size
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        held: list[pa.Table] = []
+        started, skip, size = time.monotonic(), self.skip, self.size
+        for piece in self.pieces:
+            if isinstance(piece, str):
+                self.notes.append(piece)
+                continue
+            if skip:
+                cut = min(skip, piece.num_rows)
+                piece, skip = piece.slice(cut), skip - cut
+            if piece.num_rows:
+                held.append(piece)
+                self.count += piece.num_rows
+            while self.count >= size or (self.count and time.monotonic() - started >= BATCH_SECONDS):
+                rows = pa.concat_tables(held)
+                held = [rows.slice(size)] if rows.num_rows > size else []
+                self.count, started = max(0, rows.num_rows - size), time.monotonic()
+                yield rows.slice(0, size)
+        if self.count:
+            self.count = 0
+            yield pa.concat_tables(held)
 
 
 def _one(item: Item, mapping: dict, shape: str, roles: dict | None) -> tuple[Item, Normalized | None]:

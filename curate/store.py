@@ -47,6 +47,8 @@ LOCK_TOTAL_WAIT = 60.0
 # A long writer that keeps the file (Store.held) hands it on when someone waits, and gives the
 # waiters this long to take and leave it before it takes a turn again.
 HAND_ON_SECONDS = 1.0
+# ... and keeps the file while its next unit of work is being prepared for at most this long.
+IDLE_HOLD_SECONDS = 0.5
 # Meanwhile DuckDB writes its log back into the file once the log is this big (16 MiB otherwise):
 # fewer, bigger write-backs, and one of at most this size when the file is handed on.
 HELD_CHECKPOINT_MB = 64
@@ -275,9 +277,10 @@ class _Attachments:
             finally:
                 entry[2].end()
 
-    def host(self) -> duckdb.DuckDBPyConnection:
+    def configure(self, sql: str) -> None:
+        """A setting of this process's DuckDB instance (for every file attached to it)."""
         with self._lock:
-            return self._host_here()
+            self._host_here().execute(sql)
 
     def _host_here(self) -> duckdb.DuckDBPyConnection:
         if self._pid != os.getpid():   # first use, or a forked child: its own instance
@@ -362,6 +365,47 @@ class Job:
         )
 
 
+class Hold:
+    """The file kept by a long writer (`Store.held`): `take` it before a unit of work and `offer`
+    it after. `offer` hands the file on at once when another process waits for it (the waiters
+    then get up to HAND_ON_SECONDS before the writer queues for a new turn), keeps it while the
+    writer's next unit of work becomes ready, watching for waiters meanwhile, and lets it go when
+    that takes over IDLE_HOLD_SECONDS. Where waiting cannot be seen (no flock) the file is let go
+    after every unit of work, as everywhere else."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._stack: contextlib.ExitStack | None = None
+
+    def take(self) -> None:
+        if self._stack is None and fcntl is not None:
+            stack = contextlib.ExitStack()
+            stack.enter_context(self.store.connect())
+            self._stack = stack
+
+    def offer(self, next_ready: Callable[[], bool] = lambda: True) -> None:
+        if self._stack is None:
+            return
+        key = os.path.realpath(self.store.path)
+        idle_until = time.monotonic() + IDLE_HOLD_SECONDS
+        while not _Want.wanted(key):
+            if next_ready():
+                return
+            if time.monotonic() >= idle_until:
+                self.let_go()
+                return
+            time.sleep(LOCK_FIRST_WAIT)
+        self.let_go()
+        deadline = time.monotonic() + HAND_ON_SECONDS
+        while _Want.wanted(key) and time.monotonic() < deadline:
+            time.sleep(LOCK_FIRST_WAIT)
+
+    def let_go(self) -> None:
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            stack.close()
+
+
 class Store:
     """A DuckDB file with tuneloop's schema. Cheap to create; opens connections on demand."""
 
@@ -396,38 +440,19 @@ class Store:
             _attachments.let_go(self.path, alias)
 
     @contextlib.contextmanager
-    def held(self) -> Iterator[Callable[[], None]]:
+    def held(self) -> Iterator[Hold]:
         """For a long writer (an import): keep the file between its units of work instead of
         letting it go after each one — each let-go writes the changes back into the file and its
-        indexes, which costs more the bigger the store — and hand it on as soon as another process
-        waits for it. Yields `between`, to call between units of work: when someone waits, it lets
-        the file go, gives the waiters up to a second, and takes a new turn. Committed work is safe
-        while the file is held (DuckDB's log has it, and the next opening applies it)."""
-        if fcntl is None:   # nobody's waiting can be seen: let go after each unit of work as usual
-            yield lambda: None
-            return
-        stack = contextlib.ExitStack()
-        stack.enter_context(self.connect())
-        host = _attachments.host()
-        host.execute(f"SET checkpoint_threshold = '{HELD_CHECKPOINT_MB}MiB'")
-
-        def between() -> None:
-            nonlocal stack
-            key = os.path.realpath(self.path)
-            if not _Want.wanted(key):
-                return
-            stack.close()
-            deadline = time.monotonic() + HAND_ON_SECONDS
-            while _Want.wanted(key) and time.monotonic() < deadline:
-                time.sleep(LOCK_FIRST_WAIT)
-            stack = contextlib.ExitStack()
-            stack.enter_context(self.connect())
-
+        indexes, which costs more the bigger the store — but hand it on as soon as another process
+        waits for it. Committed work is safe while the file is held (DuckDB's log has it, and the
+        next opening applies it). See `Hold`."""
+        hold = Hold(self)
+        _attachments.configure(f"SET checkpoint_threshold = '{HELD_CHECKPOINT_MB}MiB'")
         try:
-            yield between
+            yield hold
         finally:
-            stack.close()
-            host.execute("RESET checkpoint_threshold")
+            hold.let_go()
+            _attachments.configure("RESET checkpoint_threshold")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -219,10 +219,10 @@ def test_a_long_writer_keeps_the_file_between_batches_and_hands_it_on_when_anoth
     import curate.store as store_module
 
     store = Store(db_path)
-    with store.held() as between:
+    with store.held() as hold:
+        hold.take()
         store.execute("INSERT INTO jobs (kind, state) VALUES ('batch 1', 'succeeded')")
-        assert not _turn_is_free(db_path)   # kept after the unit of work
-        between()                           # nobody waits: still kept
+        hold.offer(next_ready=lambda: True)  # nobody waits and the next batch is ready: kept
         assert not _turn_is_free(db_path)
         other = subprocess.Popen([sys.executable, "-c", (
             "import sys; from curate.store import Store\n"
@@ -230,10 +230,12 @@ def test_a_long_writer_keeps_the_file_between_batches_and_hands_it_on_when_anoth
             str(db_path)], cwd=os.path.dirname(store_module.__file__) + "/..", stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 30
         while other.poll() is None and time.time() < deadline:
-            between()   # hands the file on once the other process waits for it
+            hold.offer()                    # hands the file on once the other process waits for it
             time.sleep(0.01)
         assert other.wait(5) == 0, other.stderr.read()
+        hold.take()
         store.execute("INSERT INTO jobs (kind, state) VALUES ('batch 2', 'succeeded')")
         assert not _turn_is_free(db_path)   # taken again after the other process
-    assert _turn_is_free(db_path)
+        hold.offer(next_ready=lambda: False)   # the next batch is not ready within half a second: let go
+        assert _turn_is_free(db_path)
     assert [r["kind"] for r in store.rows("SELECT kind FROM jobs ORDER BY id")] == ["batch 1", "other", "batch 2"]
