@@ -56,13 +56,13 @@ def test_kill_during_import_then_resume(tmp_path, db_path, fast):
 def test_batches_hold_whole_records_in_file_order_after_the_ones_already_imported(monkeypatch):
     import pyarrow as pa
 
-    import curate.ingest as ingest_module
+    from curate import batching
 
     pieces = [pa.table({"line": list(range(i, i + 7))}) for i in range(0, 35, 7)]
     notes = []
-    batches = ingest_module._Batches(iter(pieces[:2] + ["a notice"] + pieces[2:]), skip=12, size=10, notes=notes)
+    batches = batching.Batches(iter(pieces[:2] + ["a notice"] + pieces[2:]), skip=12, size=10, notes=notes)
     assert [b.column("line").to_pylist() for b in batches] == [list(range(12, 22)), list(range(22, 32)), [32, 33, 34]]
     assert notes == ["a notice"]
-    monkeypatch.setattr(ingest_module, "BATCH_SECONDS", 0)   # reading is slow: what was read is written
-    batches = ingest_module._Batches(iter(pieces), skip=3, size=10, notes=[])
+    monkeypatch.setattr(batching, "BATCH_SECONDS", 0)   # reading is slow: what was read is written
+    batches = batching.Batches(iter(pieces), skip=3, size=10, notes=[])
     assert [b.column("line").to_pylist() for b in batches] == [[3, 4, 5, 6]] + [list(range(i, i + 7)) for i in range(7, 35, 7)]
