@@ -118,7 +118,7 @@ def rows(pairs: list[tuple[Item, Normalized | None]]) -> pa.Table:
         "kind": [rec.kind if rec else None for _, rec in pairs],
         "payload": [json.dumps(rec.payload, ensure_ascii=False) if rec else None for _, rec in pairs],
         "content_hash": [rec.content_hash if rec else None for _, rec in pairs],
-        "error": [None if ok else item.error for ok, (item, _) in zip(good, pairs)],
+        "error": [None if ok else item.error or "could not be read" for ok, (item, _) in zip(good, pairs)],
         "excerpt": [None if ok else item.excerpt for ok, (item, _) in zip(good, pairs)],
     }, schema=ROWS)
 
@@ -226,9 +226,10 @@ def _block(con, numbers: list[int], lines: list[str], args: dict, cut_off: int |
             item.error += CUT_OFF
         others.append((number, (item, None) if item.error else fallback(item)))
     found = found.filter(fast)
+    lines = found.column("line")
     if not others:
-        return _as_rows(found, found.column("line"))
-    return _in_order(_as_rows(found, found.column("line")), found.column("line").to_pylist(),
+        return _as_rows(found, lines)
+    return _in_order(_as_rows(found, lines), lines.to_pylist(),
                      rows([pair for _, pair in others]), [number for number, _ in others])
 
 

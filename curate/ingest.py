@@ -229,7 +229,9 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
         else:
             records = _normalized(readers.read_items(path, container, encoding, doc_split), container, mapping,
                                   shape, redact)
-            pieces = _chunks(_redactor()(records) if redact else records, fallback)
+            if redact:   # the records imported before an interruption are left out before redacting
+                records, done = _redactor()(_after(records, done)), 0
+            pieces = _chunks(records, fallback)
         total_lines = max(_count_lines(path), 1)
         bar = tqdm(total=total_lines, unit="line", desc=name, disable=not show_progress, leave=False)
         batches = Batches(ReadAhead(pieces), skip=done, size=batch_size or BATCH_SIZE, notes=report.notes)
@@ -364,6 +366,16 @@ def _normalized(items: Iterator[Item], container: str, mapping: dict, shape: str
             yield from _json_object(item, mapping, shape)
             continue
         yield _one(item, mapping, shape, roles)
+
+
+def _after(pairs: Iterator[tuple[Item, Normalized | bulk.Pending | None]], done: int
+           ) -> Iterator[tuple[Item, Normalized | bulk.Pending | None]]:
+    """The records after the first `done` (notices all pass)."""
+    for item, rec in pairs:
+        if item.notice or done == 0:
+            yield item, rec
+        else:
+            done -= 1
 
 
 def _chunks(pairs: Iterator[tuple[Item, Normalized | bulk.Pending | None]], fallback: bulk.Fallback

@@ -130,6 +130,31 @@ def test_ingest_with_redact_never_stores_the_values(cli, store, write):
     assert json.loads(store.scalar("SELECT options FROM sources"))["redact"] is True
 
 
+def test_a_redacting_import_resumes_without_redacting_again_what_it_stored(store, write, monkeypatch):
+    import curate.ingest as ingest_module
+    from curate.ingest import ingest
+
+    lines = [json.dumps({"question": f"Question {i} from {EMAIL}?", "answer": f"Answer {i}."}) for i in range(30)]
+    path = write("faq.jsonl", "\n".join(lines) + "\n")
+    real_commit = ingest_module._commit_batch
+
+    def stop_after_the_first(*args):
+        real_commit(*args)
+        raise OSError("disk full")
+    monkeypatch.setattr(ingest_module, "_commit_batch", stop_after_the_first)
+    [first] = ingest(store, [path], redact=True, batch_size=10)
+    assert first.status == "failed" and store.scalar("SELECT count(*) FROM raw_logs") == 10
+    monkeypatch.setattr(ingest_module, "_commit_batch", real_commit)
+    redacted = []
+    real_redact = pii.redact_payload
+    monkeypatch.setattr(pii, "redact_payload", lambda payload, *a, **k: redacted.append(payload) or real_redact(payload, *a, **k))
+    [again] = ingest(store, [path], batch_size=10)
+    records = [p for p in redacted if isinstance(p, dict) and "instruction" in p]   # (it also recurses into values)
+    assert again.status == "resumed" and len(records) == 20   # only the records not stored before
+    payloads = [r["payload"] for r in store.rows("SELECT payload FROM raw_logs ORDER BY id")]
+    assert len(payloads) == 30 and not any(EMAIL in p for p in payloads) and "Question 29" in payloads[-1]
+
+
 def test_the_app_shows_pairs_redacted_once_a_scan_ran(cli, store):
     cli("demo-data")
     pair = store.one("SELECT id, instruction, input, response, context, system FROM pairs ORDER BY id LIMIT 1")
