@@ -229,9 +229,8 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
         else:
             records = _normalized(readers.read_items(path, container, encoding, doc_split), container, mapping,
                                   shape, redact)
-            if redact:   # the records imported before an interruption are left out before redacting
-                records, done = _redactor()(_after(records, done)), 0
-            pieces = _chunks(records, fallback)
+            records, done = _after(records, done), 0   # what was imported before: left out before more work
+            pieces = _chunks(_redactor()(records) if redact else records, fallback)
         total_lines = max(_count_lines(path), 1)
         bar = tqdm(total=total_lines, unit="line", desc=name, disable=not show_progress, leave=False)
         batches = Batches(ReadAhead(pieces), skip=done, size=batch_size or BATCH_SIZE, notes=report.notes)

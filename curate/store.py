@@ -75,6 +75,14 @@ def _jittered(wait: float) -> float:
     return wait * random.uniform(0.5, 1.5)
 
 
+def _beside(path: str, suffix: str) -> int | None:
+    """A descriptor of the lock file `<path><suffix>` (made if missing), or None where it cannot be made."""
+    try:
+        return os.open(path + suffix, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError:
+        return None
+
+
 class _Turn:
     """A process's turn at a store file: an exclusive `flock` on `<file>.lock`, beside it.
 
@@ -91,11 +99,8 @@ class _Turn:
 
     @classmethod
     def wait(cls, path: str, timeout: float) -> _Turn:
-        if fcntl is None:
-            return cls(None)
-        try:
-            fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError:
+        fd = _beside(path, ".lock") if fcntl is not None else None
+        if fd is None:
             return cls(None)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -153,9 +158,8 @@ class _Want:
 
     @staticmethod
     def register(path: str) -> int | None:
-        try:
-            fd = os.open(path + ".want", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError:
+        fd = _beside(path, ".want")
+        if fd is None:
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
@@ -172,11 +176,8 @@ class _Want:
     @staticmethod
     def wanted(path: str) -> bool:
         """Whether another process waits for the file now (False where that cannot be known)."""
-        if fcntl is None:
-            return False
-        try:
-            fd = os.open(path + ".want", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError:
+        fd = _beside(path, ".want") if fcntl is not None else None
+        if fd is None:
             return False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
