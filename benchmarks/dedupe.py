@@ -133,7 +133,7 @@ def score(found: set[tuple[int, int]], truth: set[tuple[int, int]]) -> dict:
 
 # --------------------------------------------------------------------------- the two methods
 def run_ours(texts: list[str], threshold: float, num_perm: int, engine=None) -> tuple[set, dict]:
-    from curate.minhash import MinHashConfig, near_duplicates
+    from curate.dedupe.minhash import MinHashConfig, near_duplicates
 
     result = near_duplicates(texts, MinHashConfig(threshold=threshold, num_perm=num_perm), engine=engine)
     # report pairs as the clusters imply them (what a user acts on)
@@ -147,7 +147,7 @@ def run_ours(texts: list[str], threshold: float, num_perm: int, engine=None) -> 
 def run_datasketch(texts: list[str], threshold: float, num_perm: int) -> tuple[set, dict]:
     from datasketch import MinHash, MinHashLSH
 
-    from curate.minhash import normalize_text
+    from curate.dedupe.minhash import normalize_text
 
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     found = set()
@@ -212,7 +212,7 @@ def exact_benchmark(rows: int) -> dict:
 
     import duckdb
 
-    from curate.dedupe import NORMALIZED_SQL, DedupeConfig, dedupe
+    from curate.dedupe.find import NORMALIZED_SQL, DedupeConfig, dedupe
     from curate.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:

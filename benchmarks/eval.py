@@ -41,7 +41,7 @@ def timed(cmd: list[str]) -> float:
 
 def ours(workdir: Path, tasks: list[str], limit: int) -> tuple[float, dict]:
     from curate.store import Store
-    from evals.benchmarks import LOCAL_PREFIX
+    from evals.bench.tasks import LOCAL_PREFIX
 
     db = workdir / "bench.duckdb"
     seconds = timed([str(BIN / "tuneloop"), "--db", str(db), "eval", "bench", "--tasks", ",".join(tasks),
@@ -54,7 +54,7 @@ def ours(workdir: Path, tasks: list[str], limit: int) -> tuple[float, dict]:
 
 
 def peer(workdir: Path, tasks: list[str], limit: int, model_dir: str) -> tuple[float, dict]:
-    from evals.benchmarks import LOCAL_PREFIX
+    from evals.bench.tasks import LOCAL_PREFIX
 
     out = workdir / "lm_eval_out"
     seconds = timed([str(BIN / "lm_eval"), "run", "--model", "hf", "--model_args", f"pretrained={model_dir}",
@@ -84,7 +84,7 @@ def main() -> None:
 
     from curate.lm.load import local_model_dir
     from curate.lm.resolve import resolve_causal_lm
-    from evals.benchmarks import import_benchmarks
+    from evals.bench.tasks import import_benchmarks
 
     model_dir = local_model_dir(resolve_causal_lm(None))
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def prompts(n: int) -> list[str]:
-    from curate.templates import render_prompt
+    from curate.lm.templates import render_prompt
 
     with open(DATA, encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh][:n]
@@ -67,8 +67,8 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
+    from curate.lm.decoding import generate_texts
     from curate.lm.device import Placement, cpu_has_bf16
-    from curate.lm.generation import generate_texts
     from curate.lm.load import load_causal_lm
 
     torch.set_num_threads(os.cpu_count() or 1)

@@ -77,8 +77,8 @@ def generate(workdir: Path, model: str | None, engine: str, max_new_tokens: int 
         outs = generate_texts_vllm(llm, prompts, max_new_tokens=max_new_tokens)
         seconds = time.perf_counter() - started
         return {"tokens": sum(o["tokens"] for o in outs), "seconds": round(seconds, 2)}
+    from curate.lm.decoding import generate_texts
     from curate.lm.device import resolve
-    from curate.lm.generation import generate_texts
     from curate.lm.load import load_causal_lm
 
     lm, tokenizer, _ = load_causal_lm(model, placement=resolve("cuda", "bf16"))

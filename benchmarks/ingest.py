@@ -41,7 +41,7 @@ def write_files(folder: Path, rows: int, seed: int = 0) -> tuple[Path, Path]:
 
 
 def tuneloop_time(path: Path, folder: Path) -> tuple[float, int]:
-    from curate.ingest import ingest
+    from curate.ingest.importer import ingest
     from curate.store import Store
 
     store = Store(folder / f"tuneloop-{path.suffix[1:]}.duckdb")

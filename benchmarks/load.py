@@ -71,9 +71,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from curate import rating
-    from curate.pairs import insert_pairs, make_pair
+    from curate.pairs.rows import insert_pairs, make_pair
+    from curate.rating.users import add_user
     from curate.store import Store
-    from curate.users import add_user
 
     work = Path(tempfile.mkdtemp(prefix="tuneloop-load-"))
     db = str(work / "load.duckdb")

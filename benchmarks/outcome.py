@@ -17,7 +17,7 @@
        the rest again.
    (e) selected by score: of the pairs (d) trained on, the --select-budget best by instruction-
        following difficulty under the base model (no judge: the offline models are too small to be
-       one), kept diverse (`tuneloop select`: best first, none more than 0.9 alike to one taken).
+       one), kept diverse (`tuneloop dataset build --select-budget`: best first, none more than 0.9 alike to one taken).
    (b)-(e) get the same training budget: LoRA, the same steps, batch size and learning rate.
 3. Every model's domain metrics on the frozen set with bootstrap 95% intervals, and the paired
    differences of (c), (d) and (e) against (b) and of every run against (a).
@@ -46,7 +46,7 @@ def say(text: str) -> None:
 
 
 def approve_in_play(store) -> int:
-    from curate.pairs import APPROVED, active, set_status
+    from curate.pairs.status import APPROVED, active, set_status
 
     with store.transaction() as con:
         ids = [r[0] for r in con.execute(f"SELECT id FROM pairs p WHERE {active()}").fetchall()]
@@ -55,7 +55,7 @@ def approve_in_play(store) -> int:
 
 def heuristic_rejects(store, ids: list[int] | None = None) -> list[int]:
     """Pairs whose own answer an error heuristic flags (as if the answer were a model's output)."""
-    from curate.offtopic import should_refuse
+    from curate.pairs.offtopic import should_refuse
     from evals.heuristics import Context, learn_allowlist, run_all
 
     rows = store.rows("SELECT id, instruction, response, origin FROM pairs WHERE origin <> 'offtopic'")
@@ -81,7 +81,7 @@ def train_version(store, name: str, steps: int, workdir: Path) -> int:
 
 
 def build(store, name: str, workdir: Path, **options) -> dict:
-    from curate.dataset import DatasetConfig, build_dataset
+    from curate.datasets.build import DatasetConfig, build_dataset
 
     report = build_dataset(store, DatasetConfig(name, max_length=256, **options), export_root=workdir / "ds")
     if report.get("selection"):
@@ -105,13 +105,14 @@ def main() -> None:
     args = parser.parse_args()
 
     from curate import dedupe
-    from curate.decontaminate import benchmarks_dir
-    from curate.evalsets import create_evalset
-    from curate.ingest import ingest
-    from curate.offtopic import add_offtopic
-    from curate.pairs import FLAGGED, NEW, REJECTED, extract, set_status, status_in
+    from curate.datasets.evalsets import create_evalset
+    from curate.dedupe.decontaminate import benchmarks_dir
+    from curate.ingest.importer import ingest
+    from curate.pairs.extract import extract
+    from curate.pairs.offtopic import add_offtopic
+    from curate.pairs.status import FLAGGED, NEW, REJECTED, set_status, status_in
     from curate.store import Store
-    from evals.benchmarks import import_benchmarks
+    from evals.bench.tasks import import_benchmarks
     from evals.compare import compare, summary_lines
     from evals.domain import evaluate_domain
     from training.runs import flag_hardest
@@ -169,7 +170,7 @@ def main() -> None:
     evaluate("(d) iteration 2", f"run:{train_version(store, 'iteration2', args.steps, workdir)}")
 
     # (e) the same approved pairs, the best by a score, kept diverse
-    from curate.quality import score_pairs
+    from curate.quality.ifd import score_pairs
 
     scored = score_pairs(store)
     say(f"IFD under the base model: {scored['scored']} pairs, median {scored['median_ifd']},"

@@ -36,7 +36,7 @@ def support_texts() -> list[str]:
 
 def presidio_as_it_comes(detector):
     """The peer: the same analyzer engine, asked for everything it knows, threshold 0, nothing merged."""
-    from curate.pii import Span
+    from curate.privacy.detect import Span
 
     engine = detector._engine()
 
@@ -51,7 +51,8 @@ def f1(pr: dict) -> float:
 
 
 def main() -> None:
-    from curate import pii, pii_check
+    from curate import privacy as pii
+    from curate.privacy import check as pii_check
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--per-entity", type=int, default=60)

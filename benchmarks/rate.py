@@ -48,7 +48,7 @@ def search_times(db: Path) -> tuple[float, float]:
     DuckDB query a person would write (ILIKE, count and page) on the same file: median seconds."""
     import duckdb
 
-    from curate.pairs import search
+    from curate.pairs.search import search
     from curate.store import Store
 
     store, ours, bare = Store(db), [], []

@@ -82,7 +82,7 @@ def main() -> None:
     import duckdb
     from rate import SEARCHES, make_store
 
-    from curate.pairs import search
+    from curate.pairs.search import search
     from curate.store import Store
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

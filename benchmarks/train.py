@@ -38,9 +38,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def prepare(workdir: Path, max_length: int, examples: int) -> Path:
     """A store with the first lamini pairs approved and a dataset version v1 built from them."""
-    from curate.dataset import DatasetConfig, build_dataset
-    from curate.ingest import ingest
-    from curate.pairs import APPROVED, extract, set_status
+    from curate.datasets.build import DatasetConfig, build_dataset
+    from curate.ingest.importer import ingest
+    from curate.pairs.extract import extract
+    from curate.pairs.status import APPROVED, set_status
     from curate.store import Store
 
     store = Store(workdir / "bench.duckdb")
@@ -55,7 +56,7 @@ def prepare(workdir: Path, max_length: int, examples: int) -> Path:
 
 def heldout_loss(model, tokenizer, workdir: Path, max_length: int) -> float:
     """Mean answer-token loss over the test split: the same function for every model."""
-    from training.train import example_losses, examples
+    from training.sft import example_losses, examples
 
     with open(workdir / "ds" / "v1" / "test.jsonl", encoding="utf-8") as fh:
         items = [json.loads(line) for line in fh]

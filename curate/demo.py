@@ -9,8 +9,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from curate.ingest import IngestReport, ingest
-from curate.pairs import ExtractReport, extract
+from curate.ingest.importer import IngestReport, ingest
+from curate.pairs.extract import ExtractReport, extract
 from curate.store import Store
 
 DEMO_TOPIC = "Lumo"

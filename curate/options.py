@@ -9,10 +9,13 @@ from dataclasses import MISSING, dataclass
 from typing import Any
 
 
-def option(default: Any, help: str, *, choices: tuple | None = None, flag: str | None = None, also: tuple = ()):
-    """A config field with its help text; `choices` limit its values, `flag` renames its option and
-    `also` gives it other names (--base for --model)."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "flag": flag, "also": also})
+def option(default: Any, help: str, *, choices: tuple | None = None, flag: str | None = None, also: tuple = (),
+           label: str | None = None):
+    """A config field with its help text; `choices` limit its values, `flag` renames its option,
+    `also` gives it other names (--base for --model) and `label` is what a form calls it (default:
+    the field's name in words)."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "flag": flag, "also": also,
+                                                        "label": label})
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class Option:
     help: str
     choices: tuple | None
     also: tuple = ()
+    label: str = ""     # what a form calls it
 
 
 def options(cls) -> list[Option]:
@@ -35,7 +39,8 @@ def options(cls) -> list[Option]:
         kinds = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
         default = f.default if f.default is not MISSING else None
         out.append(Option(f.name, f.metadata.get("flag") or "--" + f.name.replace("_", "-"), kinds[0], default,
-                          f.metadata.get("help", ""), f.metadata.get("choices"), f.metadata.get("also", ())))
+                          f.metadata.get("help", ""), f.metadata.get("choices"), f.metadata.get("also", ()),
+                          f.metadata.get("label") or f.name.replace("_", " ").capitalize()))
     return out
 
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 
 from curate.errors import TuneloopError
-from curate.pairs import send_to_review
+from curate.pairs.status import send_to_review
 from curate.store import Store
 
 CHOICES = ("left", "tie", "right")
@@ -118,7 +118,7 @@ def preference_records(store: Store, study_ids: list[int] | None = None, min_agr
     all votes (ties included) is under min_agreement, are left out and counted."""
     from collections import Counter
 
-    from curate.preferences import Preference, question
+    from curate.datasets.preferences import Preference, question
 
     if not 0 < min_agreement <= 1:
         raise TuneloopError(f"--min-agreement {min_agreement}: give the winner's share of the votes, above 0 and up to 1")
@@ -150,3 +150,17 @@ def preference_records(store: Store, study_ids: list[int] | None = None, min_agr
             chosen=r["output_b"] if b_won else r["output_a"], rejected=r["output_a"] if b_won else r["output_b"],
             context=json.loads(r["context"]) if r["context"] else None, system=r["system"], agreement=round(share, 3)))
     return out, left_out
+
+
+def freeze_preferences(store: Store, out: str | None, name: str | None = None, studies: list[int] | None = None,
+                       min_agreement: float = 0.6, fmt: str = "messages", test_size: float = 0.2, seed: int = 0) -> dict:
+    """Every preference people have given — edits and reviewers' decisions (curate.datasets.preferences)
+    and A/B votes (preference_records) — frozen as a version (default name prefs-N) and written to
+    `out` as JSON lines. Returns the version's report."""
+    from curate.datasets.preferences import build_preferences, from_edits
+
+    edits, left_edits = from_edits(store)
+    votes, left_votes = preference_records(store, studies, min_agreement)
+    name = name or f"prefs-{store.scalar('SELECT count(*) FROM preference_versions') + 1}"
+    return build_preferences(store, name, votes + edits, left_votes + left_edits, test_size=test_size, seed=seed,
+                             out=out, fmt=fmt)

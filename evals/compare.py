@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 
+from curate.datasets.evalsets import get_evalset
 from curate.errors import TuneloopError
-from curate.evalsets import get_evalset
 from curate.store import Store
 
 METRICS = ("token_f1", "rouge_l", "similarity", "exact_match", "right_refusal")

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from curate.offtopic import refusal_pattern
+from curate.pairs.offtopic import refusal_pattern
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z']+")
 

@@ -8,9 +8,9 @@ wherever they appear (curate.scores.trust).
 """
 from __future__ import annotations
 
+from curate.quality.scores import COMPUTED, record_calibration, trust
 from curate.rating.calibration import compare, consensus
 from curate.rating.schema import get_schema
-from curate.scores import COMPUTED, record_calibration, trust
 from curate.store import Store
 from evals.judges import get_judge, registered
 

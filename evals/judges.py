@@ -21,8 +21,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from curate.errors import TuneloopError, not_found
-from curate.pairs import active
-from curate.scores import prompt_hash, record_scores, scored_keys
+from curate.pairs.status import active
+from curate.quality.scores import prompt_hash, record_scores, scored_keys
 from curate.store import Store
 
 SPECS = Path(__file__).parent / "judge_specs"
@@ -324,7 +324,7 @@ def length_controlled(wins, length_difference) -> float:
 def order_queue(store: Store, by: str, scorer: str | None = None) -> dict:
     """Order the rating queue by a score (curate.scores.set_queue_order); for uncertainty, the
     middle of the judge's scale comes from its spec (3 for a judge not registered here)."""
-    from curate.scores import resolve_scorer, set_queue_order
+    from curate.quality.scores import resolve_scorer, set_queue_order
 
     middle = None
     if by == "uncertainty":

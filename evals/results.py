@@ -3,9 +3,16 @@ from __future__ import annotations
 
 from curate.store import Store
 
-# What a personal-data purge rewrites here (curate.pii.redact's purge_more): model outputs by pair.
-PURGE = (("model_outputs", ("SELECT rowid, prompt, output, reference FROM model_outputs WHERE pair_id = ?",
-                            "UPDATE model_outputs SET prompt = ?, output = ?, reference = ? WHERE rowid = ?")),)
+
+def question_sets(store: Store) -> dict[str, dict]:
+    """What a domain evaluation can answer, label → its arguments: each dataset version's held-out
+    split, and each evaluation set."""
+    from curate.datasets.evalsets import evalsets_frame
+    from curate.datasets.versions import versions_frame
+
+    out = {f"held-out split of {v}": {"dataset": v, "evalset": None} for v in versions_frame(store)["name"]}
+    out |= {f"evaluation set {s}": {"dataset": None, "evalset": s} for s in evalsets_frame(store)["name"]}
+    return out
 
 
 def domain_runs(store: Store):

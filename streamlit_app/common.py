@@ -4,8 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 from curate.demo import seed_if_empty
+from curate.rating.users import SignInLocked, authenticate, can, sign_in_required, solo_user, still_allowed, user_for_email
 from curate.store import Store, default_db_path
-from curate.users import SignInLocked, authenticate, can, sign_in_required, solo_user, still_allowed, user_for_email
 
 
 @st.cache_resource(show_spinner="Opening the store…")

@@ -2,8 +2,9 @@
 pair and its buttons), not the whole page."""
 import streamlit as st
 
-from curate import pii, rating, scores
+from curate import rating
 from curate.errors import TuneloopError
+from curate.rating.screen import after_shown, pair_to_rate
 from streamlit_app.common import require
 from streamlit_app.render import escape_markdown, shortcut_keys
 
@@ -49,21 +50,15 @@ def _suggestion(hint: dict | None) -> None:
 
 @st.fragment
 def show(store, schema: dict) -> None:
-    with store.connect():   # one turn at the store for what this run reads (a turn costs ~20 ms)
-        user = require("rate")   # again on every key press: a user deactivated meanwhile stops here
-        pair = rating.next_pair(store, user["id"])   # fetched ahead on the last run: no queue query
-        pair = pii.as_displayed(store, pair) if pair else pair
-        hint = scores.suggestion(store, pair["id"]) if pair else None
+    user = require("rate")   # again on every key press: a user deactivated meanwhile stops here
+    pair, hint = pair_to_rate(store, user["id"])
     mine, team = st.columns(2)
     counts = mine.empty(), team.empty()   # filled once the pair is on screen
     for message in ("saved", "error"):
         if message in st.session_state:
             (st.toast if message == "saved" else st.error)(st.session_state.pop(message))
     _pair(store, user, schema, pair, hint)
-    with store.connect():   # after the pair is shown: the counts, and the pair after this one leased ahead
-        progress = rating.progress(store, user["id"])
-        if pair:
-            rating.fetch_ahead(store, user["id"])
+    progress = after_shown(store, user["id"], pair["id"] if pair else None)
     counts[0].metric("You rated", progress["mine"])
     counts[1].progress(progress["done"] / max(progress["total"], 1),
                        text=f"Team: {progress['done']} of {progress['total']} pairs have enough ratings")

@@ -58,7 +58,7 @@ def config_form(cls, names: list[str], values: dict | None = None, columns: int 
     for i, name in enumerate(names):
         o, col = chosen[name], cols[i % columns]
         value = (values or {}).get(name, o.default)
-        label = name.replace("_", " ").capitalize()
+        label = o.label
         if o.choices:
             out[name] = col.selectbox(label, o.choices, index=list(o.choices).index(value), help=o.help)
         elif o.type is bool:
@@ -70,3 +70,13 @@ def config_form(cls, names: list[str], values: dict | None = None, columns: int 
             text = col.text_input(label, value="" if value is None else str(value), help=o.help)
             out[name] = o.type(text) if text.strip() else o.default
     return out
+
+
+def page_picker(total: int, page_size: int, key: str) -> int:
+    """A page number input for `total` rows shown `page_size` at a time (1 when all fit)."""
+    import streamlit as st
+
+    pages = max(1, -(-total // page_size))
+    if pages == 1:
+        return 1
+    return int(st.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, value=1, key=key))

@@ -108,7 +108,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def dataset(cli, store, tiny_model_dir, tmp_path):
     """The sample support log, all approved, frozen as version v1 for the tiny model."""
-    from curate.dataset import DatasetConfig, build_dataset
+    from curate.datasets.build import DatasetConfig, build_dataset
 
     cli("demo-data")
     store.execute("UPDATE pairs SET status = 'approved'")

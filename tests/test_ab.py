@@ -4,8 +4,8 @@ import math
 import pytest
 
 from curate.errors import TuneloopError
-from curate.pairs import insert_pairs, make_pair
-from curate.users import add_user
+from curate.pairs.rows import insert_pairs, make_pair
+from curate.rating.users import add_user
 from evals import ab
 
 from conftest import eval_run

@@ -34,7 +34,7 @@ def test_overview_seeds_an_empty_store_and_shows_counts(app, db_path):
 
 
 def test_overview_counts_personal_data_and_the_team_page_sets_how_pairs_are_shown(app, db_path):
-    from curate import pii
+    from curate import privacy as pii
 
     assert any("No personal-data scan yet" in i.value for i in app.info)
     store = Store(db_path)
@@ -70,8 +70,8 @@ def test_ingest_page_imports_an_upload_and_extracts_pairs(app, db_path, tmp_path
 
 
 def test_ingest_page_refuses_an_upload_over_the_limit(app, monkeypatch):
-    import curate.ingest
-    monkeypatch.setattr(curate.ingest, "MAX_UPLOAD_BYTES", 10)
+    import curate.ingest.importer
+    monkeypatch.setattr(curate.ingest.importer, "MAX_UPLOAD_BYTES", 10)
     app.switch_page("views/ingest.py").run()
     app.file_uploader[0].upload("big.jsonl", b'{"question": "q", "answer": "a"}\n', "application/json").run()
     [b for b in app.button if b.label == "Import"][0].click().run()
@@ -137,7 +137,7 @@ def test_generate_page_adds_offtopic_pairs(app, db_path):
 
 
 def test_dedupe_page_resolves_a_cluster(app, db_path):
-    from curate.dedupe import DedupeConfig, dedupe
+    from curate.dedupe.find import DedupeConfig, dedupe
 
     store = Store(db_path)
     dedupe(store, DedupeConfig(method="minhash"))
@@ -155,8 +155,8 @@ def test_dedupe_page_resolves_a_cluster(app, db_path):
 
 def test_dedupe_page_shows_text_as_text(app, db_path):
     """Markdown and HTML in a pair are escaped, not rendered."""
-    from curate.dedupe import DedupeConfig, dedupe
-    from curate.pairs import insert_pairs, make_pair
+    from curate.dedupe.find import DedupeConfig, dedupe
+    from curate.pairs.rows import insert_pairs, make_pair
 
     store = Store(db_path)
     evil = "Click [here](javascript:alert(1)) <img src=x onerror=alert(1)> **bold**"
@@ -200,8 +200,8 @@ def current_pair(at) -> int | None:
 
 
 def test_two_sessions_rate_the_same_50_pairs_without_losing_or_repeating(db_path, monkeypatch, write):
-    from curate.ingest import ingest
-    from curate.users import add_user
+    from curate.ingest.importer import ingest
+    from curate.rating.users import add_user
 
     monkeypatch.setenv("TUNELOOP_DB", str(db_path))
     from streamlit_app.common import _open
@@ -209,7 +209,7 @@ def test_two_sessions_rate_the_same_50_pairs_without_losing_or_repeating(db_path
     store = Store(db_path)
     ingest(store, [write("fifty.jsonl", "".join(json.dumps({"question": f"q{i}?", "answer": f"a{i}."}) + "\n"
                                                 for i in range(50)))])
-    from curate.pairs import extract
+    from curate.pairs.extract import extract
     extract(store)
     add_user(store, "ann", "annotator", "password-ann")
     add_user(store, "ben", "annotator", "password-ben")
@@ -238,7 +238,7 @@ def test_two_sessions_rate_the_same_50_pairs_without_losing_or_repeating(db_path
 
 
 def test_an_anonymous_visitor_sees_only_the_sign_in(db_path, monkeypatch, app):
-    from curate.users import add_user
+    from curate.rating.users import add_user
 
     add_user(Store(db_path), "ann", "annotator", "password-ann")
     fresh = AppTest.from_file(APP, default_timeout=60).run()
@@ -251,7 +251,7 @@ def test_an_anonymous_visitor_sees_only_the_sign_in(db_path, monkeypatch, app):
 
 
 def test_an_annotator_cannot_review_or_manage_the_team(db_path, app):
-    from curate.users import add_user
+    from curate.rating.users import add_user
 
     add_user(Store(db_path), "ann", "annotator", "password-ann")
     at = signed_in(db_path, "ann", "password-ann")
@@ -284,7 +284,7 @@ def test_from_the_seeded_store_to_approved_pairs_in_the_app(app, db_path):
 
 
 def test_review_page_lists_a_model_judge_beside_the_annotators(app, db_path):
-    from curate.scores import record_scores
+    from curate.quality.scores import record_scores
 
     store = Store(db_path)
     pair_ids = [r["id"] for r in store.rows("SELECT id FROM pairs ORDER BY id LIMIT 4")]
@@ -335,7 +335,7 @@ def test_team_page_sets_up_sign_in(app, db_path):
 
 
 def test_datasets_and_train_pages(app, db_path, tiny_model_dir, tmp_path, monkeypatch):
-    from curate.dataset import DatasetConfig, build_dataset
+    from curate.datasets.build import DatasetConfig, build_dataset
     from training.config import TrainConfig
     from training.train import train
 
@@ -367,7 +367,7 @@ def test_evaluate_page(app, db_path):
 
 
 def test_evaluate_page_compares_models_on_an_evaluation_set(app, db_path):
-    from curate.evalsets import create_evalset, evalset_items
+    from curate.datasets.evalsets import create_evalset, evalset_items
 
     store = Store(db_path)
     s = create_evalset(store, "frozen", from_status="new", size=5)

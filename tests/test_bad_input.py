@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from curate import readers
-from curate.ingest import ingest
+from curate.ingest import textio
+from curate.ingest.importer import ingest
 
 
 def qa(q, a):
@@ -78,7 +78,7 @@ def test_truncated_last_line(store, write):
 
 
 def test_huge_line_is_refused_and_skipped(store, write, monkeypatch):
-    monkeypatch.setattr(readers, "MAX_RECORD_BYTES", 1024)
+    monkeypatch.setattr(textio, "MAX_RECORD_BYTES", 1024)
     path = write("huge.jsonl", "\n".join([qa("q1", "a1"), qa("q2", "x" * 5000), qa("q3", "a3")]) + "\n")
     [report] = ingest(store, [path])
     assert stored_questions(store) == ["q1", "q3"]

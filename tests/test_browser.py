@@ -138,7 +138,7 @@ def test_every_page_works_and_untrusted_text_stays_text(app_url, tmp_path):
         assert Store(db).scalar("SELECT count(*) FROM pairs WHERE status = 'approved'") == 5
 
         page.goto(url + "/datasets")
-        page.get_by_label("Version name").fill("v1")
+        page.get_by_role("textbox", name="Version name").fill("v1")
         page.get_by_role("button", name="Build version").click()
         page.get_by_text("v1: 5 examples exported to").wait_for(timeout=120_000)
         wait_idle(page)
@@ -236,7 +236,7 @@ def test_the_rate_page_shows_a_judges_suggestion_collapsed_and_its_trust(tmp_pat
     """A model judge's score and reason sit under the pair, folded away; an uncalibrated-and-failed
     judge is marked as not trustworthy; looking at a suggestion rates nothing."""
     from curate.demo import load_demo_data
-    from curate.scores import record_scores
+    from curate.quality.scores import record_scores
 
     db = tmp_path / "judged.duckdb"
     store = Store(db)

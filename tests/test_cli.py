@@ -14,15 +14,15 @@ def all_commands(group=main, prefix=()):
             yield prefix + (name,)
 
 
-def test_every_command_has_help_and_a_line_in_the_readme(cli):
-    readme = (ROOT / "README.md").read_text()
+def test_every_command_has_help_an_example_and_a_line_in_the_docs(cli):
+    docs = "\n".join(path.read_text() for path in (ROOT / "docs").rglob("*.md"))
     for words in all_commands():
         result = cli(*words, "--help")
         assert result.exit_code == 0 and "Usage:" in result.output
         example = re.search(r"Example:\n\s+(tuneloop .+)", result.output)
         assert example and " ".join(words) in example.group(1), f"`tuneloop {' '.join(words)} --help` has no example"
-        assert re.search(r"tuneloop\s+(--db \S+\s+)?" + r"\s+".join(words) + r"\b", readme), \
-            f"`tuneloop {' '.join(words)}` is not documented in README.md"
+        assert re.search(r"tuneloop\s+(--db \S+\s+)?" + r"\s+".join(words) + r"\b", docs), \
+            f"`tuneloop {' '.join(words)}` is not documented in docs/"
 
 
 def test_init_is_idempotent(cli):

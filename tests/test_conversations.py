@@ -5,7 +5,7 @@ import pytest
 from curate.errors import TuneloopError
 from curate.rating import approve
 from curate.rating.conversations import conversation, conversations_left, next_conversation, rate_conversation
-from curate.users import add_user
+from curate.rating.users import add_user
 
 
 @pytest.fixture
@@ -63,8 +63,8 @@ def test_only_conversations_with_two_answers_to_rate_are_offered_until_none_is_l
 def test_whole_conversation_examples_train_on_every_answer_and_nothing_else(demo, tiny_model_dir, tmp_path, cli):
     from transformers import AutoTokenizer
 
-    from curate.dataset import get_version, version_items
-    from training.train import examples
+    from curate.datasets.versions import get_version, version_items
+    from training.sft import examples
 
     demo.execute("UPDATE pairs SET status = 'approved'")
     result = cli("dataset", "build", "--name", "chats", "--template", "chat", "--conversations", "--model",

@@ -3,9 +3,11 @@ import json
 import pytest
 from datasets import load_from_disk
 
-from curate.dataset import DatasetConfig, build_dataset, get_version, split_pairs, tokenize_example, version_items
+from curate.datasets.build import DatasetConfig, build_dataset, split_pairs
+from curate.datasets.examples import tokenize_example
+from curate.datasets.versions import get_version, version_items
 from curate.errors import TuneloopError
-from curate.offtopic import add_offtopic
+from curate.pairs.offtopic import add_offtopic
 
 
 @pytest.fixture
@@ -104,7 +106,7 @@ def test_split_keeps_each_duplicate_group_on_one_side():
 @pytest.mark.embeddings
 def test_a_lamini_docs_build_has_no_train_test_leakage(cli, store, tiny_model_dir, tmp_path):
     """lamini_docs is full of paraphrases; a split by pair puts many of them on both sides."""
-    from curate.leakage import leakage, question_matches
+    from curate.dedupe.leakage import leakage, question_matches
 
     from conftest import shared
 
@@ -125,9 +127,9 @@ def test_a_lamini_docs_build_has_no_train_test_leakage(cli, store, tiny_model_di
 
 
 def test_decontamination_finds_planted_benchmark_text_and_none_in_clean_text(cli, store, tmp_path, tiny_model_dir):
-    from curate.decontaminate import benchmark_items, decontaminate
-    from curate.pairs import insert_pairs, make_pair
-    from evals.benchmarks import import_benchmarks
+    from curate.dedupe.decontaminate import benchmark_items, decontaminate
+    from curate.pairs.rows import insert_pairs, make_pair
+    from evals.bench.tasks import import_benchmarks
 
     from conftest import shared
 

@@ -2,20 +2,11 @@ import json
 
 import pytest
 
-from curate.dedupe import (
-    DedupeConfig,
-    accept_all,
-    cluster_members,
-    clusters_frame,
-    dedupe,
-    diff_segments,
-    dismiss,
-    reopen,
-    resolve,
-)
+from curate.dedupe.decide import accept_all, cluster_members, clusters_frame, diff_segments, dismiss, reopen, resolve
+from curate.dedupe.find import DedupeConfig, dedupe
 from curate.errors import TuneloopError
-from curate.ingest import ingest
-from curate.pairs import extract
+from curate.ingest.importer import ingest
+from curate.pairs.extract import extract
 
 from conftest import shared
 
@@ -146,7 +137,7 @@ def test_all_methods_on_the_sample_lamini_and_bitext(cli, store):
 
 def test_best_rated_keeper_follows_the_mean_quality(pairs_store):
     from curate import rating
-    from curate.users import add_user
+    from curate.rating.users import add_user
 
     first, typo = (ids_of(pairs_store, ROWS[i][0]).pop() for i in (0, 2))
     annotator = add_user(pairs_store, "ann", "annotator", "password123")

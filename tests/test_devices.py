@@ -136,8 +136,8 @@ def test_one_training_step_of_a_half_billion_parameter_shaped_model(dataset, tmp
     tokenizer.save_pretrained(folder)
     del model
     # a version of six pairs: the held-out evaluations and every example's loss stay a few forward passes
-    from curate.dataset import DatasetConfig, build_dataset
-    from curate.pairs import NEW, set_status
+    from curate.datasets.build import DatasetConfig, build_dataset
+    from curate.pairs.status import NEW, set_status
 
     with dataset.transaction() as con:
         set_status(con, [r["id"] for r in dataset.rows("SELECT id FROM pairs ORDER BY id OFFSET 6")], NEW)
@@ -207,7 +207,7 @@ def test_the_gpu_benchmark_says_clearly_that_it_needs_cuda():
 
 # ------------------------------------------------------------------------------ vLLM
 def test_the_inference_backend_is_vllm_only_where_it_can_run():
-    from curate.lm.vllm_engine import choose_backend
+    from curate.lm.backends import choose_backend
 
     assert choose_backend("auto", "cpu") == "local" and choose_backend("local", "cpu") == "local"
     with pytest.raises(TuneloopError, match="CUDA GPUs only"):

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from curate.diversity import (
+from curate.errors import TuneloopError
+from curate.quality.diversity import (
     DiversityConfig,
     analyze,
     choose_k,
@@ -14,7 +15,6 @@ from curate.diversity import (
     nearest_similarity,
     shares,
 )
-from curate.errors import TuneloopError
 
 
 def test_distinct_n_by_hand():

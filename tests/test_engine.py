@@ -104,7 +104,7 @@ def test_the_ray_engine_without_ray_says_how_to_install_it(monkeypatch):
 
 @pytest.mark.embeddings
 def test_domain_evaluation_on_ray_gives_the_local_answers(lamini, tiny_model_dir, tmp_path):
-    from curate.dataset import DatasetConfig, build_dataset
+    from curate.datasets.build import DatasetConfig, build_dataset
     from curate.engine import Engine
     from evals.domain import evaluate_domain
 
@@ -130,9 +130,9 @@ def test_pair_generation_on_ray_gives_the_local_pairs(store, write, tiny_model_d
     import ray
 
     from curate.engine import Engine
-    from curate.generate import GenerationConfig, generate
-    from curate.ingest import ingest
+    from curate.ingest.importer import ingest
     from curate.lm.backends import make_backend
+    from curate.pairs.generate import GenerationConfig, generate
 
     manual = ("# Lumo lamp\n\nHold the power button for ten seconds to reset the Lumo lamp. The light blinks"
               " twice when the reset is done.\n\n# Warranty\n\nThe warranty lasts two years from the day of purchase.\n")

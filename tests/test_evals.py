@@ -3,16 +3,9 @@ import json
 import datasets
 import pytest
 
-from curate.dataset import DatasetConfig, build_dataset
-from evals.benchmarks import (
-    convert_arc,
-    convert_hellaswag,
-    convert_mmlu,
-    convert_truthfulqa,
-    import_benchmarks,
-    model_fingerprint,
-    run_benchmarks,
-)
+from curate.datasets.build import DatasetConfig, build_dataset
+from evals.bench.run import model_fingerprint, run_benchmarks
+from evals.bench.tasks import convert_arc, convert_hellaswag, convert_mmlu, convert_truthfulqa, import_benchmarks
 
 from conftest import shared
 
@@ -92,7 +85,7 @@ def test_results_are_stored_and_cached_by_model_fingerprint(store, tiny_model_di
 
 @pytest.fixture
 def evaluated(cli, store, tiny_model_dir, tmp_path):
-    from curate.pairs import insert_pairs, make_pair
+    from curate.pairs.rows import insert_pairs, make_pair
     from evals.domain import evaluate_domain
 
     cli("demo-data")
@@ -127,7 +120,7 @@ def test_report_is_self_contained_and_escapes_text(evaluated, store, cli, tiny_m
                                       output_root=str(tmp_path / "runs")))
     from evals.domain import evaluate_domain
     tuned_eval = evaluate_domain(store, f"run:{run_id}", "v1", max_new_tokens=8, limit=12)["eval_run_id"]
-    from curate.users import add_user
+    from curate.rating.users import add_user
     from evals import ab
     study_id = ab.create_study(store, evaluated["eval_run_id"], tuned_eval)
     judge = add_user(store, "judge")
@@ -150,7 +143,7 @@ def test_shared_context_scoring_equals_lm_evals_own_model_class(tiny_model_dir, 
     from lm_eval.tasks import TaskManager
 
     from curate.lm.load import load_causal_lm
-    from evals.shared_context_lm import SharedContextLM
+    from evals.bench.shared_context_lm import SharedContextLM
 
     import_benchmarks(shared("benchmarks"), tmp_path)
     model, tokenizer, _ = load_causal_lm(str(tiny_model_dir))
@@ -173,7 +166,7 @@ def test_shared_context_scoring_equals_lm_evals_own_model_class(tiny_model_dir, 
 
 
 def test_contexts_run_after_their_shared_prefix_in_batches_of_similar_length():
-    from evals.shared_context_lm import _batches_by_tokens, _families
+    from evals.bench.shared_context_lm import _batches_by_tokens, _families
 
     intro = tuple(range(100, 110))  # ten tokens of instructions, as MMLU's subject line
     questions = [intro + (1, 2), intro + (1, 3, 4, 5), intro + (7,), (5, 6, 7)]

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from curate.dataset import DatasetConfig, build_dataset
+from curate.datasets.build import DatasetConfig, build_dataset
+from curate.datasets.evalsets import create_evalset, evalset_items
 from curate.errors import TuneloopError
-from curate.evalsets import create_evalset, evalset_items
 
 from conftest import shared
 
@@ -113,7 +113,7 @@ def test_the_report_and_the_loop_history_compare_runs_on_an_evaluation_set(cli, 
                                         save_steps=3, output_root=str(tmp_path / "runs")))
 
     runs = [run_on("v1")]
-    from curate.offtopic import add_offtopic
+    from curate.pairs.offtopic import add_offtopic
     add_offtopic(store, "Lumo", 6)
     store.execute("UPDATE pairs SET status = 'approved' WHERE origin = 'offtopic'")
     build_dataset(store, DatasetConfig("v2", model=str(tiny_model_dir), max_length=64, semantic_threshold=None),
@@ -132,8 +132,9 @@ def test_the_report_and_the_loop_history_compare_runs_on_an_evaluation_set(cli, 
 
 def test_a_pair_sent_back_and_edited_shows_before_and_after(cli, store):
     from curate import rating
-    from curate.pairs import insert_pairs, make_pair, send_to_review
-    from curate.users import add_user
+    from curate.pairs.rows import insert_pairs, make_pair
+    from curate.pairs.status import send_to_review
+    from curate.rating.users import add_user
     from evals.loop import pair_story
 
     insert_pairs(store, [make_pair("How do I pair the lamp?", "Press it.", origin="extracted")])

@@ -3,18 +3,10 @@ import json
 import pytest
 
 from curate.errors import TuneloopError
-from curate.generate import (
-    GenerationConfig,
-    chunk_text,
-    clean_answer,
-    drop_reason,
-    generate,
-    kept,
-    parse_questions,
-)
-from curate.ingest import ingest
+from curate.ingest.importer import ingest
 from curate.lm.backends import LocalBackend, OpenAIBackend
-from curate.pairs import extract
+from curate.pairs.extract import extract
+from curate.pairs.generate import GenerationConfig, chunk_text, clean_answer, drop_reason, generate, kept, parse_questions
 
 from conftest import shared
 
@@ -85,7 +77,7 @@ def test_rewrite_raw_logs_and_self_instruct(store, write, openai_stub):
 
 
 def test_a_preview_is_stored_only_when_accepted(store, write, openai_stub):
-    from curate.generate import accept
+    from curate.pairs.generate import accept
 
     ingest(store, [write("manual.md", MANUAL)])
     result = generate(store, OpenAIBackend.from_env(), GenerationConfig(n=3), write=False)
@@ -133,6 +125,6 @@ def test_real_packaged_model_generates_grounded_pairs_from_lamini_style_document
     pair = store.one("SELECT instruction, response, lineage FROM pairs WHERE origin = 'generated' ORDER BY id LIMIT 1")
     lineage = json.loads(pair["lineage"])
     assert lineage["backend"] == "local" and "SmolLM2" in lineage["model"]
-    from curate.generate import answer_messages
+    from curate.pairs.generate import answer_messages
     [again] = backend.chat([answer_messages(lineage["chunk"], pair["instruction"], "Lamini")], max_new_tokens=96)
     assert clean_answer(again) == pair["response"]

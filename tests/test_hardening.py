@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curate.ingest import ingest
+from curate.ingest.importer import ingest
 from curate.store import Store
 
 
@@ -42,7 +42,7 @@ def test_one_bad_record_is_a_reject_and_the_rest_is_kept(store, write, bad_line,
 
 
 def test_a_folder_goes_on_after_a_file_that_fails(store, write, tmp_path, monkeypatch):
-    import curate.ingest as ingest_module
+    import curate.ingest.importer as ingest_module
 
     write("a.jsonl", qa("qa", "aa") + "\n")
     write("b.jsonl", qa("qb", "ab") + "\n")
@@ -89,7 +89,7 @@ def test_a_quoted_field_over_several_lines_is_still_one_record(store, write):
 
 
 def test_a_file_that_changes_while_it_is_read_is_not_complete(store, write, monkeypatch):
-    import curate.ingest as ingest_module
+    import curate.ingest.importer as ingest_module
 
     path = write("log.jsonl", "".join(qa(f"q{i}", f"a{i}") + "\n" for i in range(50)))
     real = ingest_module._commit_batch
@@ -108,7 +108,7 @@ def test_a_file_that_changes_while_it_is_read_is_not_complete(store, write, monk
 def test_a_read_error_part_way_keeps_the_batches_before_it_and_the_rerun_completes(store, write, monkeypatch):
     """Records are read in a thread of their own while batches are written: its error still stops
     the file, after the batches already written."""
-    from curate import bulk
+    from curate.ingest import bulk
 
     path = write("log.jsonl", "".join(qa(f"q{i}", f"a{i}") + "\n" for i in range(300)))
     real = bulk.records
@@ -190,8 +190,8 @@ FORMULAS = ["＝1+1", "＋cmd", "－2", "＠SUM(A1)", "  =1+1", "\u200b=1+1", "|
 def test_xlsx_survives_control_characters_and_every_formula_prefix_is_text(store, tmp_path):
     from openpyxl import load_workbook
 
-    from curate.export import export_pairs, neutralize
-    from curate.pairs import insert_pairs, make_pair
+    from curate.pairs.export import export_pairs, neutralize
+    from curate.pairs.rows import insert_pairs, make_pair
 
     insert_pairs(store, [make_pair(f"q{i}", text, origin="extracted") for i, text in enumerate(CONTROL + FORMULAS)])
     assert export_pairs(store, tmp_path / "pairs.xlsx") == len(CONTROL + FORMULAS)
@@ -204,8 +204,8 @@ def test_xlsx_survives_control_characters_and_every_formula_prefix_is_text(store
 def test_the_pairs_page_offers_a_guarded_csv_to_exporters_only(db_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from curate.pairs import insert_pairs, make_pair
-    from curate.users import add_user
+    from curate.pairs.rows import insert_pairs, make_pair
+    from curate.rating.users import add_user
     from tuneloop.launcher import app_command
 
     from conftest import ROOT
@@ -227,8 +227,8 @@ def test_the_pairs_page_offers_a_guarded_csv_to_exporters_only(db_path, monkeypa
         buttons = [b for b in at.get("download_button")]
         assert bool(buttons) == offered
         if offered:
-            from curate.export import spreadsheet_csv
-            from curate.pairs import search
+            from curate.pairs.export import spreadsheet_csv
+            from curate.pairs.search import search
             text = spreadsheet_csv(search(store)[0]).decode()
             assert "'=HYPERLINK" in text and "'@SUM(A1)" in text
 
@@ -236,7 +236,7 @@ def test_the_pairs_page_offers_a_guarded_csv_to_exporters_only(db_path, monkeypa
 @pytest.mark.parametrize("off", ["0", "no", "off", "false", "False", " OFF "])
 def test_production_mode_refuses_xsrf_off_in_any_spelling(store, monkeypatch, off):
     from curate.errors import TuneloopError
-    from curate.users import add_user
+    from curate.rating.users import add_user
     from tuneloop.launcher import check_production
 
     add_user(store, "admin", "admin", "a long password")
@@ -256,7 +256,7 @@ def test_a_cookie_secret_is_checked_for_strength_not_only_length(secret, weak):
 
 
 def test_production_warns_when_served_beyond_localhost_without_tls(store, monkeypatch):
-    from curate.users import add_user
+    from curate.rating.users import add_user
     from tuneloop.launcher import app_command, check_production
 
     add_user(store, "admin", "admin", "a long password")
@@ -269,7 +269,7 @@ def test_production_warns_when_served_beyond_localhost_without_tls(store, monkey
 
 
 def test_failed_sign_ins_are_delayed_then_locked_until_an_admin_unlocks(store, monkeypatch):
-    from curate import users
+    from curate.rating import users
 
     monkeypatch.setattr(users, "DELAY_PER_FAILURE", 0.01)
     users.add_user(store, "ann", "annotator", "correct horse")
@@ -286,7 +286,7 @@ def test_failed_sign_ins_are_delayed_then_locked_until_an_admin_unlocks(store, m
 def test_a_deactivated_user_is_signed_out_at_the_next_action(db_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from curate.users import add_user, set_active
+    from curate.rating.users import add_user, set_active
     from streamlit_app.common import _open
 
     from conftest import ROOT
@@ -308,7 +308,7 @@ def test_a_deactivated_user_is_signed_out_at_the_next_action(db_path, monkeypatc
 def test_users_add_reads_the_password_from_stdin_or_a_prompt(cli, db_path):
     from click.testing import CliRunner
 
-    from curate.users import authenticate
+    from curate.rating.users import authenticate
     from tuneloop.cli import main
 
     runner = CliRunner()
@@ -360,8 +360,8 @@ def test_the_app_starts_without_a_terminal_or_streamlit_credentials(db_path, tmp
 def test_file_and_field_names_are_shown_as_text(db_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from curate.ingest import ingest_upload
-    from curate.pairs import extract
+    from curate.ingest.importer import ingest_upload
+    from curate.pairs.extract import extract
     from streamlit_app.common import _open
 
     from conftest import ROOT

@@ -28,7 +28,7 @@ def test_the_allowlist_comes_from_the_training_data():
 
 
 def test_a_reference_that_refuses_makes_the_question_off_topic():
-    from curate.offtopic import should_refuse as should_refuse_item
+    from curate.pairs.offtopic import should_refuse as should_refuse_item
 
     assert should_refuse_item({"origin": "offtopic", "response": "Paris."})
     assert should_refuse_item({"origin": "extracted", "response": "Let's keep the discussion relevant to Lamini."})
@@ -37,7 +37,7 @@ def test_a_reference_that_refuses_makes_the_question_off_topic():
 
 
 def test_a_custom_refusal_is_recognised():
-    from curate.offtopic import refusal_pattern
+    from curate.pairs.offtopic import refusal_pattern
     from evals.heuristics import Context, run_all
 
     custom = refusal_pattern(["Sorry, I only talk about {topic}."])

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from curate import bulk
-from curate.ingest import ingest
+from curate.ingest import bulk
+from curate.ingest.importer import ingest
 from curate.store import Store
 
 LINES = [
@@ -105,7 +105,7 @@ CSV_ROWS = [
 def test_plain_csv_rows_normalized_in_bulk_store_what_the_per_record_path_stores(tmp_path, monkeypatch, chunk):
     import csv
 
-    import curate.ingest as ingest_module
+    import curate.ingest.importer as ingest_module
 
     path = tmp_path / "faq.csv"
     with open(path, "w", newline="", encoding="utf-8") as fh:

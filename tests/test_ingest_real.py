@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from curate.ingest import ingest
+from curate.ingest.importer import ingest
 
 from conftest import shared
 
@@ -88,7 +88,7 @@ def test_mapping_names_the_columns(store):
 
 
 def test_every_shared_folder_stores_pairs_or_reports_its_rejects(store):
-    from curate.pairs import extract
+    from curate.pairs.extract import extract
 
     folders = [p for p in shared().iterdir() if p.is_dir() and p.name != "benchmarks"]
     reports = ingest(store, folders)

@@ -7,10 +7,10 @@ import pytest
 
 from curate import rating
 from curate.errors import TuneloopError
-from curate.pairs import insert_pairs, make_pair
+from curate.pairs.rows import insert_pairs, make_pair
+from curate.quality.scores import record_scores, set_queue_order, suggestion, trust
 from curate.rating.calibration import compare, consensus
-from curate.scores import record_scores, set_queue_order, suggestion, trust
-from curate.users import add_user
+from curate.rating.users import add_user
 from evals import ab
 from evals.judge_calibration import calibrate
 from evals.judges import combine, get_judge, in_ab_terms, judge_ab, judge_outputs, judge_pairs, length_controlled
@@ -211,7 +211,7 @@ def test_ifd_is_the_answers_loss_with_the_question_over_without_it(store, tiny_m
     import pyarrow as pa
     import torch
 
-    from curate.quality import QualityScorer, score_pairs
+    from curate.quality.ifd import QualityScorer, score_pairs
 
     scorer = QualityScorer(str(tiny_model_dir))
     tok = scorer.tokenizer
@@ -235,7 +235,7 @@ def test_ifd_is_the_answers_loss_with_the_question_over_without_it(store, tiny_m
 
 
 @pytest.mark.embeddings
-def test_select_builds_a_version_of_the_best_scored_diverse_pairs(cli, store, tiny_model_dir):
+def test_a_build_with_a_budget_chooses_the_best_scored_diverse_pairs(cli, store, tiny_model_dir):
     texts = ["Hold the power button for ten seconds.", "Hold the power button for ten seconds.",
              "Open the settings page and choose Reset.", "Call support at the number on the box.",
              "Unplug the router, wait a minute, plug it back in.", "Update the app from the store."]
@@ -244,13 +244,14 @@ def test_select_builds_a_version_of_the_best_scored_diverse_pairs(cli, store, ti
     store.execute("UPDATE pairs SET status = 'approved'")
     record_scores(store, [{"pair_id": i, "scorer": "rubric", "model": "m", "score": s, "prompt_hash": "h"}
                           for i, s in zip(range(1, 7), [5, 5, 4, 1, 3, 2])])
-    out = cli("select", "--budget", "3", "--name", "best3", "--model", str(tiny_model_dir), "--test-size", "0")
+    out = cli("dataset", "build", "--select-budget", "3", "--name", "best3", "--model", str(tiny_model_dir),
+              "--test-size", "0")
     assert out.exit_code == 0, out.output
     assert "how it chose: approved pairs ranked by rubric (highest first)" in out.output
     assert "3 chosen of 6 candidates; 1 skipped as too alike" in out.output
     chosen = [r["pair_id"] for r in store.rows("SELECT pair_id FROM dataset_items ORDER BY pair_id")]
     assert chosen == [1, 3, 5]   # 5, (5 again: too alike), 4, 3 — the low scores left out
-    refused = cli("select", "--budget", "0", "--name", "none", "--model", str(tiny_model_dir))
+    refused = cli("dataset", "build", "--select-budget", "0", "--name", "none", "--model", str(tiny_model_dir))
     assert refused.exit_code == 1 and "--select-budget is a number of pairs, at least 1" in refused.output
     report = json.loads(store.scalar("SELECT report FROM dataset_versions WHERE name = 'best3'"))
     assert report["selection"]["budget"] == 3 and report["selection"]["score_range"] == [3.0, 5.0]

@@ -1,4 +1,5 @@
-"""The design's rules for the code: imports go one way, and curate starts without torch."""
+"""The design's rules for the code: stages as packages layered one way with no import cycle (imports
+inside functions counted), small modules, pages that display and call, and curate starts without torch."""
 import ast
 import re
 import subprocess
@@ -27,9 +28,112 @@ def test_imports_go_one_way():
                     assert top not in ours or top in allowed, f"{path.relative_to(ROOT)} imports {name}"
 
 
+# The stages inside curate, lowest first: a module imports only from its own stage or a lower one.
+CURATE_LAYERS = {
+    "errors": 0, "options": 0, "schema": 0, "engine": 1, "store": 1, "lm": 2, "pairs": 3, "privacy": 4, "dedupe": 4,
+    "quality": 5, "ingest": 5, "rating": 6, "datasets": 7, "demo": 8, "stats": 8,
+}
+MAX_MODULE_LINES = 500
+
+
+def _modules() -> dict[str, object]:
+    """Every module of ours by dotted name (a package by its own name) → its file."""
+    found = {}
+    for package in ALLOWED:
+        for path in (ROOT / package).rglob("*.py"):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            found[name] = path
+    return found
+
+
+def _imports(path, modules) -> set[str]:
+    """The modules of ours a file imports, wherever the import stands (inside functions too), except
+    under `if TYPE_CHECKING:` (never run). `from pkg import mod` counts as importing pkg.mod."""
+    tree = ast.parse(path.read_text())
+    typing_only = {id(x) for n in ast.walk(tree) if isinstance(n, ast.If) and ast.unparse(n.test).endswith("TYPE_CHECKING")
+                   for b in n.body for x in ast.walk(b)}
+    out = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                     for a in node.names]
+        else:
+            continue
+        for name in names:
+            while name and name not in modules:
+                name = name.rpartition(".")[0]
+            if name:
+                out.add(name)
+    return out
+
+
+def test_no_import_cycles_even_inside_functions():
+    modules = _modules()
+    graph = {name: _imports(path, modules) - {name} for name, path in modules.items()}
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(v):   # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_the_stages_of_curate_are_layered_one_way():
+    modules = _modules()
+    stage = {name: name.split(".")[1] for name in modules if name.startswith("curate.")}
+    assert set(stage.values()) == set(CURATE_LAYERS), "every stage of curate has a layer (CURATE_LAYERS)"
+    for name, own in stage.items():
+        for imported in _imports(modules[name], modules):
+            other = stage.get(imported)
+            assert other is None or other == own or CURATE_LAYERS[other] < CURATE_LAYERS[own], \
+                f"{name} ({own}) imports {imported} ({other}), a stage at its level or above"
+
+
+def test_modules_are_small():
+    for path in _modules().values():
+        lines = len(path.read_text().splitlines())
+        assert lines <= MAX_MODULE_LINES, f"{path.relative_to(ROOT)}: {lines} lines; split it by what the code does"
+
+
+def test_pages_only_display_and_call():
+    """No SQL and no store turns in the app's pages: they call library functions."""
+    for path in (ROOT / "streamlit_app").rglob("*.py"):
+        text = path.read_text()
+        for string in _strings(ast.parse(text)):
+            assert not re.search(r"\b(SELECT|INSERT|UPDATE|DELETE)\b.*\b(FROM|INTO|SET)\b", string), \
+                f"{path.relative_to(ROOT)}: SQL in a page: {string[:60]!r}"
+        assert ".connect()" not in text and ".transaction()" not in text and ".execute(" not in text, \
+            f"{path.relative_to(ROOT)} manages the store itself; call a library function"
+
+
 def test_curate_and_the_cli_start_without_torch():
-    code = ("import sys, curate.store, curate.ingest, curate.pairs, curate.dedupe, curate.rating, curate.dataset,"
-            " curate.generate, curate.diversity, curate.lm.resolve, curate.lm.load, curate.lm.backends,"
+    code = ("import sys, curate.store, curate.ingest, curate.pairs, curate.dedupe, curate.rating, curate.datasets,"
+            " curate.pairs.generate, curate.quality.diversity, curate.lm.resolve, curate.lm.load, curate.lm.backends,"
             " curate.lm.embeddings, tuneloop.cli; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -54,11 +158,11 @@ STATUS_LITERAL = re.compile(r"\bstatus\b[^'\"]{0,24}'(new|flagged|approved|rejec
 
 
 def test_pair_statuses_are_written_in_sql_only_by_the_pairs_module():
-    from curate import pairs
+    from curate.pairs import status as pairs
 
     assert set(pairs.RETIRED) | set(pairs.SETTLED) <= set(pairs.STATUSES)
     for _, path, text in _sources((*ALLOWED, "benchmarks")):
-        if path == ROOT / "curate" / "pairs.py":
+        if path == ROOT / "curate" / "pairs" / "status.py":
             continue
         for string in _strings(ast.parse(text)):
             assert not STATUS_LITERAL.search(string), f"{path.relative_to(ROOT)}: a pair status in SQL: {string!r}"
@@ -86,7 +190,9 @@ def _owners() -> dict[str, str]:
 
 
 def test_each_package_owns_its_tables_and_reads_only_what_it_may_import():
-    from curate.store import MIGRATIONS
+    from curate.store.migrations import registered
+
+    MIGRATIONS = registered()
 
     owners = _owners()
     assert {"pairs", "jobs", "models", "dataset_versions"} <= {t for t, p in owners.items() if p == "curate"}

@@ -3,9 +3,9 @@ import random
 
 import numpy as np
 
+from curate.dedupe.jaccard import jaccard_pairs
+from curate.dedupe.minhash import MinHashConfig, band, band_keys, near_duplicates, normalize_text, optimal_bands, shingle, sign
 from curate.demo import sample_files
-from curate.jaccard import jaccard_pairs
-from curate.minhash import MinHashConfig, band, band_keys, near_duplicates, normalize_text, optimal_bands, shingle, sign
 
 
 def test_normalization_ignores_case_punctuation_and_spacing():

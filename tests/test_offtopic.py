@@ -3,7 +3,7 @@ import json
 import pytest
 
 from curate.errors import TuneloopError
-from curate.offtopic import POOL, add_offtopic, offtopic_pairs
+from curate.pairs.offtopic import POOL, add_offtopic, offtopic_pairs
 
 
 def test_offtopic_pairs_are_varied_and_answered_with_the_refusal():

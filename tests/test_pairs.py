@@ -1,7 +1,8 @@
 import json
 
-from curate.ingest import ingest
-from curate.pairs import extract, pairs_from_raw_logs, search
+from curate.ingest.importer import ingest
+from curate.pairs.extract import extract, pairs_from_raw_logs
+from curate.pairs.search import search
 
 from conftest import shared
 

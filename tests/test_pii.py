@@ -3,8 +3,10 @@ on request, and kept out of the store from the start with `ingest --redact`."""
 import csv
 import json
 
-from curate import pii, pii_check
-from curate.dataset import DatasetConfig, build_dataset
+from curate import privacy as pii
+from curate.datasets.build import DatasetConfig, build_dataset
+from curate.privacy import check as pii_check
+from curate.privacy import placeholders
 
 from conftest import shared
 
@@ -131,8 +133,8 @@ def test_ingest_with_redact_never_stores_the_values(cli, store, write):
 
 
 def test_a_redacting_import_resumes_without_redacting_again_what_it_stored(store, write, monkeypatch):
-    import curate.ingest as ingest_module
-    from curate.ingest import ingest
+    import curate.ingest.importer as ingest_module
+    from curate.ingest.importer import ingest
 
     lines = [json.dumps({"question": f"Question {i} from {EMAIL}?", "answer": f"Answer {i}."}) for i in range(30)]
     path = write("faq.jsonl", "\n".join(lines) + "\n")
@@ -146,8 +148,9 @@ def test_a_redacting_import_resumes_without_redacting_again_what_it_stored(store
     assert first.status == "failed" and store.scalar("SELECT count(*) FROM raw_logs") == 10
     monkeypatch.setattr(ingest_module, "_commit_batch", real_commit)
     redacted = []
-    real_redact = pii.redact_payload
-    monkeypatch.setattr(pii, "redact_payload", lambda payload, *a, **k: redacted.append(payload) or real_redact(payload, *a, **k))
+    real_redact = placeholders.redact_payload
+    monkeypatch.setattr(placeholders, "redact_payload",
+                        lambda payload, *a, **k: redacted.append(payload) or real_redact(payload, *a, **k))
     [again] = ingest(store, [path], batch_size=10)
     records = [p for p in redacted if isinstance(p, dict) and "instruction" in p]   # (it also recurses into values)
     assert again.status == "resumed" and len(records) == 20   # only the records not stored before

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from curate import rating
-from curate.pairs import insert_pairs, make_pair
+from curate.pairs.rows import insert_pairs, make_pair
 from curate.rating.review import review
-from curate.users import add_user
+from curate.rating.users import add_user
 from evals import ab
 
 from conftest import eval_run
@@ -93,7 +93,7 @@ def test_nothing_to_export_says_where_preferences_come_from(cli, tmp_path):
 
 
 def _polite_preferences(store, n=24):
-    from curate.preferences import Preference, build_preferences
+    from curate.datasets.preferences import Preference, build_preferences
 
     records = [Preference("edit", f"q{i}", i, f"My lamp {i} is blinking, what now?",
                           chosen=f"{POLITE} Lamp {i} will be fine.", rejected=f"Bad lamp {i}. Go away.")

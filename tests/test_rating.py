@@ -6,8 +6,8 @@ import pytest
 
 from curate import rating
 from curate.errors import TuneloopError
-from curate.pairs import insert_pairs, make_pair
-from curate.users import add_user, authenticate, can, get_user, sign_in_required
+from curate.pairs.rows import insert_pairs, make_pair
+from curate.rating.users import add_user, authenticate, can, get_user, sign_in_required
 
 
 @pytest.fixture

@@ -56,7 +56,7 @@ def test_kill_during_import_then_resume(tmp_path, db_path, fast):
 def test_batches_hold_whole_records_in_file_order_after_the_ones_already_imported(monkeypatch):
     import pyarrow as pa
 
-    from curate import batching
+    from curate.ingest import batching
 
     pieces = [pa.table({"line": list(range(i, i + 7))}) for i in range(0, 35, 7)]
     notes = []

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.errors import TuneloopError
-from curate.export import export_pairs, neutralize
-from curate.pairs import insert_pairs, make_pair
+from curate.pairs.export import export_pairs, neutralize
+from curate.pairs.rows import insert_pairs, make_pair
 
 NASTY = ["=HYPERLINK(\"http://x\",\"click\")", "+1+2", "-2+3", "@SUM(A1)", "\tlead", "\rcr", "plain – text", "",
          "ünïcödé ✓ \"quoted\", comma\nnew line"]
@@ -53,7 +53,7 @@ def test_jsonl_and_parquet_round_trip_exactly(nasty_store, tmp_path):
 
 
 def test_production_mode_refuses_insecure_settings(store, monkeypatch):
-    from curate.users import add_user
+    from curate.rating.users import add_user
     from tuneloop.launcher import check_production
 
     monkeypatch.setenv("STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION", "false")
@@ -72,7 +72,7 @@ def test_a_big_import_while_ten_annotators_rate(store, db_path, tmp_path):
     """100k rows imported by the CLI while ten annotators rate through the functions the Rate page
     calls: every rating submitted is stored, nobody sees a lock error, the import completes."""
     from curate import rating
-    from curate.users import add_user
+    from curate.rating.users import add_user
 
     insert_pairs(store, [make_pair(f"question {i}?", f"answer {i}.", origin="extracted") for i in range(300)])
     rating.set_rule(store, rating.ApprovalRule(min_ratings=2))

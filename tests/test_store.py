@@ -4,7 +4,12 @@ import sys
 import threading
 import time
 
-from curate.store import MIGRATIONS, Store
+from curate.store import Store
+from curate.store.migrations import registered
+
+from conftest import ROOT
+
+MIGRATIONS = registered()
 
 
 def test_opening_migrates_and_a_second_run_is_a_no_op(db_path):
@@ -19,12 +24,12 @@ def test_opening_migrates_and_a_second_run_is_a_no_op(db_path):
 
 
 def test_a_failing_migration_leaves_nothing_behind(db_path, monkeypatch):
-    import curate.store as store_module
+    from curate.store import migrations
 
-    real_ddl = store_module.ddl
-    monkeypatch.setattr(store_module, "ddl", lambda ref: "CREATE TABLE half_done (x INTEGER); SELECT error('boom');"
+    real_ddl = migrations.ddl
+    monkeypatch.setattr(migrations, "ddl", lambda ref: "CREATE TABLE half_done (x INTEGER); SELECT error('boom');"
                         if ref == "curate/999_broken.sql" else real_ddl(ref))
-    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS + [(999, "broken", ("curate/999_broken.sql",))])
+    monkeypatch.setattr(migrations, "registered", lambda: MIGRATIONS + [(999, "broken", ("curate/999_broken.sql",))])
     try:
         Store(db_path)
     except Exception as exc:
@@ -103,11 +108,11 @@ def test_a_live_process_with_an_old_heartbeat_keeps_running(db_path):
 
 def test_migration_8_moves_runs_onto_jobs_and_registers_finished_models(db_path, monkeypatch, tmp_path):
     """A store made before runs were jobs keeps every run's state, process and error."""
-    import curate.store as store_module
     from curate.lm.resolve import resolve_causal_lm
+    from curate.store import migrations
     from training.runs import get_run
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:7])
+    monkeypatch.setattr(migrations, "registered", lambda: MIGRATIONS[:7])
     old = Store(db_path)
     model = tmp_path / "run-1" / "model"
     model.mkdir(parents=True)
@@ -116,7 +121,7 @@ def test_migration_8_moves_runs_onto_jobs_and_registers_finished_models(db_path,
                                      ("interrupted", None, "killed")):
         old.execute("INSERT INTO runs (kind, base_model, config, state, output_dir, pid, host, error, metrics)"
                     " VALUES ('train', 'base', '{}', ?, ?, 4242, 'h', ?, '{\"steps\": 3}')", [state, output_dir, error])
-    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr(migrations, "registered", lambda: MIGRATIONS)
     store = Store(db_path)
     assert store.schema_version() == MIGRATIONS[-1][0]
     runs = [get_run(store, i) for i in (1, 2, 3)]
@@ -181,16 +186,16 @@ def test_a_process_holds_its_turn_while_it_works_and_hands_it_on_after(db_path):
 def test_a_waiter_gives_up_with_a_clear_error_and_its_late_turn_is_handed_back(db_path, monkeypatch):
     import pytest
 
-    import curate.store as store_module
+    from curate.store import locks
 
     Store(db_path)
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from curate.store import Store; s = Store(sys.argv[1], migrate=False)\n"
         "with s.connect():\n    print('held', flush=True); time.sleep(2)"), str(db_path)],
-        stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(store_module.__file__) + "/..")
+        stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert holder.stdout.readline().strip() == "held"
-    monkeypatch.setattr(store_module, "LOCK_TOTAL_WAIT", 0.3)
-    with pytest.raises(store_module.StoreLockedError, match="held by another process"):
+    monkeypatch.setattr(locks, "LOCK_TOTAL_WAIT", 0.3)
+    with pytest.raises(locks.StoreLockedError, match="held by another process"):
         Store(db_path, migrate=False).scalar("SELECT 1")
     holder.wait()
     time.sleep(0.2)   # the abandoned waiter gets the turn when the holder ends, and hands it straight back
@@ -216,8 +221,6 @@ def test_a_forked_child_does_not_end_its_parents_turn(db_path):
 
 
 def test_a_long_writer_keeps_the_file_between_batches_and_hands_it_on_when_another_process_waits(db_path):
-    import curate.store as store_module
-
     store = Store(db_path)
     with store.held() as hold:
         hold.take()
@@ -227,7 +230,7 @@ def test_a_long_writer_keeps_the_file_between_batches_and_hands_it_on_when_anoth
         other = subprocess.Popen([sys.executable, "-c", (
             "import sys; from curate.store import Store\n"
             "Store(sys.argv[1], migrate=False).execute(\"INSERT INTO jobs (kind, state) VALUES ('other', 'succeeded')\")"),
-            str(db_path)], cwd=os.path.dirname(store_module.__file__) + "/..", stderr=subprocess.PIPE, text=True)
+            str(db_path)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 30
         while other.poll() is None and time.time() < deadline:
             hold.offer()                    # hands the file on once the other process waits for it

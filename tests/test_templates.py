@@ -1,7 +1,7 @@
 import pytest
 
 from curate.errors import TuneloopError
-from curate.templates import TEMPLATES, render_example, render_prompt
+from curate.lm.templates import TEMPLATES, render_example, render_prompt
 
 PAIR = {"instruction": "How do I reset the lamp?", "response": "Hold the strip for twenty seconds."}
 

@@ -10,7 +10,8 @@ import torch
 from curate.store import Store
 from training.config import TrainConfig, help_text
 from training.runs import curve, flag_hardest, get_run, hardest
-from training.train import last_checkpoint, resume, train
+from training.saving import last_checkpoint
+from training.train import resume, train
 
 
 def config(tiny_model_dir, tmp_path, **overrides):
@@ -126,9 +127,16 @@ def test_the_lora_learning_rate_default_lives_in_the_library():
 
 
 def test_a_background_run_writes_a_log_its_job_keeps(dataset, tmp_path):
-    from training.runs import launch, log_tail
+    from curate.lm.resolve import ModelNotFound
+    from training.background import launch, log_tail
 
-    started = launch(dataset, TrainConfig(dataset="v1", model=str(tmp_path / "no-such-model")))
+    with pytest.raises(ModelNotFound, match="no-such-model"):   # a model that cannot be found: said at once
+        launch(dataset, TrainConfig(dataset="v1", model=str(tmp_path / "no-such-model")))
+    broken = tmp_path / "broken-model"   # found, but it does not load: the run's own process fails
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    started = launch(dataset, TrainConfig(dataset="v1", model=str(broken)))
+    assert dataset.scalar("SELECT count(*) FROM runs") == 1   # listed at once, before its process starts
     import os
     for _ in range(600):
         try:
@@ -137,9 +145,9 @@ def test_a_background_run_writes_a_log_its_job_keeps(dataset, tmp_path):
         except ChildProcessError:
             break
     text = log_tail(started["log"])
-    assert "no-such-model" in text
     job = dataset.one("SELECT state, error, log_path FROM jobs WHERE kind = 'train' ORDER BY id DESC LIMIT 1")
     assert job["state"] == "failed" and job["log_path"] == started["log"]
+    assert job["error"].split(":")[0] in text   # the log ends with the error the job records
 
 
 @pytest.mark.parametrize("lora", [False, True])
@@ -151,7 +159,7 @@ def test_the_answer_only_loss_equals_the_models_own_loss_and_gradients(tiny_mode
     from transformers import AutoModelForCausalLM
 
     from curate.lm import losses
-    from training.train import Collator
+    from training.sft import Collator
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)

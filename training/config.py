@@ -18,40 +18,48 @@ METHODS = ("sft", "dpo")
 @dataclass
 class TrainConfig:
     dataset: str = option("", "Dataset version to train on (tuneloop dataset build --name …); with --method dpo,"
-                              " a preference version (tuneloop preferences export --name …).")
+                              " a preference version (tuneloop preferences export --name …).", label="Dataset version")
     model: str | None = option(None, "Base model spec: hub id, folder, .gguf or run:N (default SmolLM2-135M-Instruct).",
-                               also=("--base",))
+                               also=("--base",), label="Base model")
     method: str = option("sft", "sft: supervised on approved pairs; dpo: preference pairs (chosen over rejected),"
-                                " with TRL's DPOTrainer.", choices=METHODS)
-    beta: float = option(0.1, "DPO: how far the model may move from the reference (higher: less).")
-    max_length: int = option(512, "DPO: longest prompt + answer in tokens (SFT uses its dataset version's).")
-    lora: bool = option(False, "Train LoRA adapters instead of every weight (merged into the saved model).")
-    lora_r: int = option(16, "LoRA rank: 16 is plenty for a few thousand pairs.")
-    lora_alpha: int = option(32, "LoRA scaling; 2 × rank is the usual choice.")
-    lora_dropout: float = option(0.05, "Dropout on the LoRA path.")
-    qlora: bool = option(False, "LoRA over 4-bit base weights (bitsandbytes; CUDA only): a 7B model fits one 24 GB GPU.")
-    epochs: float = option(3.0, "Passes over the train split (ignored when max_steps > 0).")
-    max_steps: int = option(-1, "Stop after this many optimizer steps (-1: use epochs).")
-    lr: float | None = option(None, f"Peak learning rate (default {FULL_LR:g} full, {LORA_LR:g} LoRA).")
-    batch_size: int = option(8, "Examples per step. On 2 CPU cores 8 short examples take about a second.")
-    grad_accum: int = option(1, "Steps whose gradients add up before one optimizer step.")
-    warmup_ratio: float = option(0.05, "Share of steps warming the learning rate up from 0.")
-    weight_decay: float = option(0.0, "AdamW weight decay.")
-    seed: int = option(0, "Seed for initialization of LoRA weights and data order.")
-    logging_steps: int = option(10, "Log loss and learning rate every this many steps (stored with the run).")
-    eval_steps: int = option(50, "Evaluate held-out loss every this many steps.")
-    save_steps: int = option(50, "Checkpoint every this many steps (what --resume continues from).")
-    group_by_length: bool = option(True, "Batch examples of similar length: less padding, more tokens/s.")
-    threads: int = option(0, "CPU threads for torch (0: every core).")
-    device: str = option("auto", DEVICE_HELP)
-    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS)
+                                " with TRL's DPOTrainer.", choices=METHODS, label="Method")
+    beta: float = option(0.1, "DPO: how far the model may move from the reference (higher: less).", label="DPO beta")
+    max_length: int = option(512, "DPO: longest prompt + answer in tokens (SFT uses its dataset version's).",
+                             label="Max length (DPO)")
+    lora: bool = option(False, "Train LoRA adapters instead of every weight (merged into the saved model).",
+                        label="LoRA adapters")
+    lora_r: int = option(16, "LoRA rank: 16 is plenty for a few thousand pairs.", label="LoRA rank")
+    lora_alpha: int = option(32, "LoRA scaling; 2 × rank is the usual choice.", label="LoRA alpha")
+    lora_dropout: float = option(0.05, "Dropout on the LoRA path.", label="LoRA dropout")
+    qlora: bool = option(False, "LoRA over 4-bit base weights (bitsandbytes; CUDA only): a 7B model fits one 24 GB GPU.",
+                         label="QLoRA (4-bit base)")
+    epochs: float = option(3.0, "Passes over the train split (ignored when max_steps > 0).", label="Epochs")
+    max_steps: int = option(-1, "Stop after this many optimizer steps (-1: use epochs).", label="Max steps")
+    lr: float | None = option(None, f"Peak learning rate (default {FULL_LR:g} full, {LORA_LR:g} LoRA).", label="Learning rate")
+    batch_size: int = option(8, "Examples per step. On 2 CPU cores 8 short examples take about a second.", label="Batch size")
+    grad_accum: int = option(1, "Steps whose gradients add up before one optimizer step.", label="Gradient accumulation")
+    warmup_ratio: float = option(0.05, "Share of steps warming the learning rate up from 0.", label="Warm-up share")
+    weight_decay: float = option(0.0, "AdamW weight decay.", label="Weight decay")
+    seed: int = option(0, "Seed for initialization of LoRA weights and data order.", label="Seed")
+    logging_steps: int = option(10, "Log loss and learning rate every this many steps (stored with the run).",
+                                label="Log every (steps)")
+    eval_steps: int = option(50, "Evaluate held-out loss every this many steps.", label="Evaluate every (steps)")
+    save_steps: int = option(50, "Checkpoint every this many steps (what --resume continues from).",
+                             label="Checkpoint every (steps)")
+    group_by_length: bool = option(True, "Batch examples of similar length: less padding, more tokens/s.",
+                                   label="Batch by length")
+    threads: int = option(0, "CPU threads for torch (0: every core).", label="CPU threads")
+    device: str = option("auto", DEVICE_HELP, label="Device")
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS, label="Precision")
     gradient_checkpointing: bool = option(False, "Recompute activations in the backward pass: about 30% slower,"
-                                                 " far less memory (for models that do not fit otherwise).")
+                                                 " far less memory (for models that do not fit otherwise).",
+      label="Gradient checkpointing")
     num_processes: int = option(1, "Processes to train in (data parallel through `accelerate launch`: one per GPU;"
-                                   " on a CPU, gloo processes).")
-    fsdp: bool = option(False, "Shard the model's weights across the processes (FSDP) instead of copying them (DDP).")
+                                   " on a CPU, gloo processes).", label="Processes")
+    fsdp: bool = option(False, "Shard the model's weights across the processes (FSDP) instead of copying them (DDP).",
+                        label="Shard weights (FSDP)")
     output_root: str = option("", "Where runs keep checkpoints and the final model (default: next to the store).",
-                              flag="--out")
+                              flag="--out", label="Output folder")
 
     def resolved(self) -> TrainConfig:
         """The config as it runs: defaults that depend on other fields filled in, and the device and
@@ -69,6 +77,12 @@ class TrainConfig:
         lora = self.lora or self.qlora
         return replace(self, lora=lora, lr=self.lr if self.lr is not None else (LORA_LR if lora else FULL_LR),
                        device=placement.device, precision=placement.precision)
+
+    def placement(self):
+        """Where the resolved config trains and in what precision (curate.lm.device.Placement)."""
+        from curate.lm.device import Placement
+
+        return Placement(self.device, self.precision)
 
 
 def help_text() -> dict[str, str]:

@@ -1,5 +1,5 @@
 """Training in several processes: `accelerate launch` starts them (DDP, or FSDP with --fsdp),
-each runs training.worker as a module on the same run, and the process that launched them
+each runs training.worker as a module on the same run (--part), and the process that launched them
 waits. The run's row and job are made before the launch and finished after it by the launching
 process; inside the run only the main process (rank 0) writes the store (the curve, example
 losses, the model's name), so the one-writer rule holds. On a machine without GPUs the processes
@@ -27,7 +27,7 @@ def launch_command(store: Store, run_id: int, config: TrainConfig, resume: bool)
                     "--fsdp_auto_wrap_policy", "TRANSFORMER_BASED_WRAP", "--fsdp_state_dict_type", "FULL_STATE_DICT"]
     else:
         command += ["--multi_gpu"]   # accelerate's DDP launcher (torchrun); on a CPU its processes use gloo
-    command += ["--module", "training.worker", "--db", str(store.path), "--run", str(run_id)]
+    command += ["--module", "training.worker", "--db", str(store.path), "--run", str(run_id), "--part"]
     return command + (["--resume"] if resume else [])
 
 

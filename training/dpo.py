@@ -13,8 +13,10 @@ import os
 import time
 from pathlib import Path
 
-from curate.preferences import as_record
+from curate.datasets.preferences import as_record
+from training.callbacks import store_metrics
 from training.config import TrainConfig
+from training.saving import last_checkpoint, record_model, save_model
 
 
 def fit_dpo(store, job, run_id, output_dir: Path, model, tokenizer, config: TrainConfig, version, train_items,
@@ -24,11 +26,9 @@ def fit_dpo(store, job, run_id, output_dir: Path, model, tokenizer, config: Trai
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
-    from training.train import _placement, last_checkpoint, record_model, save_model, store_metrics
-
     torch.set_num_threads(config.threads or max(os.cpu_count() or 1, 1))
     torch.manual_seed(config.seed)
-    placement = _placement(config)
+    placement = config.placement()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
 

@@ -1,16 +1,13 @@
-"""Reading runs back (the list, a run's curve, its hardest examples, back to review), and running
-training in the background for the app: launched as its own process with a log file, stopped with
-SIGINT. A run's state, process and error are its job's (curate.store's one lifecycle)."""
+"""Reading runs back: the list, a run's curve, its hardest examples (and sending them back to
+review). A run's state, process and error are its job's (curate.store's one lifecycle); a run
+whose job has not started yet is `starting`."""
 from __future__ import annotations
 
 import json
-import time
-from pathlib import Path
 
 from curate.errors import TuneloopError
-from curate.pairs import send_to_review
-from curate.store import JOB_LOG_ENV, Store
-from training.config import TrainConfig
+from curate.pairs.status import send_to_review
+from curate.store import Store
 
 _RUN = ("SELECT r.*, j.state, j.pid, j.host, j.error, j.started_at, j.finished_at, j.log_path, j.progress"
         " FROM runs r LEFT JOIN jobs j ON j.id = r.job_id")
@@ -18,7 +15,8 @@ _RUN = ("SELECT r.*, j.state, j.pid, j.host, j.error, j.started_at, j.finished_a
 
 def runs_frame(store: Store):
     return store.frame(
-        "SELECT r.id, r.kind, coalesce(d.name, r.config->>'dataset') AS dataset, r.base_model, j.state,"
+        "SELECT r.id, r.kind, coalesce(d.name, r.config->>'dataset') AS dataset, r.base_model,"
+        " coalesce(j.state, 'starting') AS state,"
         " r.config->>'lora' AS lora,"
         " r.metrics->>'steps' AS steps, r.metrics->>'tokens_per_s' AS tokens_per_s,"
         " r.metrics->>'final_eval_loss' AS final_eval_loss, j.started_at, j.finished_at, j.error"
@@ -62,54 +60,3 @@ def flag_hardest(store: Store, run_id: int, top: int = 20) -> int:
             [run_id, top]).fetchall()]
         send_to_review(con, ids)
     return len(ids)
-
-
-def logs_dir(store: Store) -> Path:
-    return Path(store.path).resolve().parent / "tuneloop_runs" / "logs"
-
-
-def launch(store: Store, config: TrainConfig | None = None, resume: int | None = None) -> dict:
-    """Start `tuneloop train` as its own process (the app stays responsive), its output going to a
-    log file that its job records. Returns the process id and the log's path."""
-    import os
-    import subprocess
-    import sys
-
-    if (config is None) == (resume is None):
-        raise TuneloopError("launch a new run (a config) or resume one, not both")
-    from curate.options import to_args
-
-    command = [sys.executable, "-m", "tuneloop.cli", "--db", store.path, "train"]
-    command += ["--resume", str(resume)] if resume is not None else to_args(config)
-    log = logs_dir(store) / f"train-{time.strftime('%Y%m%d-%H%M%S')}-{'resume-' + str(resume) if resume else 'new'}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        pid = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               start_new_session=True, env={**os.environ, JOB_LOG_ENV: str(log)}).pid
-    return {"pid": pid, "log": str(log)}
-
-
-def log_tail(path: str | None, lines: int = 40) -> str:
-    """The last lines of a background run's log ('' when there is none)."""
-    if not path or not Path(path).is_file():
-        return ""
-    with open(path, "rb") as fh:
-        fh.seek(0, 2)
-        fh.seek(max(0, fh.tell() - 64_000))
-        text = fh.read().decode("utf-8", errors="replace")
-    return "\n".join(text.replace("\r", "\n").splitlines()[-lines:])
-
-
-def stop(store: Store, run_id: int) -> bool:
-    """Ask a running run to stop (SIGINT: its job becomes interrupted; resume continues it)."""
-    import os
-    import signal
-
-    row = get_run(store, run_id)
-    if row["state"] != "running" or not row["pid"]:
-        return False
-    try:
-        os.kill(row["pid"], signal.SIGINT)
-    except ProcessLookupError:
-        return False
-    return True

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import streamlit_app
-from curate.ingest import MAX_UPLOAD_BYTES
+from curate.ingest.importer import MAX_UPLOAD_BYTES
 from curate.store import ENV_DB
 
 APP = Path(streamlit_app.__file__).parent / "app.py"
@@ -82,7 +82,7 @@ def secret_problem(secret: str) -> str | None:
 def check_production(store) -> None:
     """Refuse settings that are unsafe when a team shares the server."""
     from curate.errors import TuneloopError
-    from curate.users import sign_in_required
+    from curate.rating.users import sign_in_required
 
     problems = []
     if not streamlit_option("server.enableXsrfProtection"):

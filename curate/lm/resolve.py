@@ -46,6 +46,14 @@ class ResolvedModel:
         where = f"{self.path}/{self.gguf_file}" if self.gguf_file else self.path
         return f"{self.kind}:{where}"
 
+    def name(self) -> str:
+        """A short name for people: the run, the hub id, the folder's or the GGUF file's name."""
+        if self.kind in ("run", "adapter") or (self.spec and self.kind == "hub"):
+            return self.spec or self.path
+        if self.gguf_file:
+            return Path(self.gguf_file).stem.split(".")[0]
+        return Path(self.path).name if self.kind == "dir" else self.path
+
 
 def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "tuneloop")
@@ -132,6 +140,16 @@ def _resolve_run(spec: str, store) -> ResolvedModel:
 def trained_models(store) -> list[str]:
     """The names of the trained models the store knows (run:N), newest first."""
     return [r["name"] for r in store.rows("SELECT name FROM models ORDER BY created_at DESC, name DESC")]
+
+
+def model_choices(store) -> dict[str, str | None]:
+    """What a page offers as models, label → spec: the default base model by name (spec None),
+    then the trained models, newest first."""
+    try:
+        default = f"{resolve_causal_lm().name()} (base model)"
+    except ModelNotFound:
+        default = "the default base model (not installed)"
+    return {default: None, **{name: name for name in trained_models(store)}}
 
 
 def register_model(con, name: str, path: str | Path, base_model: str | None, job_id: int | None) -> None:

@@ -7,8 +7,9 @@ an answer (undo). Annotators never overwrite each other. Questions whose name st
 (like "_skipped") are bookkeeping, not answers.
 """
 from curate.rating.agreement import agreement
-from curate.rating.queue import LEASE_SECONDS, export_for_annotation, fetch_ahead, next_pair, pair_view, progress, skip
-from curate.rating.ratings import import_ratings, submit, undo_last, validate
+from curate.rating.leases import LEASE_SECONDS
+from curate.rating.queue import export_for_annotation, fetch_ahead, next_pair, pair_view, progress
+from curate.rating.ratings import import_ratings, skip, submit, undo_last, validate
 from curate.rating.review import approve, disagreements, review
 from curate.rating.schema import (
     DEFAULT_SCHEMA,

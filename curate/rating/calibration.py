@@ -58,7 +58,7 @@ def compare(judge: dict[int, float], people: dict[int, dict], scale: list[int]) 
 def judge_rows(store: Store, scale: list[int], question: str = "quality") -> list[dict]:
     """Each model judge of pairs as a row beside the annotators of the Review page's agreement
     table: how many pairs it scored and its agreement with the consensus, marked as a model."""
-    from curate.scores import COMPUTED, trust
+    from curate.quality.scores import COMPUTED, trust
 
     people = consensus(store, question)
     rows = store.rows("SELECT scorer, model, pair_id, avg(score) AS score FROM pair_scores WHERE score IS NOT NULL"

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 
 from curate.errors import TuneloopError
-from curate.pairs import conversation_key_sql, to_rate
-from curate.pii import Placeholders, as_displayed
+from curate.pairs.rows import conversation_key_sql
+from curate.pairs.status import to_rate
+from curate.privacy.placeholders import Placeholders
+from curate.privacy.scan import as_displayed
 from curate.rating.ratings import validate, write_answers
 from curate.rating.schema import get_schema
 from curate.store import Store

@@ -1,4 +1,4 @@
-"""The rating queue: which pair an annotator gets next (leased to them for ten minutes), skips,
+"""The rating queue: which pair an annotator gets next (leased to them for ten minutes),
 progress, and the pairs still wanting ratings for rating outside the app."""
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import threading
 from pathlib import Path
 
 from curate.errors import TuneloopError
-from curate.pairs import FLAGGED, active, status_in, to_rate
+from curate.pairs.status import FLAGGED, active, status_in, to_rate
+from curate.rating.leases import lease
 from curate.rating.schema import get_rule, get_schema
 from curate.store import Store
-
-LEASE_SECONDS = 600   # a pair handed out returns to the queue after ten idle minutes
 
 # How many annotators have answered each pair ("_" questions such as _skipped are bookkeeping).
 ANSWERED = """answered AS (SELECT pair_id, count(DISTINCT annotator_id) AS n FROM current_ratings
@@ -110,7 +109,7 @@ def _choose(con, store: Store, annotator_id: int, k: int) -> int | None:
 def _order(store: Store) -> tuple[list, str | None, str]:
     """The queue's order within each tier (curate.scores.set_queue_order): the parameters and
     ORDER BY terms that go before the pair id."""
-    from curate.scores import queue_order
+    from curate.quality.scores import queue_order
 
     order = queue_order(store)
     if order["by"] == "low-score":
@@ -119,12 +118,6 @@ def _order(store: Store) -> tuple[list, str | None, str]:
         return ([float(order["middle"])], order["scorer"],
                 "CASE WHEN j.unparsed THEN -1 ELSE abs(j.score - ?) END ASC NULLS LAST,")
     return [], None, ""
-
-
-def lease(con, pair_id: int, annotator_id: int, prefetched: bool = False) -> None:
-    """Hand a pair to an annotator for LEASE_SECONDS (inside the caller's transaction)."""
-    con.execute("INSERT INTO leases (pair_id, annotator_id, expires_at, prefetched)"
-                " VALUES (?, ?, current_timestamp + to_seconds(?), ?)", [pair_id, annotator_id, LEASE_SECONDS, prefetched])
 
 
 def pair_view(store: Store, pair_id: int) -> dict:
@@ -137,13 +130,6 @@ def pair_view(store: Store, pair_id: int) -> dict:
     for key in ("context", "lineage"):
         row[key] = json.loads(row[key]) if row[key] else None
     return row
-
-
-def skip(store: Store, annotator_id: int, pair_id: int) -> None:
-    """Pass on a pair: it goes to someone else, and does not come back to this annotator."""
-    from curate.rating.ratings import write_answers
-
-    write_answers(store, annotator_id, pair_id, {"_skipped": "1"})
 
 
 def progress(store: Store, annotator_id: int) -> dict:

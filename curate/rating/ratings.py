@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from curate.errors import TuneloopError
-from curate.pairs import REJECTED, insert_pairs, make_pair, set_status
-from curate.rating.queue import lease
+from curate.pairs.rows import insert_pairs, make_pair
+from curate.pairs.status import REJECTED, set_status
+from curate.rating.leases import lease
 from curate.rating.schema import get_schema
 from curate.store import Store
 
@@ -72,6 +73,11 @@ def write_answers(store: Store, annotator_id: int, pair_id: int, answers: dict) 
                         " VALUES (?, ?, ?, ?, ?)", [submission, pair_id, annotator_id, question, value])
         con.execute("DELETE FROM leases WHERE annotator_id = ? AND pair_id = ?", [annotator_id, pair_id])
     return submission
+
+
+def skip(store: Store, annotator_id: int, pair_id: int) -> None:
+    """Pass on a pair: it goes to someone else, and does not come back to this annotator."""
+    write_answers(store, annotator_id, pair_id, {"_skipped": "1"})
 
 
 def undo_last(store: Store, annotator_id: int) -> int | None:

@@ -3,7 +3,7 @@ approval rule."""
 from __future__ import annotations
 
 from curate.errors import TuneloopError
-from curate.pairs import APPROVED, DUPLICATE, REJECTED, set_status, status_not_in, to_rate
+from curate.pairs.status import APPROVED, DUPLICATE, REJECTED, set_status, status_not_in, to_rate
 from curate.rating.queue import DISAGREEMENT
 from curate.rating.schema import ApprovalRule, get_rule
 from curate.store import Store
@@ -31,7 +31,7 @@ def disagreements(store: Store, limit: int = 50) -> list[dict]:
 
 def review(store: Store, reviewer: dict, pair_id: int, decision: str, note: str | None = None) -> None:
     """A reviewer's decision; it overrides the approval rule."""
-    from curate.users import can
+    from curate.rating.users import can
 
     if not can(reviewer, "review"):
         raise TuneloopError(f"{reviewer['name']} is an {reviewer['role']}; reviewing needs a reviewer or admin")

@@ -6,8 +6,8 @@ import json
 from dataclasses import asdict, dataclass
 
 from curate.errors import TuneloopError
-from curate.settings import get_setting, set_setting
 from curate.store import Store
+from curate.store.settings import get_setting, set_setting
 
 QUESTION_TYPES = ("rating", "label", "text_edit", "text")
 DEFAULT_SCHEMA = {
@@ -77,6 +77,17 @@ def set_schema_text(store: Store, text: str) -> None:
 
 def get_rule(store: Store) -> ApprovalRule:
     return ApprovalRule(**get_setting(store, "approval_rule", {}))
+
+
+def update_rule(store: Store, min_ratings: int | None = None, min_quality: float | None = None) -> ApprovalRule:
+    """The team's rule with the values given changed (and saved); the others as they were."""
+    rule = get_rule(store)
+    if min_ratings is None and min_quality is None:
+        return rule
+    rule.min_ratings = min_ratings if min_ratings is not None else rule.min_ratings
+    rule.min_quality = min_quality if min_quality is not None else rule.min_quality
+    set_rule(store, rule)
+    return rule
 
 
 def set_rule(store: Store, rule: ApprovalRule) -> None:

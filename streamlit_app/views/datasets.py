@@ -1,14 +1,13 @@
 import pandas as pd
 import streamlit as st
 
-from curate.dataset import DatasetConfig, build_dataset, get_version, versions_frame
+from curate.datasets.build import DatasetConfig, build_dataset
+from curate.datasets.versions import get_version, versions_frame
 from curate.errors import TuneloopError
-from curate.options import field_help
+from curate.rating.users import can
 from curate.stats import stats
-from curate.templates import TEMPLATES
-from curate.users import can
 from streamlit_app.common import get_store, require
-from streamlit_app.render import escape_markdown
+from streamlit_app.render import config_form, escape_markdown
 
 store = get_store()
 user = require("approve")
@@ -16,22 +15,15 @@ st.title("Datasets")
 approved = stats(store)["pairs_by_status"].get("approved", 0)
 st.caption(f"{approved:,} approved pairs are ready to freeze into a version.")
 with st.form("build"):
-    left, middle, right = st.columns(3)
-    name = left.text_input("Version name", placeholder="v1")
-    template = middle.selectbox("Prompt template", list(TEMPLATES), format_func=lambda t: f"{t}: {TEMPLATES[t].description}")
-    max_length = right.number_input("Max length (tokens)", min_value=16, max_value=8192, value=512, step=64)
-    test_size = left.slider("Held-out share", 0.0, 0.5, 0.1, 0.05)
-    seed = middle.number_input("Split seed", min_value=0, value=0)
-    conversations = right.checkbox("Whole conversations", help=field_help(DatasetConfig)["conversations"])
-    budget = left.number_input("Choose at most (0: every approved pair)", min_value=0, value=0, step=100,
-                               help=field_help(DatasetConfig)["select_budget"])
+    values = config_form(DatasetConfig, ["name", "template", "max_length", "test_size", "seed", "conversations"])
+    with st.expander("Choose by score, leakage checks"):
+        values |= config_form(DatasetConfig, ["select_budget", "select_by", "select_similarity", "near_threshold",
+                                              "semantic_threshold", "keep_contaminated", "model"])
     if st.form_submit_button("Build version", type="primary"):
         try:
             with st.spinner("Tokenizing and exporting…"):
-                report = build_dataset(store, DatasetConfig(name, template, None, int(max_length), test_size, int(seed),
-                                                            conversations=conversations,
-                                                            select_budget=int(budget) or None))
-            st.success(f"{name}: {report['examples']} examples exported to {report['export_dir']}")
+                report = build_dataset(store, DatasetConfig(**values))
+            st.success(f"{values['name']}: {report['examples']} examples exported to {report['export_dir']}")
         except TuneloopError as exc:
             st.error(escape_markdown(str(exc)))
 

@@ -1,19 +1,9 @@
 import streamlit as st
 
-from curate.dedupe import (
-    METHODS,
-    DedupeConfig,
-    accept_all,
-    cluster_members,
-    clusters_frame,
-    dedupe,
-    diff_segments,
-    dismiss,
-    reopen,
-    resolve,
-)
+from curate.dedupe.decide import accept_all, cluster_members, clusters_frame, diff_segments, dismiss, reopen, resolve
+from curate.dedupe.find import KEEPERS, METHODS, DedupeConfig, dedupe
 from streamlit_app.common import get_store, require
-from streamlit_app.render import diff_markdown, escape_markdown
+from streamlit_app.render import diff_markdown, escape_markdown, page_picker
 
 PAGE_SIZE = 20
 store = get_store()
@@ -23,7 +13,7 @@ st.title("Dedupe")
 with st.expander("Find duplicates", expanded=False):
     with st.form("run"):
         methods = st.multiselect("Methods", METHODS, default=["exact", "minhash"])
-        keeper = st.selectbox("Propose to keep", ["longest", "earliest", "best_rated"])
+        keeper = st.selectbox("Propose to keep", KEEPERS)
         if st.form_submit_button("Find duplicates", type="primary"):
             for method in methods:
                 with st.spinner(f"{method}…"):
@@ -36,8 +26,7 @@ if right.button(f"Accept all {'proposals' if not method else method + ' proposal
     st.success(f"accepted {accept_all(store, method or None)} clusters")
 
 _, total = clusters_frame(store, method or None, state, page_size=1)
-pages = max(1, -(-total // PAGE_SIZE))
-page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1)
+page = page_picker(total, PAGE_SIZE, "dedupe-page")
 frame, total = clusters_frame(store, method or None, state, page=page, page_size=PAGE_SIZE)
 st.caption(f"{total:,} {state} clusters, largest first")
 if frame.empty:

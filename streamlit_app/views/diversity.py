@@ -1,7 +1,7 @@
 import altair as alt
 import streamlit as st
 
-from curate.diversity import (
+from curate.quality.diversity import (
     DiversityConfig,
     cluster_examples,
     diversity,

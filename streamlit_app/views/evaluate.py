@@ -1,18 +1,19 @@
 import streamlit as st
 
-from curate.dataset import versions_frame
+from curate.datasets.evalsets import evalsets_frame
+from curate.datasets.versions import versions_frame
 from curate.errors import TuneloopError
-from curate.evalsets import evalsets_frame
+from curate.lm.backends import BACKEND_HELP, BACKENDS
 from curate.lm.device import DEVICE_HELP, PRECISION_HELP, PRECISIONS
-from curate.lm.resolve import trained_models
-from curate.lm.vllm_engine import BACKEND_HELP, INFERENCE_BACKENDS
+from curate.lm.resolve import model_choices
 from evals.ab import create_study
-from evals.benchmarks import TASKS, run_benchmarks
+from evals.bench.run import run_benchmarks
+from evals.bench.tasks import TASKS
 from evals.compare import compare, evaluated_models, tables
 from evals.domain import evaluate_domain
 from evals.loop import history, history_frame
 from evals.report import render, report_data
-from evals.results import ab_table, benchmark_table, domain_runs, flagged_outputs
+from evals.results import ab_table, benchmark_table, domain_runs, flagged_outputs, question_sets
 from streamlit_app.common import get_store, require
 from streamlit_app.render import escape_markdown
 from training.runs import runs_frame
@@ -22,28 +23,25 @@ require("approve")
 st.title("Evaluate")
 versions = versions_frame(store)
 runs = runs_frame(store)
-models = ["(base model)"] + trained_models(store)
+models = model_choices(store)
 sets = evalsets_frame(store)
-questions = [f"held-out split of {v}" for v in versions["name"]] + [f"evaluation set {s}" for s in sets["name"]]
+questions = question_sets(store)
 
 with st.form("domain"):
     st.subheader("Domain evaluation")
     left, middle, right = st.columns(3)
-    model = left.selectbox("Model", models)
-    asked = middle.selectbox("Questions", questions)
+    model = left.selectbox("Model", list(models))
+    asked = middle.selectbox("Questions", list(questions))
     limit = right.number_input("Questions (0: all)", min_value=0, value=20)
     device, precision, backend = st.columns(3)
     device = device.text_input("Device", "auto", help=DEVICE_HELP)
     precision = precision.selectbox("Precision", PRECISIONS, help=PRECISION_HELP)
-    backend = backend.selectbox("Backend", INFERENCE_BACKENDS, help=BACKEND_HELP)
+    backend = backend.selectbox("Backend", BACKENDS, help=BACKEND_HELP)
     if st.form_submit_button("Evaluate", type="primary", disabled=not questions):
-        dataset = asked.removeprefix("held-out split of ") if asked.startswith("held-out") else None
-        evalset = asked.removeprefix("evaluation set ") if asked.startswith("evaluation set ") else None
         try:
             with st.spinner("Generating answers…"):
-                metrics = evaluate_domain(store, None if model == "(base model)" else model, dataset,
-                                          limit=int(limit) or None, evalset=evalset, device=device,
-                                          precision=precision, backend=backend)
+                metrics = evaluate_domain(store, models[model], **questions[asked], limit=int(limit) or None,
+                                          device=device, precision=precision, backend=backend)
             st.success(f"token F1 {metrics['token_f1']}, ROUGE-L {metrics['rouge_l']},"
                        f" {metrics['flagged_outputs']} flagged outputs sent to review")
         except TuneloopError as exc:
@@ -52,7 +50,7 @@ with st.form("domain"):
 with st.form("bench"):
     st.subheader("Benchmarks (lm-eval)")
     left, middle, right = st.columns(3)
-    bench_model = left.selectbox("Model", models, key="bench-model")
+    bench_model = left.selectbox("Model", list(models), key="bench-model")
     tasks = middle.multiselect("Tasks", TASKS, default=["arc_easy"])
     bench_limit = right.number_input("Items per task", min_value=1, value=20)
     bench_device, bench_precision = st.columns(2)
@@ -61,7 +59,7 @@ with st.form("bench"):
     if st.form_submit_button("Run benchmarks"):
         try:
             with st.spinner("Running lm-eval…"):
-                run_benchmarks(store, None if bench_model == "(base model)" else bench_model, tasks, int(bench_limit),
+                run_benchmarks(store, models[bench_model], tasks, int(bench_limit),
                                device=bench_device, precision=bench_precision)
         except TuneloopError as exc:
             st.error(escape_markdown(str(exc)))

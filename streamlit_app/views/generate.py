@@ -1,9 +1,9 @@
 import streamlit as st
 
 from curate.errors import TuneloopError
-from curate.generate import SOURCES, GenerationConfig, accept, generate, preview_frame
 from curate.lm.backends import make_backend
-from curate.offtopic import DEFAULT_REFUSAL, add_offtopic
+from curate.pairs.generate import SOURCES, GenerationConfig, accept, generate, preview_frame
+from curate.pairs.offtopic import DEFAULT_REFUSAL, add_offtopic
 from streamlit_app.common import get_store, require
 from streamlit_app.render import escape_markdown
 

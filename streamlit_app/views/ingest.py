@@ -1,9 +1,9 @@
 import streamlit as st
 
 from curate.errors import TuneloopError
-from curate.ingest import FORMATS, MAX_UPLOAD_BYTES, ingest_upload, parse_mapping
-from curate.pairs import extract
-from curate.readers import EXTENSIONS
+from curate.ingest.importer import FORMATS, MAX_UPLOAD_BYTES, ingest_upload, parse_mapping
+from curate.ingest.readers import EXTENSIONS
+from curate.pairs.extract import extract
 from streamlit_app.common import get_store, require
 from streamlit_app.render import escape_markdown
 

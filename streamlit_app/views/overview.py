@@ -1,6 +1,6 @@
 import streamlit as st
 
-from curate import pii
+from curate import privacy as pii
 from curate.stats import jobs_frame, rejects_frame, sources_frame, stats
 from streamlit_app.common import get_store
 

@@ -1,10 +1,13 @@
 import streamlit as st
 
-from curate.export import spreadsheet_csv
-from curate.pairs import ORIGINS, STATUSES, search
+from curate.pairs.export import spreadsheet_csv
+from curate.pairs.rows import ORIGINS
+from curate.pairs.search import search
+from curate.pairs.status import STATUSES
+from curate.rating.users import can
 from curate.stats import sources_frame
-from curate.users import can
 from streamlit_app.common import current_user, get_store
+from streamlit_app.render import page_picker
 
 PAGE_SIZE = 50
 store = get_store()
@@ -18,8 +21,7 @@ source_names = dict(zip(sources["id"], sources["name"]))
 source_id = source_col.selectbox("Source", [None, *source_names], format_func=lambda v: source_names.get(v, "any"))
 
 _, total = search(store, text, origin, status, source_id, page=1, page_size=1)
-pages = max(1, -(-total // PAGE_SIZE))
-page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1)
+page = page_picker(total, PAGE_SIZE, "pairs-page")
 frame, total = search(store, text, origin, status, source_id, page=page, page_size=PAGE_SIZE)
 st.caption(f"{total:,} pairs match")
 st.dataframe(frame, hide_index=True, width="stretch")  # the table's own export is off (tuneloop app)

@@ -6,10 +6,9 @@ from streamlit_app import ab_panel, conversation_panel, pair_panel
 from streamlit_app.common import get_store, require
 
 store = get_store()
-with store.connect():   # one turn at the store for what the page reads
-    user = require("rate")
-    studies = ab.studies(store)
-    schema = rating.get_schema(store)
+user = require("rate")
+studies = ab.studies(store)
+schema = rating.get_schema(store)
 mode = st.segmented_control("What to rate", ["Pairs", "Conversations"] + (["Blind A/B"] if studies else []),
                             default="Pairs", key="rate-mode")
 if mode in ("Blind A/B", "Conversations"):

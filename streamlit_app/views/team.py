@@ -1,8 +1,9 @@
 import streamlit as st
 
-from curate import pii, rating
+from curate import privacy as pii
+from curate import rating
 from curate.errors import TuneloopError
-from curate.users import ROLES, add_user, set_active, sign_in_required, unlock, users_frame
+from curate.rating.users import ROLES, add_user, set_active, sign_in_required, unlock, users_frame
 from streamlit_app.common import get_store, require
 from streamlit_app.render import escape_markdown
 

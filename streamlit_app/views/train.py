@@ -1,11 +1,12 @@
 import streamlit as st
 
-from curate.dataset import versions_frame
-from curate.preferences import preference_versions_frame
+from curate.datasets.preferences import preference_versions_frame
+from curate.datasets.versions import versions_frame
 from streamlit_app.common import get_store, require
 from streamlit_app.render import config_form
+from training.background import launch, log_tail, stop
 from training.config import METHODS, TrainConfig, help_text
-from training.runs import curve, flag_hardest, get_run, hardest, launch, log_tail, runs_frame, stop
+from training.runs import curve, flag_hardest, get_run, hardest, runs_frame
 
 store = get_store()
 require("approve")

@@ -1,0 +1,270 @@
+"""Read files into records, one at a time, never giving up on a whole file for one bad record.
+
+Each reader yields `Item`s: a record (a dict, or a document) with the line it starts on, or a
+problem with that line and the reason (curate.ingest.textio decodes the bytes; CSV and TSV are
+curate.ingest.delimited's).
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from curate.errors import TuneloopError
+from curate.ingest import textio
+from curate.ingest.delimited import read_delimited
+from curate.ingest.textio import (
+    FileRefused,
+    Item,
+    excerpt,
+    iter_lines,
+    parse_json,
+    sniff_encoding,
+    text_problem,
+)
+
+__all__ = ["FileRefused", "Item", "excerpt", "sniff_encoding"]   # read through this module too
+
+CONTAINERS = ("jsonl", "json", "csv", "tsv", "parquet", "text")
+DOC_SPLITS = ("auto", "file", "heading")   # documents: one per file, or one per heading (auto: by heading for markdown)
+EXTENSIONS = {
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
+    ".parquet": "parquet", ".txt": "text", ".md": "text", ".markdown": "text",
+}
+
+
+# --------------------------------------------------------------------------- containers
+def detect_container(path: Path, encoding: str) -> str:
+    """The container format from the extension, checked against the first bytes."""
+    container = EXTENSIONS.get(path.suffix.lower())
+    if container in ("jsonl", "json", None):
+        first = _first_nonblank_line(path, encoding)
+        if first is None:
+            return container or "text"
+        stripped = first.lstrip()
+        if stripped.startswith("["):
+            return "json"
+        if stripped.startswith("{"):
+            try:
+                json.loads(first)
+                return "jsonl"  # a whole object on the first line: JSON lines
+            except json.JSONDecodeError:
+                return "json" if container == "json" else "jsonl"
+        if container is None:
+            return "text"
+    return container
+
+
+def _first_nonblank_line(path: Path, encoding: str) -> str | None:
+    for _, line, _problem in iter_lines(path, encoding):
+        if line is not None and line.strip():
+            return line
+    return None
+
+
+def read_jsonl(path: Path, encoding: str) -> Iterator[Item]:
+    cut_off = _ends_without_newline(path)
+    pending: Item | None = None  # a JSON error, held back to see whether it is the last line
+    for n, line, problem in iter_lines(path, encoding):
+        if pending:
+            yield pending
+            pending = None
+        if problem:
+            yield Item(n, error=problem)
+            continue
+        if not line.strip():
+            continue
+        item = jsonl_item(n, line)
+        if item.error and item.error.startswith("invalid JSON"):
+            pending = item
+            continue
+        yield item
+    if pending:
+        if cut_off:
+            pending.error += CUT_OFF
+        yield pending
+
+
+CUT_OFF = " (the last line is cut off; is the file truncated?)"
+
+
+def jsonl_item(n: int, line: str) -> Item:
+    """One non-blank line of a JSON lines file as an item: its object, or the reason it is refused."""
+    bad = text_problem(line)
+    if bad:
+        return Item(n, error=bad, excerpt=excerpt(line))
+    value, why = parse_json(line)
+    if why:
+        return Item(n, error=why, excerpt=excerpt(line))
+    if not isinstance(value, dict):
+        return Item(n, error=f"expected a JSON object, found {_json_type(value)}", excerpt=excerpt(line))
+    bad = _first_text_problem(value)  # an escape such as \u0000 or \ud800 inside a string
+    return Item(n, error=bad, excerpt=excerpt(line)) if bad else Item(n, value)
+
+
+def _ends_without_newline(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        if fh.tell() == 0:
+            return True
+        fh.seek(-1, 2)
+        return fh.read(1) != b"\n"
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(value), "a number")
+
+
+def read_json(path: Path, encoding: str) -> Iterator[Item]:
+    """A JSON document: an array of records (read item by item, so a broken item costs only
+    itself and what follows), an object holding such an array, one record, or prose."""
+    raw = path.read_bytes()
+    if len(raw) > 64 * textio.MAX_RECORD_BYTES * 8:
+        raise FileRefused(f"JSON document is {len(raw) / 2**20:.0f} MiB; convert it to JSON lines")
+    text = raw.decode(encoding, "surrogateescape").lstrip("\ufeff")
+    if not text.strip():
+        raise FileRefused("file is empty")
+    decoder = json.JSONDecoder()
+    start = len(text) - len(text.lstrip())
+    if text[start] != "[":
+        try:
+            value, end = decoder.raw_decode(text, start)
+        except json.JSONDecodeError as exc:
+            raise FileRefused(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        except (RecursionError, ValueError) as exc:
+            raise FileRefused(f"invalid JSON: {'nested too deep' if isinstance(exc, RecursionError) else exc}") from None
+        if text[end:].strip():
+            more = text[:end].count("\n") + 1
+            raise FileRefused(f"extra data after the JSON value at line {more}; is this JSON lines?")
+        if isinstance(value, dict):
+            yield Item(text.count("\n", 0, start) + 1, value, top_level=True)
+            return
+        raise FileRefused(f"expected a JSON array or object, found {_json_type(value)}")
+    pos = start + 1
+    while True:
+        pos = _skip_ws(text, pos)
+        if pos >= len(text):
+            yield Item(text.count("\n", 0, pos) + 1, error="the JSON array is not closed; is the file truncated?")
+            return
+        if text[pos] == "]":
+            return
+        line = text.count("\n", 0, pos) + 1
+        try:
+            value, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            yield Item(line, error=f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg};"
+                       " the rest of the array could not be read", excerpt=excerpt(text[pos:pos + 200]))
+            return
+        except (RecursionError, ValueError) as exc:
+            why = "nested deeper than the parser allows" if isinstance(exc, RecursionError) else str(exc)
+            yield Item(line, error=f"invalid JSON: {why}; the rest of the array could not be read",
+                       excerpt=excerpt(text[pos:pos + 200]))
+            return
+        if isinstance(value, dict):
+            bad = _first_text_problem(value)
+            yield Item(line, error=bad, excerpt=excerpt(json.dumps(value)[:200])) if bad else Item(line, value)
+        else:
+            yield Item(line, error=f"expected a JSON object, found {_json_type(value)}", excerpt=excerpt(json.dumps(value)))
+        pos = _skip_ws(text, pos)
+        if pos < len(text) and text[pos] == ",":
+            pos += 1
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def _first_text_problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        return text_problem(value)
+    if isinstance(value, dict):
+        items = list(value.keys()) + list(value.values())
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    for item in items:
+        bad = _first_text_problem(item)
+        if bad:
+            return bad
+    return None
+
+
+def read_parquet(path: Path) -> Iterator[Item]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several kinds for a file that is not Parquet
+        raise FileRefused(f"not a readable Parquet file: {exc}") from None
+    n = 0
+    for group in range(pf.metadata.num_row_groups):
+        expected = pf.metadata.row_group(group).num_rows
+        first = n + 1
+        try:  # a row group is read whole and checked, so columns can never slip against each other
+            table = pf.read_row_group(group)
+            lengths = {len(column) for column in table.columns}
+            if table.num_rows != expected or lengths - {expected}:
+                raise ValueError(f"{table.num_rows} rows and columns of {sorted(lengths)} where the footer says {expected}")
+            rows = table.to_pylist()
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds for corrupt pages
+            n += expected
+            yield Item(first, error=f"row group {group + 1} (rows {first}–{n}) cannot be read: {exc}"[:500])
+            continue
+        for row in rows:
+            n += 1
+            yield Item(n, row)
+
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
+
+
+def read_text(path: Path, encoding: str, split: str = "auto") -> Iterator[Item]:
+    """Plain documents: one per file, or (markdown, or split='heading') one per heading."""
+    by_heading = split == "heading" or (split == "auto" and path.suffix.lower() in (".md", ".markdown"))
+    title, start, body = path.stem, 1, []
+    any_line = False
+    for n, line, problem in iter_lines(path, encoding):
+        any_line = True
+        if problem:
+            yield Item(n, error=problem)
+            continue
+        match = _HEADING.match(line) if by_heading else None
+        if match:
+            yield from _document(path, title, start, body)
+            title, start, body = match.group(2), n, [line]
+        else:
+            body.append(line)
+    if not any_line:
+        raise FileRefused("file is empty")
+    yield from _document(path, title, start, body)
+
+
+def _document(path: Path, title: str, line: int, body: list[str]) -> Iterator[Item]:
+    text = "\n".join(body).strip()
+    if not text:
+        return
+    bad = text_problem(text)
+    if bad:
+        yield Item(line, error=f"document '{excerpt(title)}': {bad}", excerpt=excerpt(text))
+    else:
+        yield Item(line, {"title": title, "text": text, "file": path.name})
+
+
+def read_items(path: Path, container: str, encoding: str, doc_split: str = "auto") -> Iterator[Item]:
+    if container == "jsonl":
+        return read_jsonl(path, encoding)
+    if container == "json":
+        return read_json(path, encoding)
+    if container in ("csv", "tsv"):
+        return read_delimited(path, encoding, "," if container == "csv" else "\t")
+    if container == "parquet":
+        return read_parquet(path)
+    if container == "text":
+        return read_text(path, encoding, doc_split)
+    raise TuneloopError(f"unknown format {container!r}; choose one of {', '.join(CONTAINERS)}")
