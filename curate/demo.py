@@ -9,7 +9,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from curate.ingest.importer import IngestReport, ingest
+from curate.ingest.importer import ingest
+from curate.ingest.sources import IngestReport
 from curate.pairs.extract import ExtractReport, extract
 from curate.store import Store
 

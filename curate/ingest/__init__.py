@@ -6,6 +6,7 @@
 - `bulk`: the plain records normalized in bulk by DuckDB, as the per-record path would;
 - `batching`: reading ahead in a thread, and cutting the records into batches.
 """
-from curate.ingest.importer import FORMATS, MAX_UPLOAD_BYTES, IngestReport, ingest, ingest_upload, parse_mapping
+from curate.ingest.importer import FORMATS, MAX_UPLOAD_BYTES, ingest, ingest_upload, parse_mapping
+from curate.ingest.sources import IngestReport
 
 __all__ = ["FORMATS", "MAX_UPLOAD_BYTES", "IngestReport", "ingest", "ingest_upload", "parse_mapping"]

@@ -24,8 +24,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from curate.ingest import textio
-from curate.ingest.readers import CUT_OFF, Item, jsonl_item
+from curate.ingest.jsondoc import CUT_OFF, jsonl_item
 from curate.ingest.records import Normalized, kind_for, resolve_fields
+from curate.ingest.textio import Item
 
 BLOCK_BYTES = 32 << 20    # lines parsed by DuckDB at a time
 

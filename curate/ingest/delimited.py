@@ -9,8 +9,9 @@ from pathlib import Path
 from curate.ingest import textio
 from curate.ingest.textio import FileRefused, Item, excerpt, iter_lines, text_problem
 
-# Stand-in for a bare carriage return inside a CSV line while the csv module parses it.
-_CR = "\ue000"
+# A bare carriage return inside a CSV line stands in as a private-use character while the csv
+# module parses it (the module would end the row there): the first of these the file does not use.
+_STAND_INS = [chr(c) for c in range(0xE000, 0xF900)]
 
 
 def read_delimited(path: Path, encoding: str, delimiter: str) -> Iterator[Item]:
@@ -27,6 +28,7 @@ def read_delimited(path: Path, encoding: str, delimiter: str) -> Iterator[Item]:
     pushed: deque[tuple[int, str | None, str | None]] = deque()
     consumed: list[tuple[int, str]] = []   # the physical lines of the record being read
     problems: dict[int, str] = {}
+    stand_ins: set[str] = set()   # the characters standing in for carriage returns in the record being read
     stats = {"lines": 0, "records": 0, "multi": 0, "recovered": 0}
 
     def feed() -> Iterator[str]:
@@ -44,12 +46,18 @@ def read_delimited(path: Path, encoding: str, delimiter: str) -> Iterator[Item]:
                 problems[n] = problem
                 line = ""
             consumed.append((n, line))
-            yield line.replace("\r", _CR) + "\n"
+            if "\r" in line:
+                seen = "".join(text for _, text in consumed)
+                stand_in = next(c for c in _STAND_INS if c not in seen)   # one the record does not use
+                stand_ins.add(stand_in)
+                line = line.replace("\r", stand_in)
+            yield line + "\n"
 
     reader = csv.reader(feed(), delimiter=delimiter)
     header: list[str] | None = None
     while True:
         consumed.clear()
+        stand_ins.clear()
         try:
             row = next(reader)
         except StopIteration:
@@ -61,7 +69,8 @@ def read_delimited(path: Path, encoding: str, delimiter: str) -> Iterator[Item]:
         if start in problems:
             yield Item(start, error=problems.pop(start))
             continue
-        row = [cell.replace(_CR, "\r") for cell in row]
+        if stand_ins:
+            row = [_carriage_returns(cell, stand_ins) for cell in row]
         if header is None:
             if any(cell.strip() for cell in row):
                 header = _unique_header(row)
@@ -95,6 +104,12 @@ def read_delimited(path: Path, encoding: str, delimiter: str) -> Iterator[Item]:
         yield Item(None, notice=f"the file has {rows_seen} non-empty lines after the header and {stats['records']}"
                                 f" records were read ({stats['multi']} span several lines, {stats['recovered']}"
                                 " lines with a stray quote were left out)")
+
+
+def _carriage_returns(cell: str, stand_ins: set[str]) -> str:
+    for stand_in in stand_ins:
+        cell = cell.replace(stand_in, "\r")
+    return cell
 
 
 def _stray_quote(lines: list[tuple[int, str]], delimiter: str, fields: int) -> str | None:

@@ -14,9 +14,7 @@ import json
 import re
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -39,6 +37,7 @@ from curate.ingest.records import (
     resolve_fields,
     to_normal_form,
 )
+from curate.ingest.sources import IngestReport, claim, new_source, refuse, report_from_source, supersede
 from curate.store import Store
 
 FORMATS = ("auto",) + readers.CONTAINERS + tuple(SHAPES)
@@ -49,39 +48,6 @@ HEARTBEAT_SECONDS = 1.0   # the import's job shows progress at most this often
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 # Files a folder holds that describe the data rather than being it.
 _NOT_DATA = re.compile(r"^(readme|license|licence|changelog|notice)(\..*)?$", re.I)
-
-
-@dataclass
-class IngestReport:
-    file: str
-    status: str = "imported"   # imported | resumed | already imported | refused | failed | busy
-    source_id: int | None = None
-    format: str | None = None
-    encoding: str | None = None
-    rows_read: int = 0
-    rows_stored: int = 0
-    rows_duplicate: int = 0
-    rows_rejected: int = 0
-    reasons: Counter = field(default_factory=Counter)
-    first_lines: dict = field(default_factory=dict)  # reason → first line it happened on
-    error: str | None = None
-    notes: list = field(default_factory=list)         # what the reader noticed about the whole file
-
-    @property
-    def ok(self) -> bool:
-        return self.status not in ("refused", "failed", "busy")
-
-    def summary(self) -> str:
-        if self.status in ("refused", "busy"):
-            return f"{self.file}: not imported: {self.error}"
-        if self.status == "failed":
-            return (f"{self.file}: stopped after {self.rows_read} records ({self.rows_stored} stored): {self.error};"
-                    " what was read is kept, and running the import again resumes it")
-        line = (f"{self.file}: {self.status} ({self.format}) read {self.rows_read}, stored {self.rows_stored},"
-                f" duplicates {self.rows_duplicate}, rejected {self.rows_rejected}")
-        for note in self.notes:
-            line += f"\n  note: {note}"
-        return line
 
 
 def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
@@ -121,10 +87,15 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
 def ingest(store: Store, paths: Iterable[str | Path], *, format: str = "auto",
            mapping: dict[str, str] | None = None, topic: str | None = None, doc_split: str = "auto",
            batch_size: int | None = None, show_progress: bool = False,
-           on_progress: Callable[[float, str], None] | None = None, redact: bool = False) -> list[IngestReport]:
+           on_progress: Callable[[float, str], None] | None = None, redact: bool = False,
+           encoding: str | None = None, records: str | None = None) -> list[IngestReport]:
     """Import files and folders; one report per file. Runs as an `ingest` job."""
     if format not in FORMATS:
         raise TuneloopError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    if encoding:
+        from curate.ingest.encodings import check
+
+        encoding = check(encoding)
     files = discover(paths)
     if not files:
         raise TuneloopError("no data files found in " + ", ".join(map(str, paths)))
@@ -143,7 +114,7 @@ def ingest(store: Store, paths: Iterable[str | Path], *, format: str = "auto",
             reports.append(ingest_file(store, path, format=format, mapping=mapping, topic=topic,
                                        doc_split=doc_split, batch_size=batch_size,
                                        show_progress=show_progress, progress=progress, job_id=job.id,
-                                       redact=redact))
+                                       redact=redact, encoding=encoding, records=records))
     return reports
 
 
@@ -159,7 +130,7 @@ def ingest_upload(store: Store, filename: str, data: bytes, **options) -> Ingest
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
         with store.job("ingest", {"upload": label, **{k: v for k, v in options.items() if k != "on_progress"}}) as job:
-            return ingest_file(store, path, name=label, job_id=job.id, **options)
+            return ingest_file(store, path, name=label, job_id=job.id, where=f"upload:{label}", **options)
 
 
 def file_sha256(path: Path) -> str:
@@ -174,7 +145,8 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
                 mapping: dict[str, str] | None = None, topic: str | None = None,
                 doc_split: str = "auto", batch_size: int | None = None, show_progress: bool = False,
                 progress: Callable[[float, str], None] | None = None, job_id: int | None = None,
-                redact: bool = False) -> IngestReport:
+                redact: bool = False, encoding: str | None = None, where: str | None = None,
+                records: str | None = None) -> IngestReport:
     """Import one file (see the module docstring). Returns what happened; raises nothing for bad data.
 
     No record stops an import: whatever one record raises makes it a reject. Whatever else goes
@@ -184,23 +156,24 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
     name = name or path.name
     report = IngestReport(file=name)
     sha = file_sha256(path)
-    claim = _claim(store, sha, job_id)
-    existing = claim["source"]
+    claimed = claim(store, sha, job_id)
+    existing = claimed["source"]
     done = 0
-    if claim["busy"]:
+    if claimed["busy"]:
         report.status, report.error = "busy", (f"being imported by another process (job {existing['job_id']});"
                                                " run the import again once it has finished")
         return report
     if existing and existing["status"] == "complete":
-        return _report_from_source(report, existing, "already imported")
-    if existing and existing["status"] in ("importing", "failed"):
+        return report_from_source(report, existing, "already imported")
+    if existing and existing["status"] in ("importing", "failed", "superseded"):
         options = json.loads(existing["options"] or "{}")   # resume as first asked
         format, mapping = options.get("format", format), options.get("map")
         doc_split = options.get("doc_split", doc_split)
         redact = options.get("redact", False)
+        encoding, records = options.get("encoding"), options.get("records")
         topic = existing["topic"]
         source_id, done = existing["id"], existing["rows_read"]
-        _report_from_source(report, existing, "resumed")
+        report_from_source(report, existing, "resumed")
     else:
         if existing:  # refused before: forget that attempt and try again
             with store.transaction() as con:
@@ -212,25 +185,30 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
     try:
         if path.stat().st_size == 0:
             raise FileRefused("file is empty")
-        encoding = readers.sniff_encoding(path)
+        given, encoding = encoding, readers.sniff_encoding(path, encoding)
         container = format if format in readers.CONTAINERS else readers.detect_container(path, encoding)
         report.format, report.encoding = (format if format in SHAPES else container), encoding
         if source_id is None:
-            source_id = _new_source(store, name, sha, report, topic, job_id,
-                                    {"format": format, "map": mapping, "doc_split": doc_split, "redact": redact})
+            source_id = new_source(store, name, sha, report, topic, job_id,
+                                    {"format": format, "map": mapping, "doc_split": doc_split, "redact": redact,
+                                     "encoding": given, "records": records, "where": where or str(path.resolve())})
             if source_id is None:  # another import of the same bytes started this instant
                 report.status, report.error = "busy", "being imported by another process; run the import again later"
                 return report
+            supersede(store, source_id, where or str(path.resolve()))
         report.source_id = source_id
         fallback = functools.partial(_one, mapping=mapping, shape=shape, roles=None)
         fields = bulk.plan(path, encoding, mapping, shape, redact) if container == "jsonl" else None
         if fields:   # DuckDB parses and normalizes the plain lines; the others go through _one
             pieces = bulk.records(path, fields, fallback)
         else:
-            records = _normalized(readers.read_items(path, container, encoding, doc_split), container, mapping,
-                                  shape, redact)
-            records, done = _after(records, done), 0   # what was imported before: left out before more work
-            pieces = _chunks(_redactor()(records) if redact else records, fallback)
+            def is_record(value: dict) -> bool:
+                return kind_for(resolve_fields(list(value), mapping, shape), shape) is not None
+
+            items = readers.read_items(path, container, encoding, doc_split, is_record, records)
+            normal = _after(_normalized(items, container, mapping, shape, redact), done)
+            done = 0   # what was imported before: left out above, before any more work
+            pieces = _chunks(_redactor()(normal) if redact else normal, fallback)
         total_lines = max(_count_lines(path), 1)
         bar = tqdm(total=total_lines, unit="line", desc=name, disable=not show_progress, leave=False)
         batches = Batches(ReadAhead(pieces), skip=done, size=batch_size or BATCH_SIZE, notes=report.notes)
@@ -245,7 +223,7 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
             raise _Stopped("the file changed while it was read; import it again once it is written")
     except FileRefused as exc:
         report.status, report.error = "refused", str(exc)
-        _refuse(store, source_id, name, sha, report)
+        refuse(store, source_id, name, sha, report)
         return report
     except Exception as exc:  # noqa: BLE001 - one file's failure is reported, the others go on
         report.status = "failed"
@@ -255,7 +233,13 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
         return report
     if report.rows_read == 0:
         report.status, report.error = "refused", "no records found"
-        _refuse(store, source_id, name, sha, report)
+        refuse(store, source_id, name, sha, report)
+        return report
+    if report.rows_rejected == report.rows_read:
+        # nothing stored: the file may be imported again, with other options (--map, --encoding …)
+        report.status, report.error = "refused", (f"every record was rejected ({report.rows_rejected});"
+                                                  " import it again with the options the reasons point to")
+        store.execute("UPDATE sources SET status = 'refused', error = ? WHERE id = ?", [report.error, source_id])
         return report
     store.execute("UPDATE sources SET status = 'complete', error = NULL, completed_at = current_timestamp WHERE id = ?",
                   [source_id])
@@ -266,40 +250,6 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
 
 class _Stopped(Exception):
     """A file that cannot be finished as it is now; the message says why."""
-
-
-def _claim(store: Store, sha: str, job_id: int | None) -> dict:
-    """The source already holding these bytes (or None), taken for this job unless another running
-    job holds it (busy)."""
-    with store.transaction() as con:
-        row = con.execute("SELECT * FROM sources WHERE sha256 = ?", [sha]).fetchone()
-        if row is None:
-            return {"source": None, "busy": False}
-        source = dict(zip([d[0] for d in con.description], row))
-        holder = source.get("job_id")
-        if source["status"] not in ("complete", "refused") and holder is not None and holder != job_id:
-            running = con.execute("SELECT count(*) FROM jobs WHERE id = ? AND state = 'running'", [holder]).fetchone()[0]
-            if running:
-                return {"source": source, "busy": True}
-        if job_id is not None and source["status"] != "complete":
-            con.execute("UPDATE sources SET job_id = ? WHERE id = ?", [job_id, source["id"]])
-    return {"source": source, "busy": False}
-
-
-def _new_source(store: Store, name: str, sha: str, report: IngestReport, topic: str | None, job_id: int | None,
-                options: dict) -> int | None:
-    """A new source row for these bytes, or None when another import inserted it first."""
-    import duckdb
-
-    try:
-        return store.scalar(
-            "INSERT INTO sources (name, sha256, format, encoding, topic, options, status, job_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'importing', ?) ON CONFLICT DO NOTHING RETURNING id",
-            [name, sha, report.format, report.encoding, topic, json.dumps(options), job_id])
-    except (duckdb.TransactionException, duckdb.ConstraintException) as exc:  # the other insert won
-        if "constraint" in str(exc).lower():
-            return None
-        raise
 
 
 def _advance(bar, progress, line: int | None, total: int, name: str) -> None:
@@ -315,28 +265,6 @@ def _count_lines(path: Path) -> int:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             count += chunk.count(b"\n")
     return count + 1
-
-
-def _report_from_source(report: IngestReport, row: dict, status: str) -> IngestReport:
-    report.status, report.source_id, report.format, report.encoding = status, row["id"], row["format"], row["encoding"]
-    report.rows_read, report.rows_stored = row["rows_read"], row["rows_stored"]
-    report.rows_duplicate, report.rows_rejected = row["rows_duplicate"], row["rows_rejected"]
-    return report
-
-
-def _refuse(store: Store, source_id: int | None, name: str, sha: str, report: IngestReport) -> None:
-    """Record a file nothing could be read from: a source row marked refused and one reject."""
-    with store.transaction() as con:
-        if source_id is None:
-            source_id = con.execute(
-                "INSERT INTO sources (name, sha256, format, encoding, status, error)"
-                " VALUES (?, ?, ?, ?, 'refused', ?) RETURNING id",
-                [name, sha, report.format or "unknown", report.encoding, report.error]).fetchone()[0]
-        else:
-            con.execute("UPDATE sources SET status = 'refused', error = ? WHERE id = ?", [report.error, source_id])
-        con.execute("INSERT INTO rejects (source_id, file, line, reason) VALUES (?, ?, NULL, ?)",
-                    [source_id, name, report.error])
-    report.source_id = source_id
 
 
 # --------------------------------------------------------------------------- records
@@ -362,7 +290,7 @@ def _normalized(items: Iterator[Item], container: str, mapping: dict, shape: str
             yield item, bulk.Pending(item.value[plain[0]], item.value[plain[1]])
             continue
         if item.top_level:
-            yield from _json_object(item, mapping, shape)
+            yield from _json_object(item)
             continue
         yield _one(item, mapping, shape, roles)
 
@@ -415,19 +343,9 @@ def _one(item: Item, mapping: dict, shape: str, roles: dict | None) -> tuple[Ite
     return item, None
 
 
-def _json_object(item: Item, mapping: dict, shape: str) -> Iterator[tuple[Item, Normalized | None]]:
-    """A JSON file holding one object: one record, a list of records under some key, or prose."""
-    value = item.value
-    single = _one(Item(item.line, value), mapping, shape, None)
-    if single[1] is not None:
-        yield single
-        return
-    lists = [v for v in value.values() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
-    if lists:
-        for i, record in enumerate(max(lists, key=len), 1):
-            yield _one(Item(i, record), mapping, shape, None)
-        return
-    text = "\n".join(flatten_text(value))
+def _json_object(item: Item) -> Iterator[tuple[Item, Normalized | None]]:
+    """A JSON object that is neither a record nor holds lists of records: its prose, a document."""
+    text = "\n".join(flatten_text(item.value))
     if not text:
         raise FileRefused("the JSON object holds no records and no text")
     yield Item(item.line, {"title": "", "text": text}), document({"title": "", "text": text})

@@ -10,17 +10,15 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from curate.errors import TuneloopError
-from curate.ingest import textio
 from curate.ingest.delimited import read_delimited
+from curate.ingest.jsondoc import CUT_OFF, IsRecord, jsonl_item, read_json
 from curate.ingest.textio import (
     FileRefused,
     Item,
     excerpt,
     iter_lines,
-    parse_json,
     sniff_encoding,
     text_problem,
 )
@@ -87,23 +85,6 @@ def read_jsonl(path: Path, encoding: str) -> Iterator[Item]:
         yield pending
 
 
-CUT_OFF = " (the last line is cut off; is the file truncated?)"
-
-
-def jsonl_item(n: int, line: str) -> Item:
-    """One non-blank line of a JSON lines file as an item: its object, or the reason it is refused."""
-    bad = text_problem(line)
-    if bad:
-        return Item(n, error=bad, excerpt=excerpt(line))
-    value, why = parse_json(line)
-    if why:
-        return Item(n, error=why, excerpt=excerpt(line))
-    if not isinstance(value, dict):
-        return Item(n, error=f"expected a JSON object, found {_json_type(value)}", excerpt=excerpt(line))
-    bad = _first_text_problem(value)  # an escape such as \u0000 or \ud800 inside a string
-    return Item(n, error=bad, excerpt=excerpt(line)) if bad else Item(n, value)
-
-
 def _ends_without_newline(path: Path) -> bool:
     with open(path, "rb") as fh:
         fh.seek(0, 2)
@@ -111,88 +92,6 @@ def _ends_without_newline(path: Path) -> bool:
             return True
         fh.seek(-1, 2)
         return fh.read(1) != b"\n"
-
-
-def _json_type(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-            type(None): "null"}.get(type(value), "a number")
-
-
-def read_json(path: Path, encoding: str) -> Iterator[Item]:
-    """A JSON document: an array of records (read item by item, so a broken item costs only
-    itself and what follows), an object holding such an array, one record, or prose."""
-    raw = path.read_bytes()
-    if len(raw) > 64 * textio.MAX_RECORD_BYTES * 8:
-        raise FileRefused(f"JSON document is {len(raw) / 2**20:.0f} MiB; convert it to JSON lines")
-    text = raw.decode(encoding, "surrogateescape").lstrip("\ufeff")
-    if not text.strip():
-        raise FileRefused("file is empty")
-    decoder = json.JSONDecoder()
-    start = len(text) - len(text.lstrip())
-    if text[start] != "[":
-        try:
-            value, end = decoder.raw_decode(text, start)
-        except json.JSONDecodeError as exc:
-            raise FileRefused(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-        except (RecursionError, ValueError) as exc:
-            raise FileRefused(f"invalid JSON: {'nested too deep' if isinstance(exc, RecursionError) else exc}") from None
-        if text[end:].strip():
-            more = text[:end].count("\n") + 1
-            raise FileRefused(f"extra data after the JSON value at line {more}; is this JSON lines?")
-        if isinstance(value, dict):
-            yield Item(text.count("\n", 0, start) + 1, value, top_level=True)
-            return
-        raise FileRefused(f"expected a JSON array or object, found {_json_type(value)}")
-    pos = start + 1
-    while True:
-        pos = _skip_ws(text, pos)
-        if pos >= len(text):
-            yield Item(text.count("\n", 0, pos) + 1, error="the JSON array is not closed; is the file truncated?")
-            return
-        if text[pos] == "]":
-            return
-        line = text.count("\n", 0, pos) + 1
-        try:
-            value, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            yield Item(line, error=f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg};"
-                       " the rest of the array could not be read", excerpt=excerpt(text[pos:pos + 200]))
-            return
-        except (RecursionError, ValueError) as exc:
-            why = "nested deeper than the parser allows" if isinstance(exc, RecursionError) else str(exc)
-            yield Item(line, error=f"invalid JSON: {why}; the rest of the array could not be read",
-                       excerpt=excerpt(text[pos:pos + 200]))
-            return
-        if isinstance(value, dict):
-            bad = _first_text_problem(value)
-            yield Item(line, error=bad, excerpt=excerpt(json.dumps(value)[:200])) if bad else Item(line, value)
-        else:
-            yield Item(line, error=f"expected a JSON object, found {_json_type(value)}", excerpt=excerpt(json.dumps(value)))
-        pos = _skip_ws(text, pos)
-        if pos < len(text) and text[pos] == ",":
-            pos += 1
-
-
-def _skip_ws(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in " \t\r\n":
-        pos += 1
-    return pos
-
-
-def _first_text_problem(value: Any) -> str | None:
-    if isinstance(value, str):
-        return text_problem(value)
-    if isinstance(value, dict):
-        items = list(value.keys()) + list(value.values())
-    elif isinstance(value, list):
-        items = value
-    else:
-        return None
-    for item in items:
-        bad = _first_text_problem(item)
-        if bad:
-            return bad
-    return None
 
 
 def read_parquet(path: Path) -> Iterator[Item]:
@@ -256,11 +155,14 @@ def _document(path: Path, title: str, line: int, body: list[str]) -> Iterator[It
         yield Item(line, {"title": title, "text": text, "file": path.name})
 
 
-def read_items(path: Path, container: str, encoding: str, doc_split: str = "auto") -> Iterator[Item]:
+def read_items(path: Path, container: str, encoding: str, doc_split: str = "auto",
+               is_record: IsRecord = lambda record: True, records: str | None = None) -> Iterator[Item]:
+    """The file's items by its container; a JSON document asks `is_record` which objects are records
+    (and `records` names the list of them)."""
     if container == "jsonl":
         return read_jsonl(path, encoding)
     if container == "json":
-        return read_json(path, encoding)
+        return read_json(path, encoding, is_record, records)
     if container in ("csv", "tsv"):
         return read_delimited(path, encoding, "," if container == "csv" else "\t")
     if container == "parquet":

@@ -17,8 +17,6 @@ MAX_RECORD_BYTES = 8 * 1024 * 1024
 # Enough of the file to tell its encoding and line endings.
 SNIFF_BYTES = 2 * 1024 * 1024
 EXCERPT_CHARS = 200
-# Non-UTF-8 lines a file needs before it is read as another encoding (Windows-1252, …).
-MIN_LINES_FOR_ANOTHER_ENCODING = 3
 
 
 @dataclass
@@ -71,54 +69,23 @@ def parse_json(text: str, what: str = "invalid JSON") -> tuple[Any, str | None]:
         return None, f"{what}: {exc}"
 
 
-# --------------------------------------------------------------------------- encoding
-def sniff_encoding(path: Path) -> str:
-    """utf-8 unless a BOM or the bytes say otherwise (a file mostly in another encoding)."""
-    with open(path, "rb") as fh:
-        head = fh.read(SNIFF_BYTES)
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8"
-    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        return "utf-32"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    # Some lines are not UTF-8. A few bad lines in a UTF-8 file are rejected one by one; a file
-    # where most non-ASCII lines fail is in another encoding, which charset-normalizer names.
-    non_ascii = bad = 0
-    for line in head.split(b"\n")[:-1] or [head]:
-        if max(line, default=0) > 127:
-            non_ascii += 1
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                bad += 1
-    # A line or two of bad bytes in an otherwise ASCII file is damage, not another encoding: those
-    # lines are rejected (naming the byte) rather than decoded into mojibake.
-    if non_ascii >= MIN_LINES_FOR_ANOTHER_ENCODING and bad / non_ascii > 0.5:
-        from charset_normalizer import from_bytes
+# --------------------------------------------------------------------------- encoding and lines
+def sniff_encoding(path: Path, override: str | None = None) -> str:
+    """The label to read `path` with, decided on the whole file (curate.ingest.encodings)."""
+    from curate.ingest.encodings import decide
 
-        matches = list(from_bytes(head))
-        if matches:
-            # Short samples fit several code pages about equally; Windows-1252 is by far the most
-            # common, so it wins whenever it reads the bytes nearly as cleanly as the best guess.
-            for match in matches:
-                if "cp1252" in match.could_be_from_charset and match.chaos <= matches[0].chaos + 0.05:
-                    return "cp1252"
-            return matches[0].encoding
-    return "utf-8"
+    return decide(path, override).label
+
+
+WIDE = ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be")
 
 
 def iter_lines(path: Path, encoding: str) -> Iterator[tuple[int, str | None, str | None]]:
-    """(line number, text without its line ending, problem) for each physical line."""
-    if encoding in ("utf-16", "utf-32"):
-        text = path.read_bytes().decode(encoding, "surrogateescape")
-        for n, line in enumerate(text.splitlines(), 1):
-            yield n, line, None
+    """(line number, text without its line ending, problem) for each physical line. Only a line
+    feed (or CR LF, or a lone CR in a file that has no LF) ends a line: U+2028, U+0085, form feeds
+    and vertical tabs are a user's characters and stay in the line."""
+    if encoding in WIDE:
+        yield from _wide_lines(path, encoding)
         return
     with open(path, "rb") as fh:
         head = fh.read(SNIFF_BYTES)
@@ -144,6 +111,38 @@ def iter_lines(path: Path, encoding: str) -> Iterator[tuple[int, str | None, str
             yield n, _decode(raw.rstrip(b"\n").rstrip(b"\r"), encoding, n == 1), None
 
 
+def _wide_lines(path: Path, encoding: str) -> Iterator[tuple[int, str | None, str | None]]:
+    """UTF-16/32 decoded a block at a time and split at line feeds only."""
+    decoder = codecs.getincrementaldecoder(encoding)("surrogateescape")
+    n, rest = 0, ""
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(1 << 20)
+            text = rest + decoder.decode(block, final=not block)
+            if n == 0:
+                text = text.lstrip("\ufeff")
+            *lines, rest = text.split("\n")
+            for line in lines:
+                n += 1
+                yield n, line.removesuffix("\r"), None
+            if not block:
+                if rest:
+                    yield n + 1, rest.removesuffix("\r"), None
+                return
+
+
 def _decode(raw: bytes, encoding: str, first: bool) -> str:
-    text = raw.decode(encoding, "surrogateescape")
+    """One line's bytes as text: `utf-8+CODEC` decodes a line that is not UTF-8 with CODEC."""
+    primary, _, fallback = encoding.partition("+")
+    try:
+        text = raw.decode(primary)
+    except UnicodeDecodeError:
+        text = raw.decode(fallback or primary, "surrogateescape")
     return text.lstrip("\ufeff") if first else text
+
+
+def decode_all(raw: bytes, encoding: str) -> str:
+    """A whole file's bytes as text, as iter_lines would decode its lines."""
+    if "+" not in encoding:
+        return raw.decode(encoding, "surrogateescape")
+    return "\n".join(_decode(line, encoding, False) for line in raw.split(b"\n"))

@@ -119,11 +119,13 @@ class ExtractReport:
 
 def extract(store: Store, *, all_sources: bool = False, topic: str | None = None,
             show_progress: bool = False) -> ExtractReport:
-    """Turn imported raw logs into pairs (sources not yet extracted; all with all_sources)."""
+    """Turn imported raw logs into pairs: every source that stored raw logs since it was last
+    extracted, whatever its state (all of them with all_sources). A source is extracted whole
+    (a reply thread may span its batches); pairs already stored are not stored again."""
     report = ExtractReport()
     sources = store.rows(
-        "SELECT id, name, topic FROM sources WHERE status = 'complete'"
-        + ("" if all_sources else " AND (extracted_at IS NULL OR extracted_at < completed_at)")
+        "SELECT id, name, topic, rows_stored FROM sources WHERE rows_stored > 0"
+        + ("" if all_sources else " AND rows_stored > coalesce(extracted_rows, 0)")
         + " ORDER BY id")
     with store.job("pairs.extract", {"all": all_sources, "topic": topic}) as job:
         for i, source in enumerate(tqdm(sources, desc="extract", unit="source", disable=not show_progress)):
@@ -133,7 +135,7 @@ def extract(store: Store, *, all_sources: bool = False, topic: str | None = None
             for row in rows:
                 row["payload"] = json.loads(row["payload"])
             pairs = pairs_from_raw_logs(rows, topic or source["topic"])
-            new = insert_pairs(store, pairs, mark_source=source["id"])
+            new = insert_pairs(store, pairs, mark_source=(source["id"], source["rows_stored"]))
             report.sources += 1
             report.pairs_new += new
             report.pairs_existing += len(pairs) - new

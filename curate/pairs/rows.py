@@ -53,8 +53,9 @@ def conversation_key(pair: dict) -> str:
     return f"log:{pair['raw_log_id']}" if pair.get("raw_log_id") else f"pair:{pair['id']}"
 
 
-def insert_pairs(store: Store, pairs: list[dict], mark_source: int | None = None) -> int:
-    """Store pairs not already present (by content hash), in one transaction. Returns how many."""
+def insert_pairs(store: Store, pairs: list[dict], mark_source: tuple[int, int] | None = None) -> int:
+    """Store pairs not already present (by content hash), in one transaction; `mark_source` (source
+    id, raw logs read) records the extraction it came from. Returns how many were new."""
     with store.transaction() as con:
         hashes = list({p["content_hash"] for p in pairs})
         present = {r[0] for r in con.execute(
@@ -75,7 +76,8 @@ def insert_pairs(store: Store, pairs: list[dict], mark_source: int | None = None
             con.execute(f"INSERT INTO pairs ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _new_pairs")
             con.unregister("_new_pairs")
         if mark_source is not None:
-            con.execute("UPDATE sources SET extracted_at = current_timestamp WHERE id = ?", [mark_source])
+            con.execute("UPDATE sources SET extracted_at = current_timestamp, extracted_rows = ? WHERE id = ?",
+                        [mark_source[1], mark_source[0]])
     return len(new)
 
 

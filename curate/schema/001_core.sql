@@ -8,7 +8,7 @@ CREATE TABLE sources (
     encoding VARCHAR,
     topic VARCHAR,
     options JSON,                   -- --map, --format and friends, resolved
-    status VARCHAR NOT NULL,        -- importing | complete | failed
+    status VARCHAR NOT NULL,        -- importing | complete | failed | refused | superseded
     rows_read BIGINT NOT NULL DEFAULT 0,
     rows_stored BIGINT NOT NULL DEFAULT 0,
     rows_duplicate BIGINT NOT NULL DEFAULT 0,
