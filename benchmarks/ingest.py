@@ -1,8 +1,9 @@
 """Import speed: `tuneloop ingest` against a bare DuckDB read of the same file into a table, in
-one run, for JSON lines and CSV Q&A files we generate (question, answer; realistic lengths).
+one run, for JSON lines, CSV and JSON-array Q&A files we generate (question, answer; realistic
+lengths; the array written with indent=2, as APIs export it).
 
     .venv/bin/python benchmarks/ingest.py                    # 200k rows of each
-    .venv/bin/python benchmarks/ingest.py --rows 1000000     # the issue's 1M
+    .venv/bin/python benchmarks/ingest.py --rows 1000000     # 1M rows
 
 The peer does only what DuckDB's readers do (`CREATE TABLE t AS SELECT * FROM read_json(…)` /
 `read_csv(…)`); tuneloop also normalizes each record, hashes it, skips duplicates, keeps rejects
@@ -26,18 +27,23 @@ WORDS = ("lamp reset wifi router app schedule colour brightness warranty order r
          " battery strip bulb dimmer firmware update pairing bluetooth voice assistant timer scene").split()
 
 
-def write_files(folder: Path, rows: int, seed: int = 0) -> tuple[Path, Path]:
+def write_files(folder: Path, rows: int, seed: int = 0) -> tuple[Path, Path, Path]:
+    """The same rows as JSON lines, CSV, and a JSON array written with indent=2 (an API's export)."""
     rng = random.Random(seed)
-    jsonl, table = folder / "qa.jsonl", folder / "qa.csv"
-    with open(jsonl, "w", encoding="utf-8") as fj, open(table, "w", encoding="utf-8", newline="") as fc:
+    jsonl, table, array = folder / "qa.jsonl", folder / "qa.csv", folder / "qa.json"
+    with open(jsonl, "w", encoding="utf-8") as fj, open(table, "w", encoding="utf-8", newline="") as fc, \
+            open(array, "w", encoding="utf-8") as fa:
         writer = csv.writer(fc)
         writer.writerow(["question", "answer"])
+        fa.write("[\n")
         for i in range(rows):
             question = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 18))).capitalize() + f" (#{i})?"
             answer = " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 70))).capitalize() + "."
             fj.write(json.dumps({"question": question, "answer": answer}) + "\n")
             writer.writerow([question, answer])
-    return jsonl, table
+            fa.write(("" if i == 0 else ",\n") + json.dumps({"question": question, "answer": answer}, indent=2))
+        fa.write("\n]\n")
+    return jsonl, table, array
 
 
 def tuneloop_time(path: Path, folder: Path) -> tuple[float, int]:
@@ -54,7 +60,7 @@ def duckdb_time(path: Path, folder: Path) -> tuple[float, int]:
     import duckdb
 
     con = duckdb.connect(str(folder / f"duckdb-{path.suffix[1:]}.duckdb"))
-    reader = "read_json" if path.suffix == ".jsonl" else "read_csv"
+    reader = reader_name(path).strip()
     started = time.perf_counter()
     con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}(?)", [str(path)])
     elapsed = time.perf_counter() - started
@@ -70,7 +76,7 @@ def hashed_time(path: Path, folder: Path) -> float:
     import duckdb
 
     con = duckdb.connect(str(folder / f"hashed-{path.suffix[1:]}.duckdb"))
-    reader = "read_json" if path.suffix == ".jsonl" else "read_csv"
+    reader = reader_name(path).strip()
     con.execute("CREATE TABLE t (content_hash VARCHAR UNIQUE, question VARCHAR, answer VARCHAR)")
     started = time.perf_counter()
     con.execute(f"INSERT INTO t SELECT sha256(to_json({{'q': question, 'a': answer}})::VARCHAR), question, answer"
@@ -100,7 +106,7 @@ def main() -> None:
 
 
 def reader_name(path: Path) -> str:
-    return "read_json" if path.suffix == ".jsonl" else "read_csv "
+    return "read_csv " if path.suffix == ".csv" else "read_json"
 
 
 if __name__ == "__main__":

@@ -8,3 +8,16 @@ class TuneloopError(Exception):
 def not_found(what: str, name: str, known: list[str], how_to_make: str) -> TuneloopError:
     """'no dataset 'v9'; there are v1, v2' — or how to make the first one."""
     return TuneloopError(f"no {what} {name!r}" + (f"; there are {', '.join(known)}" if known else f"; {how_to_make}"))
+
+
+def one_line(exc: BaseException) -> str:
+    """An unexpected error as one line that names its cause: DuckDB's layered messages ("Detached
+    database …, but CHECKPOINT during DETACH failed … Original error: Could not write file …")
+    are cut to the original error, and a failed write says the store could not be written."""
+    text = str(exc)
+    if "Original error:" in text:
+        text = text.rsplit("Original error:", 1)[1]
+    text = " ".join(text.split()).removeprefix("IO Error: ")
+    if type(exc).__name__ == "IOException" or "Could not write" in text:
+        return f"the store could not be written: {text[:300]} (is the disk full?)"
+    return f"{type(exc).__name__}: {text[:300]}"

@@ -5,7 +5,11 @@ from streamlit_app.common import current_user, get_store, sign_in_form, sign_out
 from streamlit_app.render import escape_markdown
 
 st.set_page_config(page_title="tuneloop", page_icon=":material/model_training:", layout="wide")
-get_store()
+store = get_store()
+if store.missing():   # deleted or moved while the app runs: said, never made again empty
+    st.error(f"The store {escape_markdown(store.path)} is gone (deleted or moved while the app was running)."
+             " Put it back and reload this page, or start the app on another store with `tuneloop --db PATH app`.")
+    st.stop()
 user = current_user()
 if user is None:
     sign_in_form()

@@ -58,7 +58,7 @@ def test_ingest_page_imports_an_upload_and_extracts_pairs(app, db_path, tmp_path
     [import_button] = [b for b in app.button if b.label == "Import"]
     import_button.click().run()
     assert not app.exception
-    assert "upload.jsonl: imported (jsonl) read 4, stored 3" in app.success[0].value.replace("\\", "")  # escaped
+    assert "upload.jsonl: imported (jsonl, utf-8) read 4, stored 3" in app.success[0].value.replace("\\", "")  # escaped
     assert "invalid JSON" in app.warning[0].value
     store = Store(db_path)
     assert store.scalar("SELECT name FROM sources ORDER BY id DESC LIMIT 1") == "upload.jsonl"

@@ -102,7 +102,7 @@ def test_every_page_works_and_untrusted_text_stays_text(app_url, tmp_path):
         page.locator("input[type=file]").set_input_files(str(upload))
         page.get_by_text("upload.jsonl").first.wait_for()
         page.get_by_role("button", name="Import").click()
-        page.get_by_text("upload.jsonl: imported (jsonl) read 3, stored 3").wait_for(timeout=60_000)
+        page.get_by_text("upload.jsonl: imported (jsonl, utf-8) read 3, stored 3").wait_for(timeout=60_000)
         page.get_by_role("button", name="Extract pairs").click()
         page.get_by_text("3 new pair").wait_for(timeout=60_000)
         shot(page, "ingest")

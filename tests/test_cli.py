@@ -32,7 +32,7 @@ def test_init_is_idempotent(cli):
 
 def test_ingest_extract_stats_export(cli, tmp_path):
     result = cli("ingest", str(shared("lamini_docs")), "--topic", "Lamini")
-    assert result.exit_code == 0 and "lamini_docs.jsonl: imported (jsonl) read 933" in result.output
+    assert result.exit_code == 0 and "lamini_docs.jsonl: imported (jsonl, utf-8) read 933" in result.output
     assert "new pair" in cli("pairs", "extract").output
     counts = json.loads(cli("stats", "--json").output)
     assert counts["pairs_by_origin"]["extracted"] == counts["tables"]["pairs"] > 900

@@ -369,9 +369,9 @@ def test_file_and_field_names_are_shown_as_text(db_path, monkeypatch):
     monkeypatch.setenv("TUNELOOP_DB", str(db_path))
     store = Store(db_path)
     name = "**bold** ![x](leak.png).csv"
-    report = ingest_upload(store, name, b"question,answer,![y](http://127.0.0.1:9/y.png)\nq1,a1,v\n")
+    [report] = ingest_upload(store, name, b"question,answer,![y](http://127.0.0.1:9/y.png)\nq1,a1,v\n")
     assert report.rows_stored == 1
-    bad = ingest_upload(store, "[click](javascript:alert(1)).csv", b"![z](http://127.0.0.1:9/z.png),b\n1,2\n")
+    [bad] = ingest_upload(store, "[click](javascript:alert(1)).csv", b"![z](http://127.0.0.1:9/z.png),b\n1,2\n")
     assert bad.status == "refused" and "![z]" in bad.error
     extract(store)
     _open.clear()

@@ -52,14 +52,16 @@ SELECT c.n AS line, p.n IS NOT NULL AS fast, 'qa' AS kind,
               || '}') AS content_hash
 FROM candidates c LEFT JOIN plain p ON p.n = c.n ORDER BY c.n"""
 
-# JSON lines: the JSON functions see valid JSON only (they raise on anything else); one parse each
+# JSON lines: the JSON functions see valid JSON only (they raise on anything else) — and no trailing
+# comma, which DuckDB's parser allows and Python's does not, so such a line takes the per-record
+# path and is rejected there (a comma before a closing bracket inside a string costs only speed); one parse each
 # for the keys and their types, the key count (duplicates) and the two values.
 _JSON_LINES = """
 WITH candidates AS (SELECT n FROM lines),
 fields AS (
     SELECT n, list_contains($structures, json_structure(t)::VARCHAR) AND len(json_keys(t)) = 2 AS shaped,
            json_extract_string(t, [$q_path, $a_path]) AS v
-    FROM lines WHERE json_valid(t)),
+    FROM lines WHERE json_valid(t) AND NOT regexp_matches(t, ',\\s*[}\\]]')),   -- trailing commas: Python rejects them
 pairs AS (SELECT n, v[1] AS q, v[2] AS a FROM fields WHERE shaped),
 """ + _NORMALIZE
 

@@ -73,7 +73,7 @@ def read_delimited(path: Path, encoding: str, delimiter: str) -> Iterator[Item]:
             row = [_carriage_returns(cell, stand_ins) for cell in row]
         if header is None:
             if any(cell.strip() for cell in row):
-                header = _unique_header(row)
+                header = unique_header(row)
             continue
         if not any(cell.strip() for cell in row):
             continue
@@ -133,7 +133,7 @@ def _reads_as_a_row(line: str, delimiter: str, fields: int) -> bool:
     return len(cells) == fields and bool(cells[0].strip()) and sum(bool(c.strip()) for c in cells) >= 2
 
 
-def _unique_header(row: list[str]) -> list[str]:
+def unique_header(row: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
     for i, name in enumerate(row):
@@ -145,3 +145,26 @@ def _unique_header(row: list[str]) -> list[str]:
             seen[name] = 1
         out.append(name)
     return out
+
+
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def sniff_delimiter(path: Path, encoding: str, default: str) -> str:
+    """The delimiter a CSV file uses: the one that splits its first lines into the same number of
+    fields (two or more) most often — a European spreadsheet's export uses ';'."""
+    lines = []
+    for _, line, problem in iter_lines(path, encoding):
+        if line and line.strip() and not problem:
+            lines.append(line.replace("\r", " "))   # a bare CR in a cell: not a row's end here either
+        if len(lines) >= 20:
+            break
+    best, best_score = default, 0.0
+    for delimiter in (default, *(d for d in DELIMITERS if d != default)):
+        counts = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        if not counts or counts[0] < 2:
+            continue
+        score = sum(c == counts[0] for c in counts) / len(counts)
+        if score > best_score + 1e-9:
+            best, best_score = delimiter, score
+    return best

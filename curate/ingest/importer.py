@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import re
 import tempfile
 import time
@@ -21,8 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from curate.errors import TuneloopError
+from curate.errors import TuneloopError, one_line
 from curate.ingest import bulk, readers
+from curate.ingest.archives import data_suffix, is_archive, parts
 from curate.ingest.batching import BATCH_SIZE, Batches, ReadAhead
 from curate.ingest.readers import FileRefused, Item
 from curate.ingest.records import (
@@ -46,6 +48,7 @@ CHUNK_SIZE = 2_000
 HEARTBEAT_SECONDS = 1.0   # the import's job shows progress at most this often
 # Uploads through the app: bigger files belong on the command line.
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+UPLOAD_TYPES = sorted({e.lstrip(".") for e in readers.EXTENSIONS} | {"gz", "zip", "xlsx"})
 # Files a folder holds that describe the data rather than being it.
 _NOT_DATA = re.compile(r"^(readme|license|licence|changelog|notice)(\..*)?$", re.I)
 
@@ -73,7 +76,7 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
             root = path.resolve()
             found += sorted(
                 p for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in readers.EXTENSIONS
+                if p.is_file() and (is_archive(p) or data_suffix(p.name, readers.EXTENSIONS))
                 and not _NOT_DATA.match(p.name) and not any(part.startswith(".") for part in p.relative_to(path).parts)
                 and p.resolve().is_relative_to(root)  # a link out of the folder is not the folder's data
             )
@@ -100,7 +103,7 @@ def ingest(store: Store, paths: Iterable[str | Path], *, format: str = "auto",
     if not files:
         raise TuneloopError("no data files found in " + ", ".join(map(str, paths)))
     reports = []
-    with store.job("ingest", {"files": [str(f) for f in files], "format": format, "map": mapping,
+    with store.job("ingest", {"files": [readable_name(str(f)) for f in files], "format": format, "map": mapping,
                               "topic": topic, "redact": redact}) as job:
         beaten = [0.0]
         for i, path in enumerate(files):
@@ -111,33 +114,71 @@ def ingest(store: Store, paths: Iterable[str | Path], *, format: str = "auto",
                     beaten[0] = time.monotonic()
                 if on_progress:
                     on_progress(overall, msg)
-            reports.append(ingest_file(store, path, format=format, mapping=mapping, topic=topic,
-                                       doc_split=doc_split, batch_size=batch_size,
-                                       show_progress=show_progress, progress=progress, job_id=job.id,
-                                       redact=redact, encoding=encoding, records=records))
+            options = dict(format=format, mapping=mapping, topic=topic, doc_split=doc_split, batch_size=batch_size,
+                           show_progress=show_progress, progress=progress, job_id=job.id, redact=redact,
+                           encoding=encoding, records=records)
+            reports += ingest_path(store, path, **options)
+        failed = [r for r in reports if r.status == "failed"]
+        if failed:   # the job agrees with its sources: it did not finish all of them
+            job.failed = "; ".join(f"{r.file}: {r.error}" for r in failed)[:2000]
     return reports
 
 
-def ingest_upload(store: Store, filename: str, data: bytes, **options) -> IngestReport:
-    """An uploaded file: its name is only a label; the bytes go to a temporary file we name."""
+def ingest_path(store: Store, path: Path, name: str | None = None, where: str | None = None,
+                **options) -> list[IngestReport]:
+    """A file, or each data part of an archive or spreadsheet (curate.ingest.archives) as a source of
+    its own named `file/part`."""
+    name = readable_name(name or path.name)
+    where = where or readable_name(str(path.resolve()))
+    if not is_archive(path):
+        return [ingest_file(store, path, name=name, where=where, **options)]
+    try:
+        with parts(path, name, readers.EXTENSIONS) as found:
+            if not found:
+                raise FileRefused("no data files inside (.jsonl, .json, .csv, .tsv, .parquet, .txt, .md)")
+            return [ingest_file(store, part.path, name=part.name, where=f"{where}/{part.name}", sheet=part.sheet,
+                                **options) for part in found]
+    except FileRefused as exc:
+        report = IngestReport(file=name, status="refused", error=str(exc), format=path.suffix.lstrip("."))
+        refuse(store, None, name, file_sha256(path), report)
+        return [report]
+
+
+def ingest_upload(store: Store, filename: str, data: bytes, **options) -> list[IngestReport]:
+    """An uploaded file (or archive): its name is only a label; the bytes go to a temporary file we
+    name. One report per file (an archive's parts each have one)."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise TuneloopError(f"{filename}: {len(data) / 2**20:.0f} MiB is over the upload limit of"
                             f" {MAX_UPLOAD_BYTES // 2**20} MiB; import it with `tuneloop ingest`")
-    label = Path(filename.replace("\\", "/")).name or "upload"
-    suffix = Path(label).suffix.lower()
-    suffix = suffix if suffix in readers.EXTENSIONS else ".dat"
+    label = readable_name(Path(filename.replace("\\", "/")).name or "upload")
+    inner = data_suffix(label, readers.EXTENSIONS)
+    suffix = (inner + ".gz" if label.lower().endswith(".gz") else inner) if inner else Path(label).suffix.lower()
+    suffix = suffix if inner or is_archive(Path(label)) else ".dat"
     with tempfile.TemporaryDirectory(prefix="tuneloop-upload-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
         with store.job("ingest", {"upload": label, **{k: v for k, v in options.items() if k != "on_progress"}}) as job:
-            return ingest_file(store, path, name=label, job_id=job.id, where=f"upload:{label}", **options)
+            reports = ingest_path(store, path, name=label, where=f"upload:{label}", job_id=job.id, **options)
+            failed = [r for r in reports if r.status == "failed"]
+            if failed:
+                job.failed = "; ".join(f"{r.file}: {r.error}" for r in failed)[:2000]
+            return reports
 
 
-def file_sha256(path: Path) -> str:
+def readable_name(name: str) -> str:
+    """A file name as text a store and a console can hold: a byte that is not UTF-8 in the name
+    (caf\xe9.jsonl on a Latin-1 disk) is written as its escape."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def file_sha256(path: Path, part: str | None = None) -> str:
+    """The bytes' SHA-256 (with a spreadsheet's sheet name, for one sheet of it)."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
+    if part is not None:
+        digest.update(b"\0" + part.encode("utf-8", "backslashreplace"))
     return digest.hexdigest()
 
 
@@ -146,16 +187,16 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
                 doc_split: str = "auto", batch_size: int | None = None, show_progress: bool = False,
                 progress: Callable[[float, str], None] | None = None, job_id: int | None = None,
                 redact: bool = False, encoding: str | None = None, where: str | None = None,
-                records: str | None = None) -> IngestReport:
+                records: str | None = None, sheet: str | None = None) -> IngestReport:
     """Import one file (see the module docstring). Returns what happened; raises nothing for bad data.
 
     No record stops an import: whatever one record raises makes it a reject. Whatever else goes
     wrong (a disk error, a file that changes while it is read) stops this file only: what was read
     is kept, the source is left to resume, and the report says why."""
     path = Path(path)
-    name = name or path.name
+    name = readable_name(name or path.name)
     report = IngestReport(file=name)
-    sha = file_sha256(path)
+    sha = file_sha256(path, sheet)
     claimed = claim(store, sha, job_id)
     existing = claimed["source"]
     done = 0
@@ -186,16 +227,16 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
         if path.stat().st_size == 0:
             raise FileRefused("file is empty")
         given, encoding = encoding, readers.sniff_encoding(path, encoding)
-        container = format if format in readers.CONTAINERS else readers.detect_container(path, encoding)
+        container = "xlsx" if sheet else format if format in readers.CONTAINERS else readers.detect_container(path, encoding)
         report.format, report.encoding = (format if format in SHAPES else container), encoding
         if source_id is None:
             source_id = new_source(store, name, sha, report, topic, job_id,
                                     {"format": format, "map": mapping, "doc_split": doc_split, "redact": redact,
-                                     "encoding": given, "records": records, "where": where or str(path.resolve())})
+                                     "encoding": given, "records": records, "where": where or readable_name(str(path.resolve()))})
             if source_id is None:  # another import of the same bytes started this instant
                 report.status, report.error = "busy", "being imported by another process; run the import again later"
                 return report
-            supersede(store, source_id, where or str(path.resolve()))
+            supersede(store, source_id, where or readable_name(str(path.resolve())))
         report.source_id = source_id
         fallback = functools.partial(_one, mapping=mapping, shape=shape, roles=None)
         fields = bulk.plan(path, encoding, mapping, shape, redact) if container == "jsonl" else None
@@ -205,7 +246,7 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
             def is_record(value: dict) -> bool:
                 return kind_for(resolve_fields(list(value), mapping, shape), shape) is not None
 
-            items = readers.read_items(path, container, encoding, doc_split, is_record, records)
+            items = readers.read_items(path, container, encoding, doc_split, is_record, records, sheet)
             normal = _after(_normalized(items, container, mapping, shape, redact), done)
             done = 0   # what was imported before: left out above, before any more work
             pieces = _chunks(_redactor()(normal) if redact else normal, fallback)
@@ -219,15 +260,17 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
                 _advance(bar, progress, batch.column("line")[-1].as_py(), total_lines, name)
                 hold.offer(next_ready=batches.next_ready)
         bar.close()
-        if file_sha256(path) != sha:
+        if file_sha256(path, sheet) != sha:
             raise _Stopped("the file changed while it was read; import it again once it is written")
     except FileRefused as exc:
         report.status, report.error = "refused", str(exc)
         refuse(store, source_id, name, sha, report)
         return report
     except Exception as exc:  # noqa: BLE001 - one file's failure is reported, the others go on
+        if _interrupted(exc):   # Ctrl-C inside a DuckDB statement: the source stays to be resumed
+            raise KeyboardInterrupt from exc
         report.status = "failed"
-        report.error = str(exc) if isinstance(exc, _Stopped) else f"{type(exc).__name__}: {exc}"
+        report.error = str(exc) if isinstance(exc, _Stopped) else one_line(exc)
         if source_id is not None:
             store.execute("UPDATE sources SET status = 'failed', error = ? WHERE id = ?", [report.error, source_id])
         return report
@@ -246,6 +289,14 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
     if progress:
         progress(1.0, f"{name}: done")
     return report
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether an exception is a Ctrl-C that DuckDB turned into one of its own (an interrupted
+    statement, or the aborted transaction it leaves)."""
+    import duckdb
+
+    return isinstance(exc, duckdb.InterruptException) or "INTERRUPT" in str(exc).upper()
 
 
 class _Stopped(Exception):

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from curate.errors import TuneloopError
-from curate.ingest.delimited import read_delimited
+from curate.ingest.archives import read_sheet
+from curate.ingest.delimited import read_delimited, sniff_delimiter
 from curate.ingest.jsondoc import CUT_OFF, IsRecord, jsonl_item, read_json
 from curate.ingest.textio import (
     FileRefused,
@@ -47,12 +48,24 @@ def detect_container(path: Path, encoding: str) -> str:
         if stripped.startswith("{"):
             try:
                 json.loads(first)
-                return "jsonl"  # a whole object on the first line: JSON lines
             except json.JSONDecodeError:
                 return "json" if container == "json" else "jsonl"
+            # a whole object on the first line: JSON lines, unless it is the only line (one object
+            # that is a record, or holds lists of them: the JSON document reader tells)
+            return "jsonl" if container == "jsonl" or _lines_beyond(path, encoding, 1) else "json"
         if container is None:
             return "text"
     return container
+
+
+def _lines_beyond(path: Path, encoding: str, count: int) -> bool:
+    """Whether the file has more than `count` non-blank lines."""
+    seen = 0
+    for _, line, _problem in iter_lines(path, encoding):
+        seen += bool(line and line.strip())
+        if seen > count:
+            return True
+    return False
 
 
 def _first_nonblank_line(path: Path, encoding: str) -> str | None:
@@ -156,7 +169,8 @@ def _document(path: Path, title: str, line: int, body: list[str]) -> Iterator[It
 
 
 def read_items(path: Path, container: str, encoding: str, doc_split: str = "auto",
-               is_record: IsRecord = lambda record: True, records: str | None = None) -> Iterator[Item]:
+               is_record: IsRecord = lambda record: True, records: str | None = None,
+               sheet: str | None = None) -> Iterator[Item]:
     """The file's items by its container; a JSON document asks `is_record` which objects are records
     (and `records` names the list of them)."""
     if container == "jsonl":
@@ -164,7 +178,9 @@ def read_items(path: Path, container: str, encoding: str, doc_split: str = "auto
     if container == "json":
         return read_json(path, encoding, is_record, records)
     if container in ("csv", "tsv"):
-        return read_delimited(path, encoding, "," if container == "csv" else "\t")
+        return read_delimited(path, encoding, sniff_delimiter(path, encoding, "," if container == "csv" else "\t"))
+    if container == "xlsx":
+        return read_sheet(path, sheet)
     if container == "parquet":
         return read_parquet(path)
     if container == "text":

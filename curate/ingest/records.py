@@ -192,29 +192,57 @@ def _history(value: Any, name: str) -> list[dict]:
 
 
 def parse_turns(value: Any, name: str) -> list[dict]:
-    """A list of turns in any common shape → [{role, content}] with roles normalised."""
+    """A list of turns in any common shape → [{role, content}] with roles normalised. A turn's other
+    fields (tool calls, ids, timestamps, metadata) are kept under its `extra`; content given as
+    OpenAI content parts has its text parts joined (the other parts kept under `extra`); a turn
+    with no text but other fields (an assistant's tool call) is kept with empty content."""
     if not isinstance(value, list) or not value:
         raise RecordError(f"field '{name}' should be a non-empty list of turns")
     turns = []
     for i, turn in enumerate(value, 1):
+        extra: dict[str, Any] = {}
         if isinstance(turn, dict):
             role_key = _find(turn, ["role", "from", "speaker", "author", "sender"])
             text_key = _find(turn, ["content", "value", "text", "message", "utterance"])
-            if role_key is None or text_key is None:
+            if role_key is None or (text_key is None and len(turn) < 2):
                 raise RecordError(f"turn {i} of '{name}' has no role or no text")
-            role, text = turn[role_key], turn[text_key]
+            role, text = turn[role_key], turn.get(text_key) if text_key else None
+            extra = {str(k): v for k, v in turn.items() if k not in (role_key, text_key) and v not in (None, "")}
+            if isinstance(text, list):
+                text, parts = _content_parts(text, f"{name}[{i}]")
+                if parts:
+                    extra["content_parts"] = parts
         elif isinstance(turn, (list, tuple)) and len(turn) == 2:
             role, text = turn
         else:
             raise RecordError(f"turn {i} of '{name}' is neither {{role, content}} nor [speaker, text]")
         text = as_text(text, f"{name}[{i}]")
-        if text is None:
+        if text is None and not extra:
             continue
         role = str(role).strip().lower()
-        turns.append({"role": ROLE_NAMES.get(role, role), "content": text})
-    if not turns:
+        out = {"role": ROLE_NAMES.get(role, role), "content": text or ""}
+        if extra:
+            out["extra"] = json.loads(json.dumps(extra, default=str))
+        turns.append(out)
+    if not any(t["content"] for t in turns):
         raise RecordError(f"field '{name}' has no turn with text")
     return turns
+
+
+def _content_parts(parts: list, name: str) -> tuple[str | None, list]:
+    """OpenAI content parts: the text of the text parts, joined, and the other parts as they are."""
+    texts, others = [], []
+    for part in parts:
+        if isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text") \
+                and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif isinstance(part, str):
+            texts.append(part)
+        else:
+            others.append(part)
+    if not texts and not others:
+        raise RecordError(f"field '{name}' has an empty list of content parts")
+    return ("\n".join(texts) if texts else None), others
 
 
 def _conversation(record: dict, roles: dict[str, str]) -> dict:

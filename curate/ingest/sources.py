@@ -29,7 +29,20 @@ class IngestReport:
     def ok(self) -> bool:
         return self.status not in ("refused", "failed", "busy")
 
+    def reason_lines(self, most: int = 5) -> list[str]:
+        """The commonest reasons records were rejected, with the first line each happened on."""
+        lines = [f"rejected {count} × {reason} (first at line {self.first_lines[reason]})"
+                 for reason, count in self.reasons.most_common(most)]
+        if len(self.reasons) > most:
+            lines.append(f"… and {len(self.reasons) - most} other reasons; see the Overview page")
+        return [line.encode("utf-8", "backslashreplace").decode("utf-8") for line in lines]
+
     def summary(self) -> str:
+        """One line (and its notes) for a console or a page; characters that are not valid Unicode
+        (a lone surrogate from a binary file) are written as escapes."""
+        return self._summary().encode("utf-8", "backslashreplace").decode("utf-8")
+
+    def _summary(self) -> str:
         if self.status in ("refused", "busy"):
             return f"{self.file}: not imported: {self.error}"
         if self.status == "failed":

@@ -8,6 +8,7 @@
 """
 from curate.store.jobs import JOB_LOG_ENV, JOB_STATES, Job
 from curate.store.locks import StoreLockedError
-from curate.store.store import DEFAULT_DB, ENV_DB, Store, default_db_path
+from curate.store.store import DEFAULT_DB, ENV_DB, Store, StoreGone, default_db_path
 
-__all__ = ["DEFAULT_DB", "ENV_DB", "JOB_LOG_ENV", "JOB_STATES", "Job", "Store", "StoreLockedError", "default_db_path"]
+__all__ = ["DEFAULT_DB", "ENV_DB", "JOB_LOG_ENV", "JOB_STATES", "Job", "Store", "StoreGone", "StoreLockedError",
+           "default_db_path"]

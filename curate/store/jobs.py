@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from curate.errors import TuneloopError
+from curate.errors import TuneloopError, one_line
 
 if TYPE_CHECKING:
     from curate.store.store import Store
@@ -31,6 +31,7 @@ class Job:
     id: int
     store: Store
     result: dict | None = None
+    failed: str | None = None   # set by work that reports its failure instead of raising it
 
     def heartbeat(self, progress: float | None = None, message: str | None = None) -> None:
         self.store.execute(
@@ -85,10 +86,10 @@ class JobsMixin:
             self.finish_job(job, "interrupted", "interrupted by the user")
             raise
         except BaseException as exc:
-            self.finish_job(job, "failed", f"{type(exc).__name__}: {exc}")
+            self.finish_job(job, "failed", one_line(exc))
             raise
         else:
-            self.finish_job(job, "succeeded", result=job.result)
+            self.finish_job(job, "failed" if job.failed else "succeeded", job.failed, result=job.result)
 
     def mark_stale_jobs(self) -> int:
         """Running jobs whose process is gone or whose heartbeat stopped become interrupted."""

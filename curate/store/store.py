@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 
+from curate.errors import TuneloopError
 from curate.store import migrations
 from curate.store.jobs import JobsMixin
 from curate.store.locks import (
@@ -25,6 +26,11 @@ from curate.store.locks import (
 )
 
 DEFAULT_DB = "tuneloop.duckdb"
+
+
+class StoreGone(TuneloopError):
+    """The store's file disappeared while it was in use; it is not made again, empty."""
+
 ENV_DB = "TUNELOOP_DB"
 
 
@@ -41,12 +47,17 @@ class Store(JobsMixin):
     def __init__(self, path: str | os.PathLike | None = None, migrate: bool = True):
         self.path = str(Path(path or default_db_path()))
         self._local = threading.local()
+        self._opened = False   # once it has been opened, a missing file is a store that is gone
         if migrate:
             self.migrate()
             self.mark_stale_jobs()
 
     def __repr__(self) -> str:
         return f"Store({self.path!r})"
+
+    def missing(self) -> bool:
+        """Whether the file is not there (never made, or deleted or moved since)."""
+        return not os.path.exists(self.path)
 
     # ------------------------------------------------------------------ connections
     @contextlib.contextmanager
@@ -58,8 +69,12 @@ class Store(JobsMixin):
         if outer is not None:
             yield outer
             return
+        if self._opened and self.missing():
+            raise StoreGone(f"the store {self.path} is gone (deleted or moved while in use); nothing was"
+                            " written. Put it back, or open another store with --db")
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         alias, con = _attachments.take(self.path)
+        self._opened = True
         self._local.con = con
         try:
             yield con

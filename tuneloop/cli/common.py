@@ -6,19 +6,30 @@ import os
 
 import click
 
-from curate.errors import TuneloopError
+from curate.errors import TuneloopError, one_line
 from curate.lm.backends import BACKEND_HELP, BACKENDS
 from curate.store import Store
 
+DEBUG_ENV = "TUNELOOP_DEBUG"   # set to 1 for the traceback of an unexpected error
+
 
 def library_errors(fn):
-    """A library error becomes one clear line on stderr and exit status 1."""
+    """A library error becomes one clear line on stderr and exit status 1; so does an unexpected
+    one (a full disk, a store deleted meanwhile), naming its cause — its traceback with
+    $TUNELOOP_DEBUG=1. Ctrl-C ends the command with status 130 and one line."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except TuneloopError as exc:
             raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted; what was committed is kept, and running the command again resumes it", err=True)
+            raise SystemExit(130) from None
+        except Exception as exc:  # noqa: BLE001 - one line, not a traceback, for the person at the console
+            if os.environ.get(DEBUG_ENV):
+                raise
+            raise click.ClickException(f"{one_line(exc)} (run with {DEBUG_ENV}=1 for the traceback)") from None
     return wrapper
 
 
