@@ -169,3 +169,54 @@ def test_the_app_shows_pairs_redacted_once_a_scan_ran(cli, store):
     assert "<EMAIL_1>" in pii.as_displayed(store, pair)["instruction"]
     assert cli("pii", "display", "original").exit_code == 0
     assert EMAIL in pii.as_displayed(store, pair)["instruction"]
+
+
+def test_order_numbers_in_real_requests_survive_redaction_while_planted_phones_and_cards_do_not(store, write):
+    """Real bitext requests carry order and purchase numbers ("check order 113542617735902 status");
+    they are not phone or card numbers. Planted ones in the same requests still are."""
+    import csv
+    import random
+
+    from curate.ingest.importer import ingest
+    from curate.pairs.extract import extract
+    from curate.privacy.identifiers import CONTEXT
+
+    from conftest import shared
+
+    path = shared("bitext_customer_support", "Bitext_Sample_Customer_Support_Training_Dataset.csv")
+    with open(path, newline="", encoding="utf-8") as fh:
+        requests = [r for r in csv.DictReader(fh) if any(len(m.group("id")) >= 6 for m in CONTEXT.finditer(r["instruction"]))]
+    rng = random.Random(0)
+    rows, planted = [], []
+    for i, r in enumerate(requests[:60]):
+        question = r["instruction"]
+        if i % 3 == 0:
+            value = pii_check.make_value("PHONE_NUMBER" if i % 2 else "CREDIT_CARD", rng)
+            question += f" You can reach me or charge me at {value}." if i % 2 else f" My card is {value}."
+            planted.append(value)
+        rows.append(json.dumps({"question": question, "answer": r["response"]}))
+    ingest(store, [write("requests.jsonl", "\n".join(rows) + "\n")])
+    extract(store)
+    report = pii.scan(store, ["PHONE_NUMBER", "CREDIT_CARD"])
+    assert report.identifiers >= 60 and "not personal data" in report.summary()
+    pii.redact(store)
+    kept = " ".join(r["instruction"] for r in store.rows("SELECT instruction FROM pairs WHERE status <> 'redacted'"))
+    numbers = {m.group("id") for r in requests[:60] for m in CONTEXT.finditer(r["instruction"])}
+    assert all(n in kept for n in numbers)                       # every order number left as it was
+    assert not any(value in kept for value in planted)           # every planted phone and card replaced
+    assert "<ORDER_ID" not in kept and "<CARD_" in kept and "<PHONE_" in kept
+
+
+def test_a_team_pattern_and_masking_identifiers(cli, store, write):
+    from curate.ingest.importer import ingest
+    from curate.pairs.extract import extract
+
+    ingest(store, [write("t.jsonl", json.dumps({"question": "Where is ORD-12345678? Call 212-555-0143.",
+                                                 "answer": "On its way."}) + "\n")])
+    extract(store)
+    assert cli("pii", "identifiers", "--pattern", r"ORD-\d{8}", "--action", "mask").exit_code == 0
+    cli("pii", "scan")
+    cli("pii", "redact")
+    assert store.scalar("SELECT instruction FROM pairs WHERE origin = 'redacted'") == "Where is <ORDER_ID_1>? Call <PHONE_1>."
+    refused = cli("pii", "identifiers", "--pattern", "(unclosed")
+    assert refused.exit_code == 1 and "not a regular expression" in refused.output

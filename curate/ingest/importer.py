@@ -249,7 +249,7 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
             items = readers.read_items(path, container, encoding, doc_split, is_record, records, sheet)
             normal = _after(_normalized(items, container, mapping, shape, redact), done)
             done = 0   # what was imported before: left out above, before any more work
-            pieces = _chunks(_redactor()(normal) if redact else normal, fallback)
+            pieces = _chunks(_redactor(store)(normal) if redact else normal, fallback)
         total_lines = max(_count_lines(path), 1)
         bar = tqdm(total=total_lines, unit="line", desc=name, disable=not show_progress, leave=False)
         batches = Batches(ReadAhead(pieces), skip=done, size=batch_size or BATCH_SIZE, notes=report.notes)
@@ -402,13 +402,13 @@ def _json_object(item: Item) -> Iterator[tuple[Item, Normalized | None]]:
     yield Item(item.line, {"title": "", "text": text}), document({"title": "", "text": text})
 
 
-def _redactor():
-    """With --redact: each good record's text with personal data replaced (curate.pii) before it is
-    stored; its content hash is of the redacted record."""
-    from curate.privacy.detect import Detector
+def _redactor(store: Store):
+    """With --redact: each good record's text with personal data replaced (curate.privacy, with the
+    team's identifier rules) before it is stored; its content hash is of the redacted record."""
     from curate.privacy.placeholders import redact_payload
+    from curate.privacy.scan import detector_for
 
-    detector = Detector()
+    detector = detector_for(store)
 
     def redacted(pairs: Iterator[tuple[Item, Normalized | None]]) -> Iterator[tuple[Item, Normalized | None]]:
         for item, rec in pairs:

@@ -22,9 +22,10 @@ import os
 from dataclasses import dataclass
 
 from curate.errors import TuneloopError
+from curate.privacy.identifiers import IDENTIFIER, Rules, identifier_spans, looks_like_a_card
 
 PLACEHOLDER = {"EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "CREDIT_CARD": "CARD", "IBAN_CODE": "IBAN",
-               "IP_ADDRESS": "IP", "URL": "URL", "PERSON": "PERSON", "LOCATION": "LOCATION"}
+               "IP_ADDRESS": "IP", "URL": "URL", "PERSON": "PERSON", "LOCATION": "LOCATION", IDENTIFIER: IDENTIFIER}
 PATTERN_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "URL")
 NER_ENTITIES = ("PERSON", "LOCATION")
 DEFAULT_THRESHOLD = 0.4
@@ -59,8 +60,9 @@ class Detector:
     unless an NER model is installed) and the public-suffix list Presidio's e-mail check uses
     taken from the snapshot its library ships instead of the network."""
 
-    def __init__(self, entities: list[str] | None = None, threshold: float = DEFAULT_THRESHOLD):
-        unknown = sorted(set(entities or ()) - set(PLACEHOLDER))
+    def __init__(self, entities: list[str] | None = None, threshold: float = DEFAULT_THRESHOLD,
+                 identifiers: Rules | None = None):
+        unknown = sorted(set(entities or ()) - set(PLACEHOLDER) | (set(entities or ()) & {IDENTIFIER}))
         if unknown:
             raise TuneloopError(f"unknown entity {', '.join(unknown)}; choose from {', '.join(PLACEHOLDER)}")
         self.model = ner_model()
@@ -68,6 +70,7 @@ class Detector:
         self.active = [e for e in asked if e in PATTERN_ENTITIES or self.model]
         self.inactive = [e for e in asked if e not in self.active]
         self.threshold = threshold
+        self.identifiers = identifiers or Rules()   # order, ticket, tracking numbers: not personal data
         self._analyzer = None
         self._seen: dict[str, list[Span]] = {}   # a conversation's turns come back in every later pair
     def describe(self) -> str:
@@ -107,11 +110,33 @@ class Detector:
 
     def _find(self, text: str) -> list[Span]:
         found = self._engine().analyze(text, language="en", entities=self.active, score_threshold=self.threshold)
+        ids = identifier_spans(text, self.identifiers)
+        found = [r for r in found if not _an_identifier(r, ids, text)]
+        if self.identifiers.action == "mask":
+            found += [_Result(IDENTIFIER, start, end, 1.0) for start, end in ids]
         kept: list[Span] = []
         for r in sorted(found, key=lambda r: (-r.score, -(r.end - r.start), r.start)):
             if all(r.end <= k.start or r.start >= k.end for k in kept):
                 kept.append(Span(r.entity_type, r.start, r.end, round(float(r.score), 3)))
         return sorted(kept, key=lambda s: s.start)
+
+
+@dataclass
+class _Result:   # an identifier found by curate.privacy.identifiers, shaped like Presidio's results
+    entity_type: str
+    start: int
+    end: int
+    score: float
+
+
+def _an_identifier(result, ids: list[tuple[int, int]], text: str) -> bool:
+    """Whether a phone or card finding is an order/ticket number (or a card number that does not
+    look like a card): those are not personal data."""
+    if result.entity_type not in ("PHONE_NUMBER", "CREDIT_CARD"):
+        return False
+    if any(result.start < end and start < result.end for start, end in ids):
+        return True
+    return result.entity_type == "CREDIT_CARD" and not looks_like_a_card(text, result.start, result.end)
 
 
 def pair_texts(pair: dict) -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from curate.errors import TuneloopError
 from curate.privacy.detect import Detector
 from curate.privacy.placeholders import Placeholders, redact_payload, redacted_pair, replace_values
-from curate.privacy.scan import findings, latest_scan
+from curate.privacy.scan import detector_for, findings, latest_scan
 from curate.store import Store
 
 
@@ -64,7 +64,7 @@ def redact(store: Store, scan_id: int | None = None, purge: bool = False, note: 
                                          context=new["context"], system=new["system"], topic=pair["topic"],
                                          source_id=pair["source_id"], raw_log_id=pair["raw_log_id"],
                                          parent_id=pair["id"], lineage=lineage)))
-    raw_logs = _redacted_raw_logs(store, Detector(json.loads(scan_row["entities"]), scan_row["threshold"]),
+    raw_logs = _redacted_raw_logs(store, detector_for(store, json.loads(scan_row["entities"]), scan_row["threshold"]),
                                   show_progress) if purge else []
     with store.transaction() as con:
         for old, new in versions:

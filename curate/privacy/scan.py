@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from tqdm.auto import tqdm
 
 from curate.privacy.detect import DEFAULT_THRESHOLD, PLACEHOLDER, Detector, Span, pair_texts
+from curate.privacy.identifiers import IDENTIFIER, SETTING, Rules, identifier_spans
 from curate.privacy.placeholders import Placeholders, redacted_pair
 from curate.store import Store
 from curate.store.settings import get_setting, set_setting
@@ -23,12 +24,35 @@ class ScanReport:
     pairs_with_pii: int
     counts: dict
     detector: str
+    identifiers: int = 0      # order, ticket, tracking numbers found: not personal data
+    identifier_action: str = "keep"
 
     def summary(self) -> str:
-        found = ", ".join(f"{PLACEHOLDER.get(e, e)} {n}" for e, n in self.counts.items()) or "nothing"
+        personal = {e: n for e, n in self.counts.items() if e != IDENTIFIER}
+        found = ", ".join(f"{PLACEHOLDER.get(e, e)} {n}" for e, n in personal.items()) or "nothing"
+        ids = (f"\n{self.identifiers} order/ticket/tracking number(s) found, not personal data:"
+               f" {'left as they are' if self.identifier_action == 'keep' else 'masked as ORDER_ID'}"
+               if self.identifiers else "")
         return (f"scan {self.scan_id}: {self.pairs_scanned} pair(s) scanned, {self.pairs_with_pii} with personal data"
-                f" — {found}\n{self.detector}")
+                f" — {found}{ids}\n{self.detector}")
 
+
+def identifier_rules(store: Store) -> Rules:
+    """The team's rules for identifiers (curate.privacy.identifiers), from the store's settings."""
+    return Rules(**get_setting(store, SETTING, {}))
+
+
+def set_identifier_rules(store: Store, patterns: list[str] | None = None, action: str | None = None) -> Rules:
+    """Change the identifier patterns and/or what is done with identifiers; returns the rules now."""
+    rules = identifier_rules(store)
+    rules = Rules(rules.patterns if patterns is None else list(patterns), action or rules.action)   # checked here
+    set_setting(store, SETTING, {"patterns": rules.patterns, "action": rules.action})
+    return rules
+
+
+def detector_for(store: Store, entities: list[str] | None = None, threshold: float = DEFAULT_THRESHOLD) -> Detector:
+    """A detector that follows the team's identifier rules."""
+    return Detector(entities, threshold, identifier_rules(store))
 
 
 
@@ -37,13 +61,14 @@ def scan(store: Store, entities: list[str] | None = None, threshold: float = DEF
     """Look for personal data in every pair in play; the findings are stored as scan N."""
     from curate.pairs.status import active
 
-    detector = Detector(entities, threshold)
+    detector = detector_for(store, entities, threshold)
     pairs = store.rows(f"SELECT id, instruction, input, response, context, system FROM pairs p WHERE {active()} ORDER BY id")
     with store.job("pii.scan", {"entities": detector.active, "threshold": threshold}) as job:
-        rows = []
+        rows, identifiers = [], 0
         for i, pair in enumerate(tqdm(pairs, desc="pii scan", unit="pair", disable=not show_progress)):
             for name, text in pair_texts(pair):
                 rows += [(pair["id"], name, s.entity, s.start, s.end, s.score) for s in detector.find(text)]
+                identifiers += len(identifier_spans(text, detector.identifiers))
             if i % 500 == 499:
                 job.heartbeat((i + 1) / len(pairs), f"{i + 1} of {len(pairs)} pairs")
         with store.transaction() as con:
@@ -52,10 +77,11 @@ def scan(store: Store, entities: list[str] | None = None, threshold: float = DEF
                 " RETURNING id", [json.dumps(detector.active), detector.model, threshold, len(pairs), job.id]).fetchone()[0]
             if rows:
                 con.executemany("INSERT INTO pii_findings VALUES (?, ?, ?, ?, ?, ?, ?)", [(scan_id, *r) for r in rows])
-        report = ScanReport(scan_id, len(pairs), len({r[0] for r in rows}),
-                            dict(Counter(r[2] for r in rows).most_common()), detector.describe())
+        report = ScanReport(scan_id, len(pairs), len({r[0] for r in rows if r[2] != IDENTIFIER}),
+                            dict(Counter(r[2] for r in rows).most_common()), detector.describe(), identifiers,
+                            detector.identifiers.action)
         job.result = {"scan": scan_id, "pairs": report.pairs_scanned, "with_pii": report.pairs_with_pii,
-                      "counts": report.counts}
+                      "counts": report.counts, "identifiers": identifiers}
     return report
 
 

@@ -7,6 +7,7 @@ import click
 
 from curate.privacy.detect import DEFAULT_THRESHOLD as PII_THRESHOLD
 from curate.privacy.detect import PLACEHOLDER as PII_ENTITIES
+from curate.privacy.identifiers import ACTIONS
 from tuneloop.cli.common import (
     library_errors,
     open_store,
@@ -73,3 +74,29 @@ def pii_display(ctx, mode) -> None:
 
     set_display(open_store(ctx), mode == "redacted")
     click.echo(f"the app shows pairs {mode}")
+
+
+@pii.command("identifiers")
+@click.option("--pattern", "patterns", multiple=True, metavar="REGEX",
+              help="A pattern of your own identifiers (repeatable; replaces the saved ones), e.g. 'ORD-\\d{8}'.")
+@click.option("--clear", is_flag=True, help="Forget the saved patterns.")
+@click.option("--action", type=click.Choice(ACTIONS), default=None,
+              help="keep: leave identifiers as they are (default); mask: replace them with <ORDER_ID_n>.")
+@click.pass_context
+@library_errors
+def pii_identifiers(ctx, patterns, clear, action) -> None:
+    """Order, ticket and tracking numbers are not personal data: how they are told apart and kept.
+
+    A digit run after order/purchase/invoice/ticket/case/tracking/reference (…) is an identifier,
+    and so is whatever matches your patterns; scans count them apart and never redact them as
+    phone or card numbers.
+
+    \b
+    Example:
+      tuneloop pii identifiers --pattern 'ORD-\\d{8}' --action keep
+    """
+    from curate.privacy.scan import set_identifier_rules
+
+    rules = set_identifier_rules(open_store(ctx), [] if clear else (list(patterns) or None), action)
+    click.echo(f"identifiers are {'left as they are' if rules.action == 'keep' else 'masked as <ORDER_ID_n>'};"
+               f" your patterns: {', '.join(rules.patterns) or 'none'} (order/ticket/tracking words always count)")
