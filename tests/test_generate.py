@@ -53,7 +53,7 @@ def test_generation_through_an_openai_compatible_server(store, write, openai_stu
     assert "feature number" in lineage["chunk"]
     assert rows[0]["raw_log_id"] == store.scalar("SELECT id FROM raw_logs WHERE id = ?", [rows[0]["raw_log_id"]])
     assert openai_stub.requests[0]["auth"] == "Bearer test-key"
-    assert rows[0]["response"].startswith("The text explains it clearly")  # the server's text, label removed
+    assert rows[0]["response"].startswith("From the text: ")   # the server's text, label removed
     job = store.one("SELECT kind, state, args FROM jobs WHERE kind = 'pairs.generate'")
     assert job["state"] == "succeeded" and json.loads(job["args"])["n"] == 5
 
@@ -128,3 +128,35 @@ def test_real_packaged_model_generates_grounded_pairs_from_lamini_style_document
     from curate.pairs.generate import answer_messages
     [again] = backend.chat([answer_messages(lineage["chunk"], pair["instruction"], "Lamini")], max_new_tokens=96)
     assert clean_answer(again) == pair["response"]
+
+
+class _Scripted:
+    """A backend whose answers are scripted: the chunk's own words for some questions, words of
+    its own for the others."""
+    description = {"backend": "scripted", "model": "scripted"}
+    asked = 0
+
+    def chat(self, conversations, *, max_new_tokens=160, temperature=0.0, seed=0):
+        replies = []
+        for messages in conversations:
+            text = messages[-1]["content"]
+            if "Write" in text and "questions" in text:
+                self.asked += 1
+                replies.append(f"1. What does the text say about part {self.asked}?\n"
+                               f"2. How do I start with part {self.asked}?")
+            elif "What does the text say" in text:   # grounded: the chunk's own words
+                chunk = text.split("Text:\n", 1)[1].split("\n\n", 1)[0]
+                replies.append(" ".join(chunk.split()[:30]) + ".")
+            else:                                     # made up: nothing of the chunk
+                replies.append("Bananas ripen faster beside apples because of ethylene gas in kitchens everywhere.")
+        return replies
+
+
+def test_generated_answers_their_chunk_does_not_support_are_dropped_and_counted(store, write):
+    docs = [json.loads(line) for line in shared("lamini_docs", "lamini_docs.jsonl").read_text().splitlines()[:40]]
+    text = "\n\n".join(d["answer"] for d in docs if len(d["answer"].split()) > 20)
+    ingest(store, [write("lamini_notes.md", "# Lamini notes\n\n" + text)], topic="Lamini")
+    result = generate(store, _Scripted(), GenerationConfig(topic="Lamini", n=4, seed=0))
+    assert result.dropped["not_grounded"] >= 2 and "not_grounded" in result.summary()
+    stored = store.rows("SELECT response FROM pairs WHERE origin = 'generated'")
+    assert stored and not any("Bananas" in r["response"] for r in stored)

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from curate.errors import TuneloopError
 from curate.lm.backends import Backend
 from curate.lm.decoding import BATCH_SIZE
+from curate.pairs.grounding import GROUNDED, support
 from curate.pairs.rows import insert_pairs, make_pair
 from curate.pairs.status import active
 from curate.store import Store
@@ -257,6 +258,8 @@ def _answer_all(backend: Backend, asks: list[tuple[dict, str, str | None]], conf
         reason = drop_reason(answer, _PROMPT_PHRASES)
         if reason is None and chunk and text_key(answer) == text_key(chunk):
             reason = "copied_prompt"
+        if reason is None and chunk and support(answer, chunk) < GROUNDED:
+            reason = "not_grounded"   # fewer than half its words are the chunk's: the model made it up
         if reason:
             result.dropped[reason] += 1
             continue

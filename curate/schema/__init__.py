@@ -19,6 +19,7 @@ MIGRATIONS = [
     (16, "model judges and quality scores: pair scores, judge calibrations", ("016_pair_scores.sql",)),
     (17, "the rating queue's pair leased ahead of the one on screen", ("017_leases_fetched_ahead.sql",)),
     (18, "raw logs extracted per source, whatever the source's state", ("018_extracted_rows.sql",)),
+    (19, "the quality scan's findings; bulk status changes that can be undone", ("019_quality_and_changes.sql",)),
 ]
 # What a personal-data purge rewrites here besides pairs and raw logs (curate.privacy.redact):
 # the frozen dataset items made from a pair.

@@ -23,7 +23,7 @@ for command in (
     store.init, ingest.ingest, pairs.pairs, privacy.pii, dedupe.dedupe, quality.diversity, rating.users, rating.rate,
     rating.approve, rating.agreement, datasets.dataset, dedupe.decontaminate, training.train, training.runs,
     evals.eval_group, datasets.evalset, evals.loop, evals.compare_models, evals.report, store.models, store.stats,
-    pairs.export, store.demo_data, store.app, judges.judge, quality.score, datasets.preferences,
+    pairs.export, store.demo_data, store.app, judges.judge, quality.score, datasets.preferences, quality.quality,
 ):
     main.add_command(command)
 
