@@ -27,6 +27,7 @@ st.navigation({
     ],
     "Curation": [
         st.Page("views/dedupe.py", title="Dedupe", icon=":material/join_inner:"),
+        st.Page("views/quality.py", title="Quality", icon=":material/rule:"),
         st.Page("views/diversity.py", title="Diversity", icon=":material/scatter_plot:"),
         st.Page("views/rate.py", title="Rate", icon=":material/star:"),
         st.Page("views/review.py", title="Review", icon=":material/gavel:"),

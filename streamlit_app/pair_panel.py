@@ -87,6 +87,9 @@ def _pair(store, user: dict, schema: dict, pair: dict | None, hint: dict | None)
         st.chat_message("user").markdown(escape_markdown(pair["instruction"] + (f"\n\n{pair['input']}" if pair["input"] else "")))
         st.chat_message("assistant").markdown(escape_markdown(pair["response"]))
     _suggestion(hint)
+    for finding in pair.get("findings") or []:   # the quality scan's evidence, a hint beside the pair
+        st.warning(f"Quality scan: **{finding['kind'].replace('_', ' ')}** ({finding['score']:.2f}) · "
+                   + escape_markdown(finding["detail"]))
 
     answers = st.session_state.get(f"answers-{pair['id']}", {})
     for q in schema["questions"]:

@@ -49,7 +49,7 @@ class StubServer:
             first = re.findall(r"Customer: (.*)", prompt)[0]
             return f"Question: {first}\nAnswer: Here is a clean answer to that, written by the stub."
         if "Question:" in prompt:   # the chunk's own first words: a grounded answer
-            chunk = prompt.split("Text:\n", 1)[-1].split("\n\n")[0] if "Text:" in prompt else ""
+            chunk = prompt.split("Text:\n", 1)[-1].split("Answer the customer", 1)[0] if "Text:" in prompt else ""
             return "Answer: From the text: " + " ".join(chunk.split()[:24]) + "."
         return "I am a stub."
 

@@ -120,3 +120,46 @@ def test_a_conflict_is_settled_by_keeping_one_answer(store, write):
     assert store.scalar("SELECT status FROM pairs WHERE id = ?", [second]) == "rejected"
     assert store.scalar("SELECT status FROM pairs WHERE id = ?", [first]) == "new"
     assert keep_in_conflict(store, [first, second], [first, second])["changed"] == 0   # both kept: nothing rejected
+
+
+def _app(db_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from streamlit_app.common import _open
+
+    from conftest import ROOT
+
+    monkeypatch.setenv("TUNELOOP_DB", str(db_path))
+    _open.clear()
+    return AppTest.from_file(str(ROOT / "streamlit_app" / "app.py"), default_timeout=90)
+
+
+def test_the_quality_page_shows_findings_acts_with_confirmation_and_undoes(store, db_path, write, monkeypatch):
+    _store_with_defects(store, write)
+    scan(store, ["placeholder", "non_answer", "garbled", "truncated"])
+    at = _app(db_path, monkeypatch).run()
+    at.switch_page("views/quality.py").run()
+    assert not at.exception and any("placeholder" in m.label for m in at.metric)
+    at.selectbox[0].select("placeholder").run()
+    assert any("the answer is a placeholder" in i.value for i in at.info)
+    [go] = [b for b in at.button if b.label.startswith("Reject") or b.label.startswith("Review")]
+    assert go.disabled   # not before the confirmation is ticked
+    at.radio[0].set_value("reject").run()
+    [confirm] = [c for c in at.checkbox if c.label.startswith("Yes, reject")]
+    confirm.check().run()
+    [go] = [b for b in at.button if b.label.startswith("Reject ")]
+    go.click().run()
+    assert not at.exception and store.scalar("SELECT count(*) FROM pairs WHERE status = 'rejected'") == 4
+    [undo] = [b for b in at.button if b.label.startswith("Undo change")]
+    undo.click().run()
+    assert store.scalar("SELECT count(*) FROM pairs WHERE status = 'rejected'") == 0
+
+
+def test_the_rate_page_shows_the_scans_findings_beside_the_pair(store, db_path, write, monkeypatch):
+    _store_with_defects(store, write)
+    scan(store, ["placeholder"])
+    store.execute("UPDATE pairs SET status = 'approved' WHERE response NOT IN ('N/A', 'TBD', 'see above', '-')")
+    at = _app(db_path, monkeypatch).run()
+    at.switch_page("views/rate.py").run()
+    assert not at.exception
+    assert any("Quality scan" in w.value and "placeholder" in w.value for w in at.warning)

@@ -1,0 +1,91 @@
+import streamlit as st
+
+from curate.errors import TuneloopError
+from curate.pairs.changes import changes_frame, undo_change
+from curate.quality.findings import ACTIONS, act, findings, keep_in_conflict, latest_scan, report
+from curate.quality.scan import KINDS, scan
+from streamlit_app.common import get_store, require
+from streamlit_app.render import escape_markdown
+
+store = get_store()
+user = require("review")   # annotators rate; changing the data is for reviewers and admins
+st.title("Quality")
+st.caption("What is wrong with a pair: answers that belong to another question, deflections, cut answers,"
+           " mojibake, conflicting answers, placeholders, ungrounded generated pairs. A finding is evidence, not a"
+           " verdict: nothing changes until you act, and every action can be undone.")
+if st.button("Scan all pairs", type="primary" if latest_scan(store) is None else "secondary"):
+    with st.spinner("Checking every pair…"):
+        st.success(escape_markdown(scan(store).summary()))
+if latest_scan(store) is None:
+    st.info("No scan yet: scan the pairs to see what is wrong with them.")
+    st.stop()
+
+counted = report(store)
+cols = st.columns(min(len(counted["by_kind"]), 6) or 1)
+for col, (kind, n) in zip(cols, counted["by_kind"].items()):
+    col.metric(kind.replace("_", " "), f"{n:,}")
+st.caption(f"{counted['flagged_pairs']:,} of {counted['pairs']:,} pairs have findings (scan {counted['scan']}).")
+
+kinds = [k for k in KINDS if k in counted["by_kind"]]
+if not kinds:
+    st.success("No findings.")
+    st.stop()
+left, right = st.columns([1, 2])
+kind = left.selectbox("Kind", kinds, format_func=lambda k: f"{k.replace('_', ' ')} ({counted['by_kind'][k]:,})")
+min_score = right.slider("From score", 0.0, 1.0, 0.8 if kind != "misaligned" else 0.5, 0.05,
+                         help="How sure the check is; the surest findings come first.")
+shown = findings(store, kind, min_score, limit=20)
+total = len(findings(store, kind, min_score))
+
+if kind == "conflict":
+    st.subheader("Conflicting answers, side by side")
+    for f in shown[:8]:
+        group = [f["pair_id"], *f["related"]]
+        members = {g["pair_id"]: g for g in findings(store, "conflict", 0.0) if g["pair_id"] in group}
+        with st.container(border=True):
+            st.markdown("**Q:** " + escape_markdown(f["instruction"]))
+            columns = st.columns(len(group[:3]))
+            keep = []
+            for column, pid in zip(columns, group[:3]):
+                answer = members.get(pid, f)["response"] if pid in members else "(settled)"
+                column.caption(f"pair {pid}")
+                column.markdown(escape_markdown(answer[:600]))
+                if column.checkbox("keep", value=True, key=f"keep-{f['pair_id']}-{pid}"):
+                    keep.append(pid)
+            if st.button("Keep the checked answers, reject the others", key=f"settle-{f['pair_id']}"):
+                done = keep_in_conflict(store, keep, group, user["name"])
+                st.toast(f"rejected {done['changed']} pairs (change {done['change']})")
+                st.rerun()
+else:
+    st.subheader(f"{total:,} findings of {kind.replace('_', ' ')} at {min_score:.2f} or more — the surest first")
+    for f in shown:
+        with st.container(border=True):
+            st.caption(f"pair {f['pair_id']} · score {f['score']:.2f} · {escape_markdown(f['source'] or '')}"
+                       f" · {f['status']}")
+            st.markdown("**Q:** " + escape_markdown(f["instruction"][:300]))
+            st.markdown("**A:** " + escape_markdown(f["response"][:500]))
+            st.info(escape_markdown(f["detail"]))
+
+st.subheader("Act on all of them")
+action = st.radio("Action", list(ACTIONS), horizontal=True,
+                  format_func=lambda a: {"reject": "Reject them", "review": "Send them to the rating queue"}[a])
+confirm = st.checkbox(f"Yes, {action} all {total:,} pairs with {kind.replace('_', ' ')} ≥ {min_score:.2f}",
+                      key=f"confirm-{kind}-{min_score}-{action}")
+if st.button(f"{action.capitalize()} {total:,} pairs", disabled=not (confirm and total)):
+    try:
+        done = act(store, kind, min_score, action, apply=True, actor=user["name"])
+        st.success(f"{done['changed']:,} pairs changed (change {done['change']}); undo below")
+    except TuneloopError as exc:
+        st.error(escape_markdown(str(exc)))
+
+recent = changes_frame(store, 5)
+if not recent.empty:
+    st.subheader("Recent changes")
+    st.dataframe(recent.rename(columns={"id": "change", "reason": "what", "status": "to", "actor": "by",
+                                        "pairs": "pairs", "created_at": "when", "undone_at": "undone"}),
+                 hide_index=True, width="stretch")
+    open_changes = recent[recent["undone_at"].isna()]["id"].tolist()
+    if open_changes and st.button(f"Undo change {open_changes[0]}"):
+        undone = undo_change(store, int(open_changes[0]))
+        st.success(f"change {undone['change']} undone: {undone['restored']:,} pairs have their earlier status again")
+        st.rerun()
