@@ -46,17 +46,3 @@ def options(cls) -> list[Option]:
 
 def field_help(cls) -> dict[str, str]:
     return {o.name: o.help for o in options(cls)}
-
-
-def to_args(config) -> list[str]:
-    """Command-line arguments that give `config` again: one flag per field that differs from its default."""
-    args: list[str] = []
-    for o in options(type(config)):
-        value = getattr(config, o.name)
-        if value == o.default:
-            continue
-        if o.type is bool:
-            args.append(o.flag if value else "--no-" + o.flag[2:])
-        else:
-            args += [o.flag, str(value)]
-    return args

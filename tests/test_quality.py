@@ -9,7 +9,7 @@ import pytest
 from curate.ingest.importer import ingest
 from curate.pairs.extract import extract
 from curate.quality.checks import garbled, non_answer, placeholder, truncated
-from curate.quality.findings import act, findings, for_pair, keep_in_conflict, report
+from curate.quality.findings import act, conflict_sides, count, findings, for_pair, keep_in_conflict, report
 from curate.quality.scan import scan
 
 from conftest import shared
@@ -34,6 +34,11 @@ def test_mojibake_html_and_placeholders_are_found_with_evidence():
     for empty in ("N/A", "TBD", "see above", " - ", "To be added.", "{{answer}}"):
         assert placeholder.check({"id": 4, "instruction": "Q", "response": empty}) is not None, empty
     assert placeholder.check({"id": 5, "instruction": "Q", "response": "Not applicable in the EU."}) is None
+
+
+def test_a_scan_of_an_empty_store_finds_nothing_and_says_so(store):
+    report_ = scan(store)
+    assert (report_.pairs, report_.counts, report(store)["flagged_pairs"]) == (0, {}, 0)
 
 
 def test_answers_cut_at_a_field_limit_are_truncated():
@@ -114,10 +119,15 @@ def test_bulk_actions_need_apply_and_are_undone_as_one_change(store, write, cli)
 def test_a_conflict_is_settled_by_keeping_one_answer(store, write):
     _store_with_defects(store, write)
     scan(store, ["conflict"])
-    first, second = [f["pair_id"] for f in findings(store, "conflict")]
-    assert for_pair(store, first)[0]["kind"] == "conflict"
+    found = findings(store, "conflict")
+    first, second = [f["pair_id"] for f in found]
+    assert for_pair(store, first)[0]["kind"] == "conflict" and count(store, "conflict") == 2
+    sides = conflict_sides(store, found[0])
+    assert [s["id"] for s in sides] == [found[0]["pair_id"], *found[0]["related"]] and sides[0]["response"]
     keep_in_conflict(store, [first], [first, second])
     assert store.scalar("SELECT status FROM pairs WHERE id = ?", [second]) == "rejected"
+    assert count(store, "conflict") == 1
+    assert {s["id"]: s["status"] for s in conflict_sides(store, found[0])} == {first: "new", second: "rejected"}
     assert store.scalar("SELECT status FROM pairs WHERE id = ?", [first]) == "new"
     assert keep_in_conflict(store, [first, second], [first, second])["changed"] == 0   # both kept: nothing rejected
 

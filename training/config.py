@@ -53,7 +53,7 @@ class TrainConfig:
     precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS, label="Precision")
     gradient_checkpointing: bool = option(False, "Recompute activations in the backward pass: about 30% slower,"
                                                  " far less memory (for models that do not fit otherwise).",
-      label="Gradient checkpointing")
+                                          label="Gradient checkpointing")
     num_processes: int = option(1, "Processes to train in (data parallel through `accelerate launch`: one per GPU;"
                                    " on a CPU, gloo processes).", label="Processes")
     fsdp: bool = option(False, "Shard the model's weights across the processes (FSDP) instead of copying them (DDP).",

@@ -80,11 +80,6 @@ class Decision:
     why: str       # one line for the import's summary
 
 
-def primary_and_fallback(label: str) -> tuple[str, str | None]:
-    first, _, second = label.partition("+")
-    return first, second or None
-
-
 def check(name: str) -> str:
     """An --encoding the user gave, as a codec name Python knows; a clear error otherwise."""
     try:

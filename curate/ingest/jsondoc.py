@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from curate.ingest import textio
 from curate.ingest.textio import FileRefused, Item, decode_all, excerpt, parse_json, text_problem
 
 IsRecord = Callable[[dict], bool]
 _NEWLINE = re.compile("\n")
 _WS = " \t\r\n"
+MAX_DOCUMENT_BYTES = 4 << 30   # a document is read whole (its text and line starts in memory); JSON lines stream
 
 
 class _Text:
@@ -45,9 +45,10 @@ class _Text:
 
 def read_json(path: Path, encoding: str, is_record: IsRecord, records: str | None = None) -> Iterator[Item]:
     """Items for every record in a JSON document (see the module docstring)."""
+    size = path.stat().st_size
+    if size > MAX_DOCUMENT_BYTES:
+        raise FileRefused(f"JSON document is {size / 2**20:.0f} MiB; convert it to JSON lines")
     raw = path.read_bytes()
-    if len(raw) > 64 * textio.MAX_RECORD_BYTES * 8:
-        raise FileRefused(f"JSON document is {len(raw) / 2**20:.0f} MiB; convert it to JSON lines")
     doc = _Text(decode_all(raw, encoding).lstrip("\ufeff"))
     pos = doc.skip(0)
     if pos >= len(doc.text):
@@ -226,7 +227,6 @@ def jsonl_item(n: int, line: str) -> Item:
         return Item(n, error=f"expected a JSON object, found {json_type(value)}", excerpt=excerpt(line))
     bad = first_text_problem(value)  # an escape such as \u0000 or \ud800 inside a string
     return Item(n, error=bad, excerpt=excerpt(line)) if bad else Item(n, value)
-
 
 
 def _lines_from(doc: _Text, pos: int) -> Iterator[Item]:

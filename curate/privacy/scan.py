@@ -55,7 +55,6 @@ def detector_for(store: Store, entities: list[str] | None = None, threshold: flo
     return Detector(entities, threshold, identifier_rules(store))
 
 
-
 def scan(store: Store, entities: list[str] | None = None, threshold: float = DEFAULT_THRESHOLD,
          show_progress: bool = False) -> ScanReport:
     """Look for personal data in every pair in play; the findings are stored as scan N."""

@@ -50,6 +50,22 @@ def findings(store: Store, kind: str | None = None, min_score: float = 0.0, limi
     return rows
 
 
+def count(store: Store, kind: str, min_score: float = 0.0) -> int:
+    """How many pairs in play have a finding of `kind` at `min_score` or more (what a bulk action takes)."""
+    return store.scalar(
+        "SELECT count(DISTINCT f.pair_id) FROM quality_findings f JOIN pairs p ON p.id = f.pair_id"
+        f" WHERE f.scan_id = ? AND f.kind = ? AND f.score >= ? AND {status_not_in(RETIRED)}",
+        [_scan_id(store), kind, min_score])
+
+
+def conflict_sides(store: Store, finding: dict, most: int = 3) -> list[dict]:
+    """A conflict's answers side by side: the pair found and the pairs it conflicts with (at most
+    `most`), each with its answer and status (a side already rejected shows as such)."""
+    ids = [finding["pair_id"], *finding["related"]][:most]
+    rows = {r["id"]: r for r in store.rows("SELECT id, response, status FROM pairs WHERE list_contains(?, id)", [ids])}
+    return [rows[i] for i in ids if i in rows]
+
+
 def report(store: Store) -> dict:
     """Counts of the latest scan's findings by kind, and by kind and source."""
     scan_id = _scan_id(store)

@@ -22,7 +22,6 @@ from curate.store import Store
 
 TEXT_CHECKS = {"placeholder": placeholder.check, "garbled": garbled.check, "non_answer": non_answer.check,
                "ungrounded": ungrounded.check}
-SET_CHECKS = ("truncated", "conflict", "misaligned")
 GATHERED = ("duplicate", "pii", "contaminated")
 KINDS = ("misaligned", "non_answer", "truncated", "garbled", "conflict", "placeholder", "ungrounded", *GATHERED)
 NEEDS_EMBEDDINGS = ("conflict", "misaligned")
@@ -92,9 +91,10 @@ def scan(store: Store, kinds: list[str] | None = None, show_progress: bool = Fal
                 "INSERT INTO quality_scans (kinds, thresholds, pairs_scanned, counts, job_id) VALUES (?, ?, ?, ?, ?)"
                 " RETURNING id", [json.dumps(kinds), json.dumps(thresholds), len(pairs), json.dumps(counts),
                                   job.id]).fetchone()[0]
-            con.executemany("INSERT INTO quality_findings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            [(scan_id, f.pair_id, f.kind, f.score, f.detail, json.dumps(f.related) if f.related
-                              else None, f.check, f.model) for f in findings])
+            if findings:
+                con.executemany("INSERT INTO quality_findings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                [(scan_id, f.pair_id, f.kind, f.score, f.detail, json.dumps(f.related) if f.related
+                                  else None, f.check, f.model) for f in findings])
         report = ScanReport(scan_id, len(pairs), counts, len({f.pair_id for f in findings}), notes)
         job.result = {"scan": scan_id, "counts": counts, "flagged_pairs": report.flagged_pairs}
     return report

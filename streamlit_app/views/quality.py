@@ -2,7 +2,7 @@ import streamlit as st
 
 from curate.errors import TuneloopError
 from curate.pairs.changes import changes_frame, undo_change
-from curate.quality.findings import ACTIONS, act, findings, keep_in_conflict, latest_scan, report
+from curate.quality.findings import ACTIONS, act, conflict_sides, count, findings, keep_in_conflict, latest_scan, report
 from curate.quality.scan import KINDS, scan
 from streamlit_app.common import get_store, require
 from streamlit_app.render import escape_markdown
@@ -35,25 +35,22 @@ kind = left.selectbox("Kind", kinds, format_func=lambda k: f"{k.replace('_', ' '
 min_score = right.slider("From score", 0.0, 1.0, 0.8 if kind != "misaligned" else 0.5, 0.05,
                          help="How sure the check is; the surest findings come first.")
 shown = findings(store, kind, min_score, limit=20)
-total = len(findings(store, kind, min_score))
+total = count(store, kind, min_score)
 
 if kind == "conflict":
     st.subheader("Conflicting answers, side by side")
     for f in shown[:8]:
-        group = [f["pair_id"], *f["related"]]
-        members = {g["pair_id"]: g for g in findings(store, "conflict", 0.0) if g["pair_id"] in group}
+        sides = conflict_sides(store, f)
         with st.container(border=True):
             st.markdown("**Q:** " + escape_markdown(f["instruction"]))
-            columns = st.columns(len(group[:3]))
             keep = []
-            for column, pid in zip(columns, group[:3]):
-                answer = members.get(pid, f)["response"] if pid in members else "(settled)"
-                column.caption(f"pair {pid}")
-                column.markdown(escape_markdown(answer[:600]))
-                if column.checkbox("keep", value=True, key=f"keep-{f['pair_id']}-{pid}"):
-                    keep.append(pid)
+            for column, side in zip(st.columns(len(sides)), sides):
+                column.caption(f"pair {side['id']} · {side['status']}")
+                column.markdown(escape_markdown(side["response"][:600]))
+                if column.checkbox("keep", value=True, key=f"keep-{f['pair_id']}-{side['id']}"):
+                    keep.append(side["id"])
             if st.button("Keep the checked answers, reject the others", key=f"settle-{f['pair_id']}"):
-                done = keep_in_conflict(store, keep, group, user["name"])
+                done = keep_in_conflict(store, keep, [s["id"] for s in sides], user["name"])
                 st.toast(f"rejected {done['changed']} pairs (change {done['change']})")
                 st.rerun()
 else:

@@ -23,6 +23,8 @@ def library_errors(fn):
             return fn(*args, **kwargs)
         except TuneloopError as exc:
             raise click.ClickException(str(exc)) from None
+        except click.exceptions.ClickException:   # the command's own one-line error: already said
+            raise
         except KeyboardInterrupt:
             click.echo("interrupted; what was committed is kept, and running the command again resumes it", err=True)
             raise SystemExit(130) from None

@@ -5,6 +5,7 @@ the figures they disagree on."""
 from __future__ import annotations
 
 import re
+from itertools import combinations
 
 import numpy as np
 
@@ -17,7 +18,6 @@ THRESHOLD = 0.6
 SAME_QUESTION = 0.95     # questions this alike (embedding cosine) ask the same thing
 AGREEING = 0.6           # answers at least this alike agree (paraphrases)
 CONTAINED = 0.8          # or when this share of the shorter answer's words is in the longer (one says more)
-BLOCK = 1024             # question rows compared at a time (memory: BLOCK × pairs floats)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 
@@ -60,21 +60,20 @@ def _contained(a: str, b: str) -> float:
 
 
 def _twins(pairs: list[dict], questions: np.ndarray):
-    """(i, j, similarity) for pairs whose questions are the same once normalized, or this alike."""
+    """(i, j, similarity) for pairs whose questions are the same once normalized (as the duplicate
+    shingles see them), or this alike in meaning (curate.dedupe.find.similar_pairs)."""
+    from curate.dedupe.find import similar_pairs
+    from curate.dedupe.minhash import normalize_text
+
     seen = set()
     by_text: dict[str, list[int]] = {}
     for i, p in enumerate(pairs):
-        by_text.setdefault(" ".join(re.findall(r"\w+", (p["instruction"] or "").lower())), []).append(i)
+        by_text.setdefault(normalize_text(p["instruction"] or ""), []).append(i)
     for members in by_text.values():
-        for a in range(len(members)):
-            for b in range(a + 1, len(members)):
-                seen.add((members[a], members[b]))
-                yield members[a], members[b], 1.0
-    for start in range(0, len(pairs), BLOCK):
-        sims = questions[start:start + BLOCK] @ questions.T
-        rows, cols = np.nonzero(sims >= SAME_QUESTION)
-        for r, c in zip(rows, cols):
-            i = start + int(r)
-            if i < c and (i, int(c)) not in seen:
-                seen.add((i, int(c)))
-                yield i, int(c), float(sims[r, c])
+        for pair in combinations(members, 2):
+            seen.add(pair)
+            yield *pair, 1.0
+    edges, sims = similar_pairs(questions, SAME_QUESTION)
+    for (i, j), same in zip(edges.tolist(), sims.tolist()):
+        if (i, j) not in seen:
+            yield i, j, same

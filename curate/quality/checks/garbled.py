@@ -32,8 +32,7 @@ def _garbled(text: str) -> tuple[float, str] | None:
         return 0.9, "replacement characters (\ufffd): bytes were lost in a decode"
     fixed = ftfy.fix_encoding(text)
     if fixed != text:
-        at = next(i for i, (a, b) in enumerate(zip(text, fixed)) if a != b) if any(
-            a != b for a, b in zip(text, fixed)) else 0
+        at = next((i for i, (a, b) in enumerate(zip(text, fixed)) if a != b), 0)
         return 0.95, f"mojibake: {text[max(0, at - 10):at + 20]!r} reads {fixed[max(0, at - 10):at + 20]!r}"
     entities = _ENTITY.findall(text)
     if entities and html.unescape(text) != text:
