@@ -48,7 +48,7 @@ def shortcut_keys(values: list) -> dict:
 
 def config_form(cls, names: list[str], values: dict | None = None, columns: int = 3) -> dict:
     """Widgets for some fields of a config dataclass (inside a form), labelled and explained by the
-    fields' own help; returns {field: value}. Empty text means the field's default (None or "")."""
+    fields' own help; returns {field: value}. An empty box means the field's default (None or "")."""
     import streamlit as st
 
     from curate.options import options
@@ -63,8 +63,8 @@ def config_form(cls, names: list[str], values: dict | None = None, columns: int 
             out[name] = col.selectbox(label, o.choices, index=list(o.choices).index(value), help=o.help)
         elif o.type is bool:
             out[name] = col.toggle(label, value=bool(value), help=o.help)
-        elif o.type in (int, float) and value is not None:
-            out[name] = col.number_input(label, value=o.type(value), help=o.help,
+        elif o.type in (int, float):   # an empty box is the default None; never free text to parse
+            out[name] = col.number_input(label, value=None if value is None else o.type(value), help=o.help,
                                          **({"step": 1} if o.type is int else {"format": "%g"}))
         else:
             text = col.text_input(label, value="" if value is None else str(value), help=o.help)

@@ -342,6 +342,8 @@ def test_datasets_and_train_pages(app, db_path, tiny_model_dir, tmp_path, monkey
     store = Store(db_path)
     app.switch_page("views/datasets.py").run()
     assert not app.exception and app.info[0].value == "No dataset version yet."
+    budget = [n for n in app.number_input if n.label == "Choose at most (pairs)"][0]
+    assert budget.value is None   # a number box, empty for "every approved pair": no free text to mistype
     app.text_input[0].set_value("v0")
     [b for b in app.button if b.label == "Build version"][0].click().run()  # nothing approved yet
     assert "no approved pairs" in app.error[0].value
