@@ -94,6 +94,17 @@ def build(store, name: str, workdir: Path, **options) -> dict:
     return report
 
 
+def print_compared(result: dict, labels: dict[str, str]) -> None:
+    """evals.compare's summary, each model spec shown by its label ({label: spec})."""
+    from evals.compare import summary_lines
+
+    print()
+    for line in summary_lines(result):
+        for label, spec in sorted(labels.items(), key=lambda item: -len(item[1])):   # run:10 before run:1
+            line = line.replace(spec, label)
+        print(line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=100, help="LoRA steps per fine-tune (the same for each)")
@@ -113,7 +124,7 @@ def main() -> None:
     from curate.pairs.status import FLAGGED, NEW, REJECTED, set_status, status_in
     from curate.store import Store
     from evals.bench.tasks import import_benchmarks
-    from evals.compare import compare, summary_lines
+    from evals.compare import compare
     from evals.domain import evaluate_domain
     from training.runs import flag_hardest
 
@@ -184,13 +195,8 @@ def main() -> None:
                "against_uncurated": compare(store, "frozen", [models["(b) uncurated"], models["(c) curated"],
                                                               models["(d) iteration 2"],
                                                               models["(e) selected by score"]])}
-    names = {v: k for k, v in models.items()}
     for key in ("against_base", "against_uncurated"):
-        print()
-        for line in summary_lines(results[key]):
-            for spec, label in names.items():
-                line = line.replace(spec, label)
-            print(line)
+        print_compared(results[key], models)
     say(f"done in {time.perf_counter() - STARTED:.0f} s; store and runs in {workdir}")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2, default=str))

@@ -22,7 +22,7 @@ and the share of clean pairs flagged by anything. Baselines: IFD alone (the base
 instruction-following difficulty, the highest scores flagged at the defect rate) and the answer's
 length and punctuation alone (under 4 words, or no closing punctuation).
 
-    .venv/bin/python benchmarks/quality.py                # about 3 minutes (IFD: the base model's losses)
+    .venv/bin/python benchmarks/quality.py                # about 6 minutes on 2 cores (IFD: the base model's losses)
     .venv/bin/python benchmarks/quality.py --no-ifd       # about a minute
 """
 from __future__ import annotations

@@ -23,10 +23,21 @@ def domain_runs(store: Store):
                        " ORDER BY e.id DESC")
 
 
-def flagged_outputs(store: Store, eval_run_id: int, limit: int = 50):
-    return store.frame("SELECT o.pair_id, f.heuristic, f.detail, left(o.output, 200) AS output,"
-                       " f.nearest_pairs FROM output_flags f JOIN model_outputs o ON o.id = f.output_id"
-                       " WHERE o.eval_run_id = ? ORDER BY o.pair_id LIMIT ?", [eval_run_id, limit])
+def answers(store: Store, eval_run_id: int, limit: int = 200):
+    """An evaluation run's answers beside the references, with their scores and the error
+    heuristics' flags (empty when none)."""
+    return store.frame(
+        "SELECT coalesce(i.instruction, p.instruction) AS question, o.reference, o.output AS answer,"
+        " round(o.token_f1, 3) AS \"token F1\","
+        " coalesce((SELECT string_agg(f.heuristic, ', ') FROM output_flags f WHERE f.output_id = o.id), '') AS flags"
+        " FROM model_outputs o LEFT JOIN eval_set_items i ON i.id = o.eval_item_id"
+        " LEFT JOIN pairs p ON p.id = o.pair_id WHERE o.eval_run_id = ? ORDER BY o.id LIMIT ?", [eval_run_id, limit])
+
+
+def latest_evaluated_run(store: Store) -> int | None:
+    """The newest training run that has a domain evaluation (what a report is usually wanted for)."""
+    return store.scalar("SELECT max(TRY_CAST(replace(model, 'run:', '') AS BIGINT)) FROM eval_runs"
+                        " WHERE model LIKE 'run:%'")
 
 
 def benchmark_table(store: Store):

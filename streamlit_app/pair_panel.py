@@ -5,6 +5,7 @@ import streamlit as st
 from curate import rating
 from curate.errors import TuneloopError
 from curate.rating.screen import after_shown, pair_to_rate
+from curate.rating.settle import where_it_stands
 from streamlit_app.common import require
 from streamlit_app.render import escape_markdown, shortcut_keys
 
@@ -23,7 +24,7 @@ def _submit(store, user: dict, schema: dict, pair_id: int, question: str | None 
     try:
         rating.submit(store, user["id"], pair_id, answers)
         st.session_state.pop(f"answers-{pair_id}", None)
-        st.session_state["saved"] = f"Saved pair {pair_id}"
+        st.session_state["saved"] = f"Pair {pair_id}: {where_it_stands(store, pair_id)}"
     except TuneloopError as exc:
         st.session_state["error"] = escape_markdown(str(exc))
 

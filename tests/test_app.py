@@ -267,20 +267,21 @@ def test_an_annotator_cannot_review_or_manage_the_team(db_path, app):
 
 
 def test_from_the_seeded_store_to_approved_pairs_in_the_app(app, db_path):
-    """Solo: rate with the keyboard-first buttons, then approve by the rule on the Review page."""
+    """Solo: rate with the keyboard-first buttons; each verdict takes effect at once (k = 1)."""
     app.switch_page("views/rate.py").run()
     for _ in range(3):
         [b for b in app.button if b.label == "5"][0].click().run()
         [b for b in app.button if b.label.startswith("approve")][0].click().run()
+        assert app.toast[0].value.endswith(": approved")
     [b for b in app.button if b.label == "3"][0].click().run()
     [b for b in app.button if b.label.startswith("needs-edit")][0].click().run()
     assert not app.exception
     [b for b in app.button if b.label == "Undo last rating"][0].click().run()
     assert Store(db_path).scalar("SELECT count(DISTINCT pair_id) FROM current_ratings") == 3
+    assert Store(db_path).scalar("SELECT count(*) FROM pairs WHERE status = 'approved'") == 3
     app.switch_page("views/review.py").run()
     [b for b in app.button if b.label == "Save rule and approve"][0].click().run()
-    assert "approved 3 pairs" in app.success[0].value
-    assert Store(db_path).scalar("SELECT count(*) FROM pairs WHERE status = 'approved'") == 3
+    assert "approved 0 pairs" in app.success[0].value   # nothing waited for the rule
 
 
 def test_review_page_lists_a_model_judge_beside_the_annotators(app, db_path):
@@ -366,6 +367,8 @@ def test_evaluate_page(app, db_path):
     app.switch_page("views/evaluate.py").run()
     assert not app.exception and app.title[0].value == "Evaluate"
     assert [s.label for s in app.selectbox][:2] == ["Model", "Questions"]
+    [b for b in app.button if b.label == "Run benchmarks"][0].click().run()   # nothing imported yet
+    assert not app.exception and "Import the benchmarks first" in app.error[0].value
 
 
 def test_evaluate_page_compares_models_on_an_evaluation_set(app, db_path):
@@ -417,3 +420,6 @@ def test_blind_ab_from_the_evaluate_page_to_a_vote_on_the_rate_page(app, db_path
     app.switch_page("views/evaluate.py").run()
     studies = [d.value for d in app.dataframe if "B win rate" in d.value.columns][0]
     assert studies.loc[0, "votes"] == 1
+    shown = [d.value for d in app.dataframe if "reference" in d.value.columns][0]   # answers beside references
+    assert list(shown.columns) == ["question", "reference", "answer", "token F1", "flags"]
+    assert shown["answer"].str.startswith("tuned answer").all()   # the newest run first

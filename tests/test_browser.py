@@ -78,6 +78,9 @@ def test_keyboard_shortcuts_rate_in_a_real_browser(app_url, tmp_path):
         assert len({r["pair_id"] for r in stored}) == 5
         assert [r["value"] for r in stored if r["question"] == "quality"] == ["1", "2", "3", "4", "5"]
         assert all(r["value"] == "approve" for r in stored if r["question"] == "verdict")
+        # each verdict took effect at once (k = 1): approved where quality met the rule's 4
+        assert Store(db).scalar("SELECT list(status ORDER BY id) FROM pairs WHERE id IN"
+                                " (SELECT pair_id FROM current_ratings)") == ["new", "new", "new", "approved", "approved"]
         page.keyboard.press("u")  # undo the last one
         page.wait_for_function("document.body.innerText.includes('Took back your rating')", timeout=60_000)
         assert len({r["pair_id"] for r in ratings(db)}) == 4
@@ -127,15 +130,29 @@ def test_every_page_works_and_untrusted_text_stays_text(app_url, tmp_path):
 
         page.goto(url + "/rate")
         page.get_by_role("button", name="approve").wait_for(timeout=60_000)
-        for _ in range(5):
+        wait_idle(page)
+        # an edited answer approved is the version that is approved and built
+        page.get_by_label("Edited response").fill("An answer a person corrected in the browser.")
+        page.keyboard.press("Control+Enter")
+        wait_idle(page)
+        page.get_by_role("heading", name="Rate").click()   # out of the text box: keys are shortcuts again
+        page.keyboard.press("5")
+        page.locator("[data-testid='stBaseButton-primary']", has_text="5").first.wait_for(timeout=60_000)
+        wait_idle(page)
+        page.keyboard.press("a")
+        page.get_by_text("approved as edited").wait_for(timeout=60_000)
+        wait_idle(page)
+        for _ in range(4):
             rate_with_keys(page, 5)
         shot(page, "rate")
+        store = Store(db)
+        assert store.scalar("SELECT count(*) FROM pairs WHERE status = 'approved'") == 5   # at once, no rule to save
+        assert store.scalar("SELECT count(*) FROM pairs WHERE status = 'superseded'") == 1
 
         page.goto(url + "/review")
         page.get_by_role("button", name="Save rule and approve").click()
-        page.get_by_text("approved 5 pairs").wait_for(timeout=30_000)
+        page.get_by_text("approved 0 pairs").wait_for(timeout=30_000)
         shot(page, "review")
-        assert Store(db).scalar("SELECT count(*) FROM pairs WHERE status = 'approved'") == 5
 
         page.goto(url + "/datasets")
         page.get_by_role("textbox", name="Version name").fill("v1")
@@ -144,12 +161,15 @@ def test_every_page_works_and_untrusted_text_stays_text(app_url, tmp_path):
         wait_idle(page)
         shot(page, "datasets")
         assert Store(db).scalar("SELECT count(*) FROM dataset_items") == 5
+        assert Store(db).scalar("SELECT count(*) FROM dataset_items WHERE origin = 'edited' AND response ="
+                                " 'An answer a person corrected in the browser.'") == 1
 
         for name in ("generate", "diversity", "team", "train", "evaluate"):
             page.goto(f"{url}/{name}")
             page.get_by_role("heading", name=name.capitalize()).wait_for(timeout=60_000)
             wait_idle(page)
             assert not page.locator("[data-testid='stException']").count()
+            assert "Deploy" not in page.inner_text("body")   # client.toolbarMode minimal
             shot(page, name)
 
         # the injected text is on the Pairs page as text, and nothing in it ran

@@ -4,6 +4,7 @@ import datasets
 import pytest
 
 from curate.datasets.build import DatasetConfig, build_dataset
+from curate.errors import TuneloopError
 from evals.bench.run import model_fingerprint, run_benchmarks
 from evals.bench.tasks import convert_arc, convert_hellaswag, convert_mmlu, convert_truthfulqa, import_benchmarks
 
@@ -66,6 +67,14 @@ def test_a_local_mirror_scores_identically_to_lm_evals_own_task_fed_the_same_row
                                       bootstrap_iters=0)["results"]
     for metric in ("acc,none", "acc_norm,none"):
         assert round(results["arc_easy"][metric], 4) == round(results["local_arc_easy"][metric], 4)
+
+
+def test_benchmarks_not_imported_say_what_to_do_instead_of_asking_the_hub(store, tiny_model_dir, tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(TuneloopError, match="arc_easy: not imported.*tuneloop eval import-benchmark"):
+        run_benchmarks(store, str(tiny_model_dir), ["arc_easy"], limit=2, tasks_dir=tmp_path / "nothing")
+    assert store.scalar("SELECT count(*) FROM jobs") == 0   # stopped before any work began
 
 
 def test_results_are_stored_and_cached_by_model_fingerprint(store, tiny_model_dir, tmp_path):

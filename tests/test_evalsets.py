@@ -145,6 +145,6 @@ def test_a_pair_sent_back_and_edited_shows_before_and_after(cli, store):
                                   "response": "Hold the touch strip for five seconds, then choose Lumo in the app."})
     story = pair_story(store, 1)
     before, after = story["versions"]
-    assert (before["origin"], before["status"], after["origin"]) == ("extracted", "flagged", "edited")
+    assert (before["origin"], before["status"], after["origin"]) == ("extracted", "superseded", "edited")  # the edit replaces it
     assert after["response"].startswith("Hold the touch strip") and any(r["value"] == "2" for r in before["ratings"])
     assert "Hold the touch strip" in cli("loop", "history", "--pair", "2").output  # from either end

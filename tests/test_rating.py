@@ -178,20 +178,73 @@ def test_an_edited_response_becomes_a_new_pair_version(fifty):
     rating.undo_last(fifty, a)
     rating.undo_last(fifty, a)
     assert fifty.scalar("SELECT status FROM pairs WHERE origin = 'edited'") == "rejected"
+    assert fifty.scalar("SELECT status FROM pairs WHERE id = 3") == "new"   # back in the queue
 
 
 def test_approval_follows_the_rule(fifty):
     rating.set_rule(fifty, rating.ApprovalRule(min_ratings=2, min_quality=4.0))
     a, b = people(fifty, 2)
+    status = lambda i: fifty.scalar("SELECT status FROM pairs WHERE id = ?", [i])  # noqa: E731
     rating.submit(fifty, a, 1, {"quality": 5, "verdict": "approve"})
+    assert status(1) == "new"                                           # pending: one rating of two
     rating.submit(fifty, b, 1, {"quality": 4, "verdict": "approve"})   # mean 4.5, no reject → approved
+    assert status(1) == "approved"
     rating.submit(fifty, a, 2, {"quality": 5, "verdict": "approve"})
-    rating.submit(fifty, b, 2, {"quality": 5, "verdict": "reject"})    # a reject → not approved
+    rating.submit(fifty, b, 2, {"quality": 5, "verdict": "reject"})    # they disagree → Review decides
     rating.submit(fifty, a, 3, {"quality": 4, "verdict": "approve"})
     rating.submit(fifty, b, 3, {"quality": 3, "verdict": "approve"})   # mean 3.5 → not approved
     rating.submit(fifty, a, 4, {"quality": 5, "verdict": "approve"})   # one rating only → not approved
-    assert rating.approve(fifty) == 1
-    assert fifty.scalar("SELECT id FROM pairs WHERE status = 'approved'") == 1
+    rating.submit(fifty, a, 5, {"quality": 2, "verdict": "reject"})
+    rating.submit(fifty, b, 5, {"quality": 1, "verdict": "reject"})    # both reject → rejected
+    assert [status(i) for i in range(1, 6)] == ["approved", "new", "new", "new", "rejected"]
+    assert [d["id"] for d in rating.disagreements(fifty)] == [2]
+    assert rating.approve(fifty) == 0                                  # the rule was applied as they rated
+
+
+def test_with_one_rater_a_verdict_takes_effect_at_once_and_undo_takes_it_back(fifty):
+    [a] = people(fifty, 1)
+    status = lambda i: fifty.scalar("SELECT status FROM pairs WHERE id = ?", [i])  # noqa: E731
+    rating.submit(fifty, a, 1, {"quality": 1, "verdict": "reject"})
+    rating.submit(fifty, a, 2, {"quality": 5, "verdict": "approve"})
+    rating.submit(fifty, a, 3, {"quality": 3, "verdict": "approve"})   # below the rule's 4: not approved
+    assert [status(i) for i in (1, 2, 3)] == ["rejected", "approved", "new"]
+    assert rating.next_pair(fifty, a)["id"] not in (1, 2, 3)
+    rating.undo_last(fifty, a)
+    rating.undo_last(fifty, a)
+    rating.undo_last(fifty, a)
+    assert [status(i) for i in (1, 2, 3)] == ["new", "new", "new"]
+
+
+def test_an_approved_edit_is_what_the_dataset_gets(fifty, tiny_model_dir, tmp_path):
+    from curate.datasets.build import DatasetConfig, build_dataset
+
+    [a] = people(fifty, 1)
+    rating.submit(fifty, a, 7, {"quality": 5, "verdict": "approve", "response": "Answer seven, corrected."})
+    rating.submit(fifty, a, 8, {"quality": 5, "verdict": "approve"})
+    edit = fifty.one("SELECT id, status, parent_id FROM pairs WHERE origin = 'edited'")
+    assert edit["status"] == "approved" and edit["parent_id"] == 7
+    assert fifty.scalar("SELECT status FROM pairs WHERE id = 7") == "superseded"
+    build_dataset(fifty, DatasetConfig("v1", model=str(tiny_model_dir), max_length=64, test_size=0.0,
+                                       semantic_threshold=None), export_root=tmp_path)
+    built = {r["pair_id"]: r["response"] for r in fifty.rows("SELECT pair_id, response FROM dataset_items")}
+    assert built == {edit["id"]: "Answer seven, corrected.", 8: "answer number 7."}
+    rating.undo_last(fifty, a)   # pair 8
+    rating.undo_last(fifty, a)   # the edit: withdrawn, and the original back in the queue
+    assert fifty.scalar("SELECT status FROM pairs WHERE id = ?", [edit["id"]]) == "rejected"
+    assert fifty.scalar("SELECT status FROM pairs WHERE id = 7") == "new"
+
+
+def test_an_edit_approved_by_its_own_raters_supersedes_the_original(fifty):
+    rating.set_rule(fifty, rating.ApprovalRule(min_ratings=2, min_quality=4.0))
+    a, b, c = people(fifty, 3)
+    rating.submit(fifty, a, 4, {"quality": 2, "verdict": "needs-edit", "response": "A fixed answer."})
+    rating.submit(fifty, b, 4, {"quality": 2, "verdict": "needs-edit"})
+    edit = fifty.scalar("SELECT id FROM pairs WHERE origin = 'edited'")
+    assert fifty.scalar("SELECT status FROM pairs WHERE id = 4") == "superseded"
+    assert fifty.scalar("SELECT status FROM pairs WHERE id = ?", [edit]) == "new"   # the edit is rated in turn
+    rating.submit(fifty, b, edit, {"quality": 5, "verdict": "approve"})
+    rating.submit(fifty, c, edit, {"quality": 4, "verdict": "approve"})
+    assert fifty.scalar("SELECT status FROM pairs WHERE id = ?", [edit]) == "approved"
 
 
 def test_disagreements_go_to_review_and_a_reviewer_decides(fifty):
@@ -247,10 +300,11 @@ def test_export_and_import_for_annotation_outside_the_app(fifty, tmp_path, cli):
 
 
 def test_cli_approve_and_agreement(fifty, cli):
+    rating.set_rule(fifty, rating.ApprovalRule(min_ratings=3))
     a, b = people(fifty, 2)
     rating.submit(fifty, a, 1, {"quality": 5, "verdict": "approve"})
-    rating.submit(fifty, b, 1, {"quality": 4, "verdict": "approve"})
-    result = cli("approve", "--min-ratings", "2", "--min-quality", "4")
+    rating.submit(fifty, b, 1, {"quality": 4, "verdict": "approve"})   # pending: two of three
+    result = cli("approve", "--min-ratings", "2", "--min-quality", "4")   # the rule changed: applied again
     assert "approved 1 pairs" in result.output
     assert rating.get_rule(fifty).min_ratings == 2
     assert "Krippendorff's alpha" in cli("agreement").output

@@ -15,13 +15,19 @@ _RUN = ("SELECT r.*, j.state, j.pid, j.host, j.error, j.started_at, j.finished_a
 
 def runs_frame(store: Store):
     return store.frame(
-        "SELECT r.id, r.kind, coalesce(d.name, r.config->>'dataset') AS dataset, r.base_model,"
+        "SELECT r.id, r.kind, coalesce(d.name, r.config->>'dataset') AS dataset,"
+        # a model's name, not the path it was loaded from (…/SmolLM2-135M-Instruct.Q4_1.gguf → SmolLM2-135M-Instruct)
+        " regexp_replace(regexp_extract(r.base_model, '[^/]+$'), '([.]Q[0-9A-Za-z_]+)?[.]gguf$', '') AS base_model,"
         " coalesce(j.state, 'starting') AS state,"
         " r.config->>'lora' AS lora,"
         " r.metrics->>'steps' AS steps, r.metrics->>'tokens_per_s' AS tokens_per_s,"
         " r.metrics->>'final_eval_loss' AS final_eval_loss, j.started_at, j.finished_at, j.error"
         " FROM runs r LEFT JOIN jobs j ON j.id = r.job_id LEFT JOIN dataset_versions d ON d.id = r.dataset_version_id"
         " ORDER BY r.id DESC")
+
+
+def newest_run(store: Store) -> int | None:
+    return store.scalar("SELECT max(id) FROM runs")
 
 
 def get_run(store: Store, run_id: int) -> dict:

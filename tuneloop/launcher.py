@@ -24,6 +24,8 @@ def app_command(port: int = 8501, production: bool = False) -> list[str]:
         "--browser.gatherUsageStats", "false",
         # tables' own CSV download bypasses roles and the formula guard; pages offer their own
         "--client.disableDataExport", "true",
+        # no "Deploy" button or developer menu: the app is a product, not a script being written
+        "--client.toolbarMode", "minimal",
         # a team's users see that something failed, not the code: the traceback goes to the log
         *(["--client.showErrorDetails", "none"] if production else []),
     ]

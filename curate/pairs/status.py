@@ -8,8 +8,9 @@ APPROVED = "approved"    # by the approval rule or a reviewer: goes into dataset
 REJECTED = "rejected"    # by a reviewer, or a withdrawn edit
 DUPLICATE = "duplicate"  # another member of its duplicate cluster is kept
 REDACTED = "redacted"    # replaced by its version with personal data taken out (origin redacted)
-STATUSES = (NEW, FLAGGED, APPROVED, REJECTED, DUPLICATE, REDACTED)
-RETIRED = (DUPLICATE, REJECTED, REDACTED)   # out of play: not deduped, rated, generated from or measured
+SUPERSEDED = "superseded"  # replaced by a rater's edit of it (origin edited, parent_id this pair)
+STATUSES = (NEW, FLAGGED, APPROVED, REJECTED, DUPLICATE, REDACTED, SUPERSEDED)
+RETIRED = (DUPLICATE, REJECTED, REDACTED, SUPERSEDED)   # out of play: not deduped, rated, generated from or measured
 SETTLED = (*RETIRED, APPROVED)    # nothing left to rate
 
 

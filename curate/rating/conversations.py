@@ -17,7 +17,8 @@ from curate.pairs.status import to_rate
 from curate.privacy.placeholders import Placeholders
 from curate.privacy.scan import as_displayed
 from curate.rating.ratings import validate, write_answers
-from curate.rating.schema import get_schema
+from curate.rating.schema import get_rule, get_schema
+from curate.rating.settle import settle
 from curate.store import Store
 
 CONVERSATION_MARK = "_conversation"   # bookkeeping answer: rated as part of this conversation
@@ -90,9 +91,13 @@ def rate_conversation(store: Store, annotator_id: int, key: str, scores: dict[in
             raise TuneloopError(f"score every answer before the verdict ({len(missing)} not scored yet)")
         answers = {pair_id: validate(schema, {score_q["name"]: scores[pair_id], verdict_q["name"]: verdict})
                    for pair_id in convo["pair_ids"]}
-        with store.transaction():
-            return [write_answers(store, annotator_id, pair_id, {**clean, CONVERSATION_MARK: key})
-                    for pair_id, clean in answers.items()]
+        rule = get_rule(store)
+        with store.transaction() as con:
+            submissions = [write_answers(store, annotator_id, pair_id, {**clean, CONVERSATION_MARK: key})
+                           for pair_id, clean in answers.items()]
+            for pair_id in answers:
+                settle(con, pair_id, rule)
+            return submissions
 
 
 def conversations_left(store: Store, annotator_id: int) -> int:

@@ -9,7 +9,8 @@ from curate.errors import TuneloopError
 from curate.pairs.rows import insert_pairs, make_pair
 from curate.pairs.status import REJECTED, set_status
 from curate.rating.leases import lease
-from curate.rating.schema import get_schema
+from curate.rating.schema import get_rule, get_schema
+from curate.rating.settle import settle, unsettle
 from curate.store import Store
 
 
@@ -35,14 +36,16 @@ def validate(schema: dict, answers: dict) -> dict:
 
 
 def submit(store: Store, annotator_id: int, pair_id: int, answers: dict) -> int:
-    """Store one annotator's answers for a pair (append-only) and release its lease. An edited
-    response becomes a new pair (origin=edited) linked to this one. Returns the submission id."""
+    """Store one annotator's answers for a pair (append-only), release its lease, and settle the
+    pair under the team's rule at once (rating.settle). An edited response becomes a new pair
+    (origin=edited) linked to this one; approved, it takes the original's place. Returns the
+    submission id."""
     with store.connect():   # one turn at the file for the whole call
         return _submit(store, annotator_id, pair_id, answers)
 
 
 def _submit(store: Store, annotator_id: int, pair_id: int, answers: dict) -> int:
-    schema = get_schema(store)
+    schema, rule = get_schema(store), get_rule(store)
     clean = validate(schema, answers)
     pair = store.one("SELECT * FROM pairs WHERE id = ?", [pair_id])
     if pair is None:
@@ -51,7 +54,7 @@ def _submit(store: Store, annotator_id: int, pair_id: int, answers: dict) -> int
     for name in edited:
         if name in clean and clean[name].strip() == pair["response"].strip():
             del clean[name]  # unchanged: not an edit
-    with store.transaction():
+    with store.transaction() as con:
         submission = write_answers(store, annotator_id, pair_id, clean)
         for name in edited:
             if name in clean:
@@ -61,6 +64,7 @@ def _submit(store: Store, annotator_id: int, pair_id: int, answers: dict) -> int
                     system=pair["system"], topic=pair["topic"], source_id=pair["source_id"],
                     raw_log_id=pair["raw_log_id"], parent_id=pair_id,
                     lineage={"edited_by": annotator_id, "submission": submission})])
+        settle(con, pair_id, rule)
     return submission
 
 
@@ -82,7 +86,9 @@ def skip(store: Store, annotator_id: int, pair_id: int) -> None:
 
 def undo_last(store: Store, annotator_id: int) -> int | None:
     """Retract this annotator's last submission (its answers become NULL, an edit it made is
-    withdrawn) and give the pair back to them. Returns the pair id, or None if nothing to undo."""
+    withdrawn, the status it gave the pair taken back) and give the pair back to them. Returns the
+    pair id, or None if nothing to undo."""
+    rule = get_rule(store)
     with store.transaction() as con:
         last = con.execute("SELECT submission_id, pair_id FROM current_ratings WHERE annotator_id = ?"
                            " ORDER BY submission_id DESC LIMIT 1", [annotator_id]).fetchone()
@@ -99,6 +105,7 @@ def undo_last(store: Store, annotator_id: int) -> int | None:
             "SELECT id FROM pairs WHERE origin = 'edited' AND parent_id = ? AND lineage->>'submission' = ?",
             [pair_id, str(submission)]).fetchall()]
         set_status(con, withdrawn, REJECTED)
+        unsettle(con, pair_id, rule)
         lease(con, pair_id, annotator_id)
     return pair_id
 

@@ -3,9 +3,10 @@ approval rule."""
 from __future__ import annotations
 
 from curate.errors import TuneloopError
-from curate.pairs.status import APPROVED, DUPLICATE, REJECTED, set_status, status_not_in, to_rate
+from curate.pairs.status import APPROVED, DUPLICATE, REJECTED, RETIRED, SUPERSEDED, set_status, status_not_in, to_rate
 from curate.rating.queue import DISAGREEMENT
 from curate.rating.schema import ApprovalRule, get_rule
+from curate.rating.settle import approve_pair
 from curate.store import Store
 
 DECISIONS = ("approve", "reject")
@@ -40,7 +41,10 @@ def review(store: Store, reviewer: dict, pair_id: int, decision: str, note: str 
     with store.transaction() as con:
         con.execute("INSERT INTO reviews (pair_id, reviewer_id, decision, note) VALUES (?, ?, ?, ?)",
                     [pair_id, reviewer["id"], decision, note])
-        set_status(con, [pair_id], APPROVED if decision == "approve" else REJECTED)
+        if decision == "approve":
+            approve_pair(con, pair_id)
+        else:
+            set_status(con, [pair_id], REJECTED)
 
 
 def approve(store: Store, rule: ApprovalRule | None = None) -> int:
@@ -56,4 +60,7 @@ def approve(store: Store, rule: ApprovalRule | None = None) -> int:
                AND count(*) FILTER (WHERE r.question = 'verdict' AND r.value = 'reject') = 0""",
             [rule.min_ratings, rule.min_quality]).fetchall()]
         set_status(con, ids, APPROVED)
+        parents = [r[0] for r in con.execute("SELECT parent_id FROM pairs WHERE list_contains(?, id)"
+                                              " AND origin = 'edited' AND parent_id IS NOT NULL", [ids]).fetchall()]
+        set_status(con, parents, SUPERSEDED, unless=RETIRED)   # an approved edit takes its original's place
     return len(ids)

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from curate.errors import TuneloopError
+from curate.lm.resolve import offline
 from curate.store import Store
 from evals.bench.tasks import LOCAL_PREFIX, default_tasks_dir, resolve_tasks
 
@@ -29,13 +30,21 @@ def model_fingerprint(model) -> str:
     return digest.hexdigest()[:16]
 
 
+def _not_imported(tasks: list[str]) -> str:
+    return (f"{', '.join(tasks)}: not imported, and their data would come from the Hugging Face hub, which"
+            " cannot be reached. Import the benchmarks first: tuneloop eval import-benchmark <folder with"
+            " arc_easy/, hellaswag/, mmlu/, truthfulqa/>")
+
+
 def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit: int | float | None = None,
                    num_fewshot: int | None = None, tasks_dir: str | Path | None = None,
                    log_samples: bool = False, device: str | None = None, precision: str | None = None,
-                   backend: str = "auto") -> dict:
+                   backend: str = "auto", local_only: bool = False) -> dict:
     """Evaluate a model on benchmark tasks, on `device` in `precision` (curate.lm.device), through
     our HF model or lm-eval's own vllm model (`backend`, curate.lm.vllm_engine); the precision and
-    a vllm backend are part of the cached result's key. Results stored and returned by task and metric."""
+    a vllm backend are part of the cached result's key. Results stored and returned by task and metric.
+    A task not imported (evals.bench.tasks) comes from the hub, unless offline or `local_only`: then
+    the error says to import it."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -45,6 +54,9 @@ def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit
 
     tasks_dir = Path(tasks_dir or default_tasks_dir(store))
     resolved_tasks = resolve_tasks(tasks, tasks_dir)
+    online = [t for t in resolved_tasks if not t.startswith(LOCAL_PREFIX)]
+    if online and (local_only or offline()):
+        raise TuneloopError(_not_imported(online))
     placement = resolve(device, precision)
     inference = choose_backend(backend, placement.device)
     if inference == "openai":
@@ -67,8 +79,13 @@ def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit
         # local mirrors include lm-eval's YAMLs by path: no need to index lm-eval's thousands of tasks
         manager = TaskManager(include_path=str(tasks_dir) if tasks_dir.exists() else None,
                               include_defaults=not all_local)
-        results = lm_eval.simple_evaluate(model=lm, tasks=resolved_tasks, num_fewshot=num_fewshot, limit=limit,
-                                          task_manager=manager, log_samples=log_samples, bootstrap_iters=1000)
+        try:
+            results = lm_eval.simple_evaluate(model=lm, tasks=resolved_tasks, num_fewshot=num_fewshot, limit=limit,
+                                              task_manager=manager, log_samples=log_samples, bootstrap_iters=1000)
+        except OSError as exc:   # the hub out of reach (requests' and the hub's errors are OSErrors)
+            if not online:
+                raise
+            raise TuneloopError(_not_imported(online) + f" ({type(exc).__name__})") from None
         rows = []
         for task, metrics in results["results"].items():
             for key, value in metrics.items():

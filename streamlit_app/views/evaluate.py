@@ -8,12 +8,12 @@ from curate.lm.device import DEVICE_HELP, PRECISION_HELP, PRECISIONS
 from curate.lm.resolve import model_choices
 from evals.ab import create_study
 from evals.bench.run import run_benchmarks
-from evals.bench.tasks import TASKS
+from evals.bench.tasks import TASKS, default_tasks_dir, import_benchmarks
 from evals.compare import compare, evaluated_models, tables
 from evals.domain import evaluate_domain
 from evals.loop import history, history_frame
 from evals.report import render, report_data
-from evals.results import ab_table, benchmark_table, domain_runs, flagged_outputs, question_sets
+from evals.results import ab_table, answers, benchmark_table, domain_runs, latest_evaluated_run, question_sets
 from streamlit_app.common import get_store, require
 from streamlit_app.render import escape_markdown
 from training.runs import runs_frame
@@ -47,6 +47,14 @@ with st.form("domain"):
         except TuneloopError as exc:
             st.error(escape_markdown(str(exc)))
 
+with st.expander("Import benchmark files (needed once, before running benchmarks offline)"):
+    folder = st.text_input("Folder with arc_easy/, hellaswag/, mmlu/, truthfulqa/", key="bench-folder")
+    if st.button("Import benchmarks", disabled=not folder):
+        try:
+            st.success("Imported: " + ", ".join(import_benchmarks(folder, default_tasks_dir(store))))
+        except (TuneloopError, OSError) as exc:
+            st.error(escape_markdown(str(exc)))
+
 with st.form("bench"):
     st.subheader("Benchmarks (lm-eval)")
     left, middle, right = st.columns(3)
@@ -60,7 +68,7 @@ with st.form("bench"):
         try:
             with st.spinner("Running lm-eval…"):
                 run_benchmarks(store, models[bench_model], tasks, int(bench_limit),
-                               device=bench_device, precision=bench_precision)
+                               device=bench_device, precision=bench_precision, local_only=True)
         except TuneloopError as exc:
             st.error(escape_markdown(str(exc)))
 
@@ -92,8 +100,10 @@ evals = domain_runs(store)
 if not evals.empty:
     st.subheader("Domain runs")
     st.dataframe(evals, hide_index=True, width="stretch")
-    chosen = st.selectbox("Flagged outputs of", evals["id"].tolist())
-    st.dataframe(flagged_outputs(store, chosen), hide_index=True, width="stretch")
+    chosen = st.selectbox("Answers of", evals["id"].tolist(),
+                          format_func=lambda i: f"eval run {i} · {evals.set_index('id').loc[i, 'model']}")
+    st.caption("The model's answers beside the references, with the error heuristics' flags.")
+    st.dataframe(answers(store, chosen), hide_index=True, width="stretch")
     st.subheader("Blind A/B")
     with st.form("ab"):
         left, right = st.columns(2)
@@ -110,6 +120,8 @@ if not evals.empty:
     if not studies.empty:
         st.dataframe(studies, hide_index=True, width="stretch")
 if not runs.empty:
-    run_id = st.selectbox("Report for run", runs["id"].tolist())
+    run_ids = runs["id"].tolist()
+    latest = latest_evaluated_run(store)
+    run_id = st.selectbox("Report for run", run_ids, index=run_ids.index(latest) if latest in run_ids else 0)
     st.download_button("Download HTML report", render(report_data(store, run_id)), file_name=f"report-run-{run_id}.html",
                        mime="text/html")

@@ -2,11 +2,12 @@ import streamlit as st
 
 from curate.datasets.preferences import preference_versions_frame
 from curate.datasets.versions import versions_frame
+from curate.lm.resolve import model_choices
 from streamlit_app.common import get_store, require
 from streamlit_app.render import config_form
 from training.background import launch, log_tail, stop
 from training.config import METHODS, TrainConfig, help_text
-from training.runs import curve, flag_hardest, get_run, hardest, runs_frame
+from training.runs import curve, flag_hardest, get_run, hardest, newest_run, runs_frame
 
 store = get_store()
 require("approve")
@@ -20,7 +21,9 @@ if versions.empty:
 with st.form("train"):
     dataset = st.selectbox("Dataset version" if method == "sft" else "Preference version", versions["name"].tolist(),
                            help=help_text()["dataset"])
-    values = config_form(TrainConfig, ["model", "lora", "max_steps", "epochs", "batch_size", "lr", "device",
+    models = model_choices(store)
+    base = st.selectbox("Base model", list(models), help=help_text()["model"])
+    values = config_form(TrainConfig, ["lora", "max_steps", "epochs", "batch_size", "lr", "device",
                                        "precision"] + (["beta", "max_length"] if method == "dpo" else []),
                          {"lora": True, "max_steps": 200})
     with st.expander("More options"):
@@ -29,23 +32,30 @@ with st.form("train"):
                                             "group_by_length", "threads", "gradient_checkpointing", "qlora",
                                             "num_processes", "fsdp"])
     if st.form_submit_button("Start training", type="primary"):
-        started = launch(store, TrainConfig(dataset=dataset, method=method, **values))
+        started = launch(store, TrainConfig(dataset=dataset, method=method, model=models[base], **values))
         st.session_state["launched"] = started
+        st.session_state["follow_after"] = newest_run(store)   # show the new run once it appears
         st.success(f"started (process {started['pid']}); the run appears below in a moment")
 if "launched" in st.session_state and (text := log_tail(st.session_state["launched"]["log"])):
     with st.expander("Output of the last run started here"):
         st.code(text, language=None)
 
-runs = runs_frame(store)
-if runs.empty:
+if runs_frame(store).empty and "launched" not in st.session_state:
     st.stop()
 
 
 @st.fragment(run_every=5)
 def live() -> None:
     runs = runs_frame(store)
+    if runs.empty:
+        st.info("The run is starting…")
+        return
     st.dataframe(runs, hide_index=True, width="stretch")
-    run_id = st.selectbox("Run", runs["id"].tolist(), key="run")
+    ids = runs["id"].tolist()
+    if "follow_after" in st.session_state and ids[0] != st.session_state["follow_after"]:
+        st.session_state["run"] = ids[0]   # the run just started, once it exists
+        del st.session_state["follow_after"]
+    run_id = st.selectbox("Run", ids, key="run")
     run = get_run(store, run_id)
     points = curve(store, run_id)
     if not points.empty:
