@@ -27,6 +27,20 @@ def diff_markdown(segments: list[tuple[str, str]]) -> str:
     return " ".join(out)
 
 
+def plural(n: int, noun: str) -> str:
+    """"1 pair", "2 pairs", "1,204 pairs"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def highlight_markdown(text: str, term: str | None) -> str:
+    """Text as markdown shows it as written, with every case-insensitive match of `term` marked."""
+    if not term:
+        return escape_markdown(text)
+    parts = re.split(f"({re.escape(term)})", text, flags=re.IGNORECASE)
+    return "".join(f":orange-background[{escape_markdown(p)}]" if i % 2 else escape_markdown(p)
+                   for i, p in enumerate(parts) if p)
+
+
 RESERVED_KEYS = {"C", "R", "S", "U"}  # Streamlit keeps C and R; S skips and U undoes on the Rate page
 
 

@@ -91,6 +91,38 @@ def test_pairs_page_searches_and_filters(app):
     assert app.caption[0].value.startswith("0 pairs")
 
 
+def test_pairs_page_opens_edits_and_bulk_rejects_a_filtered_set_then_undoes_it(app, db_path):
+    store = Store(db_path)
+    app.switch_page("views/pairs.py").run()
+    app.text_input[0].set_value("warranty").run()
+    found = store.rows("SELECT id, status FROM pairs WHERE contains(lower(instruction || response), 'warranty')")
+    pair_id = found[0]["id"]
+    [n for n in app.number_input if n.label == "Open pair number"][0].set_value(pair_id).run()
+    assert not app.exception and app.subheader[0].value == f"Pair {pair_id} · new"
+    assert any(":orange-background[" in m.value for m in app.markdown)   # the search term highlighted
+    [t for t in app.text_area if t.label == "Response"][0].set_value("Two years, parts and labour.")
+    [b for b in app.button if b.label == "Save the edit"][0].click().run()
+    new_id = store.scalar("SELECT id FROM pairs WHERE parent_id = ? AND origin = 'edited'", [pair_id])
+    assert f"saved as pair {new_id}" in app.success[0].value
+    assert store.scalar("SELECT status FROM pairs WHERE id = ?", [pair_id]) == "superseded"
+
+    [r for r in app.radio if r.label == "Which pairs"][0].set_value("matching").run()
+    [s for s in app.selectbox if s.label == "New status"][0].set_value("rejected").run()
+    button = [b for b in app.button if b.label.startswith("Change ")][0]
+    assert button.disabled   # not before the confirmation
+    [c for c in app.checkbox if c.label.startswith("Yes, make")][0].check().run()
+    [b for b in app.button if b.label.startswith("Change ")][0].click().run()
+    matching = store.scalar("SELECT count(*) FROM pairs WHERE contains(lower(instruction || response), 'warranty')")
+    assert store.scalar("SELECT count(*) FROM pairs WHERE contains(lower(instruction || response), 'warranty')"
+                        " AND status = 'rejected'") == matching
+    [b for b in app.button if b.label.startswith("Undo change")][0].click().run()
+    assert not app.exception and "undone" in app.success[-1].value
+    assert store.rows("SELECT id, status FROM pairs WHERE list_contains(?, id) ORDER BY id",
+                      [[r["id"] for r in found]]) == sorted(
+        [{"id": r["id"], "status": "superseded" if r["id"] == pair_id else r["status"]} for r in found],
+        key=lambda r: r["id"])
+
+
 def test_app_and_cli_write_the_same_store_at_the_same_time(app, db_path, tmp_path):
     big = tmp_path / "big.jsonl"
     big.write_text("".join(json.dumps({"question": f"cli question {i}", "answer": f"a {i}"}) + "\n"
@@ -145,12 +177,20 @@ def test_dedupe_page_resolves_a_cluster(app, db_path):
     assert not app.exception
     assert "proposed clusters" in app.caption[0].value
     duplicates = store.scalar("SELECT count(*) FROM pairs WHERE status = 'duplicate'")
+    listed = [b for b in app.selectbox if b.label == "Cluster"][0].options
+    second = listed[1]
     [b for b in app.button if b.label.startswith("Keep the chosen pair")][0].click().run()
     assert not app.exception
     assert store.scalar("SELECT count(*) FROM pairs WHERE status = 'duplicate'") > duplicates
     assert store.scalar("SELECT count(*) FROM dup_clusters WHERE state = 'resolved'") == 1
-    [b for b in app.button if b.label.startswith("Accept all")][0].click().run()
+    shown = [b for b in app.selectbox if b.label == "Cluster"][0].value
+    assert shown == int(second.split(":")[0].lstrip("#"))   # on to the next cluster, not back to the first
+    proposed = store.scalar("SELECT count(*) FROM dup_clusters WHERE state = 'proposed'")
+    [b for b in app.button if b.label == "Yes, accept them all"][0].click().run()   # inside the confirmation
     assert store.scalar("SELECT count(*) FROM dup_clusters WHERE state = 'proposed'") == 0
+    assert f"accepted {proposed} clusters" in app.success[0].value
+    [b for b in app.button if b.label.startswith("Undo accept all")][0].click().run()
+    assert store.scalar("SELECT count(*) FROM dup_clusters WHERE state = 'proposed'") == proposed   # one action
 
 
 def test_dedupe_page_shows_text_as_text(app, db_path):

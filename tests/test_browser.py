@@ -2,6 +2,7 @@
 Screenshots of each page go to test-artifacts/ for a person to look at."""
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -113,8 +114,37 @@ def test_every_page_works_and_untrusted_text_stays_text(app_url, tmp_path):
         page.goto(url + "/pairs")
         page.get_by_label("Search instruction and response").fill("night mode")
         page.keyboard.press("Enter")
-        page.get_by_text("2 pairs match").wait_for(timeout=30_000)
+        page.get_by_text("2 pairs match ·").wait_for(timeout=30_000)
+        wait_idle(page)
         shot(page, "pairs")
+        # open a pair, edit it; then reject every pair the search matches, and undo that
+        store = Store(db)
+        page.get_by_label("Search instruction and response").fill("warranty")
+        page.keyboard.press("Enter")
+        wait_idle(page)
+        pair_id = store.scalar("SELECT min(id) FROM pairs WHERE contains(lower(instruction), 'warranty')")
+        page.get_by_role("spinbutton", name="Open pair number").fill(str(pair_id))
+        page.keyboard.press("Enter")
+        page.get_by_text(f"Pair {pair_id} · new").wait_for(timeout=30_000)
+        wait_idle(page)
+        page.get_by_label("Response", exact=True).fill("Two years, parts and labour, from the day it arrives.")
+        page.get_by_role("button", name="Save the edit").click()
+        page.get_by_text("saved as pair").wait_for(timeout=30_000)
+        wait_idle(page)
+        shot(page, "pairs-detail")
+        matching = store.rows("SELECT id, status FROM pairs WHERE contains(lower(instruction || response), 'warranty')")
+        page.get_by_text("Yes, make").click()
+        wait_idle(page)
+        page.get_by_role("button", name=re.compile("^Change ")).click()
+        page.get_by_text("changed (change").wait_for(timeout=30_000)
+        assert {r["status"] for r in store.rows("SELECT status FROM pairs WHERE list_contains(?, id)",
+                                                 [[r["id"] for r in matching]])} == {"rejected"}
+        wait_idle(page)
+        page.get_by_role("button", name=re.compile("^Undo change")).click()
+        page.get_by_text("undone:").wait_for(timeout=30_000)
+        shot(page, "pairs-bulk-undone")
+        assert store.rows("SELECT id, status FROM pairs WHERE list_contains(?, id) ORDER BY id",
+                          [[r["id"] for r in matching]]) == sorted(matching, key=lambda r: r["id"])
 
         page.goto(url + "/dedupe")
         page.get_by_text("Find duplicates").first.wait_for(timeout=60_000)
@@ -147,7 +177,7 @@ def test_every_page_works_and_untrusted_text_stays_text(app_url, tmp_path):
         shot(page, "rate")
         store = Store(db)
         assert store.scalar("SELECT count(*) FROM pairs WHERE status = 'approved'") == 5   # at once, no rule to save
-        assert store.scalar("SELECT count(*) FROM pairs WHERE status = 'superseded'") == 1
+        assert store.scalar("SELECT count(*) FROM pairs WHERE status = 'superseded'") == 2   # this edit, the Pairs page's
 
         page.goto(url + "/review")
         page.get_by_role("button", name="Save rule and approve").click()
@@ -176,7 +206,7 @@ def test_every_page_works_and_untrusted_text_stays_text(app_url, tmp_path):
         page.goto(url + "/pairs")
         page.get_by_label("Search instruction and response").fill("What about")
         page.keyboard.press("Enter")
-        page.get_by_text("1 pairs match").wait_for(timeout=30_000)
+        page.get_by_text("1 pair matches ·").wait_for(timeout=30_000)
         page.wait_for_timeout(1000)
         shot(page, "pairs-untrusted-text")
         assert page.evaluate("window.__xss") is None

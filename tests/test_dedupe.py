@@ -2,7 +2,17 @@ import json
 
 import pytest
 
-from curate.dedupe.decide import accept_all, cluster_members, clusters_frame, diff_segments, dismiss, reopen, resolve
+from curate.dedupe.decide import (
+    accept_all,
+    cluster_members,
+    clusters_frame,
+    diff_segments,
+    dismiss,
+    proposed_ids,
+    reopen,
+    reopen_all,
+    resolve,
+)
 from curate.dedupe.find import DedupeConfig, dedupe
 from curate.errors import TuneloopError
 from curate.ingest.importer import ingest
@@ -87,8 +97,12 @@ def test_dismiss_and_accept_all(pairs_store):
     [exact_id] = clusters_frame(pairs_store, "exact")[0]["id"]
     dismiss(pairs_store, exact_id)
     assert clusters_frame(pairs_store, "exact", "dismissed")[1] == 1
-    assert accept_all(pairs_store) == 1
+    proposed = proposed_ids(pairs_store)
+    assert accept_all(pairs_store, ids=proposed) == 1
     assert pairs_store.scalar("SELECT count(*) FROM pairs WHERE status = 'duplicate'") == 2
+    assert reopen_all(pairs_store, proposed) == 1   # the accept-all undone as one action
+    assert pairs_store.scalar("SELECT count(*) FROM pairs WHERE status = 'duplicate'") == 0
+    assert proposed_ids(pairs_store) == proposed
 
 
 def test_a_rerun_keeps_decisions_and_does_not_propose_distinct_pairs_again(pairs_store):

@@ -70,3 +70,15 @@ def test_search_filters_and_paginates_in_sql(store, write):
     assert search(store, text="question 1")[1] == 11      # 1 and 10–19
     _, total = search(store, origin="extracted", status="new")
     assert total == 25
+
+
+def test_search_ids_are_every_match_not_one_page(store, write):
+    from curate.pairs.search import search_ids
+
+    path = write("many.jsonl", "".join(json.dumps({"question": f"Lamp question {i}?", "answer": f"Answer {i}."}) + "\n"
+                                       for i in range(120)))
+    ingest(store, [path])
+    extract(store)
+    frame, total = search(store, "lamp", page_size=50)
+    ids = search_ids(store, "lamp")
+    assert len(frame) == 50 and len(ids) == total == 120 and ids == sorted(ids)

@@ -322,3 +322,28 @@ def test_the_schema_is_data_and_checked(fifty):
         rating.submit(fifty, a, 2, {"helpful": "maybe"})
     with pytest.raises(TuneloopError, match="type must be one of"):
         rating.set_schema(fifty, {"questions": [{"name": "x", "type": "slider"}]})
+
+
+def test_a_pair_in_full_and_a_reviewers_edit_that_takes_its_place(fifty):
+    from curate.pairs.changes import change_status
+    from curate.rating.detail import edit_pair, pair_detail
+
+    [a] = people(fifty, 1)
+    people(fifty, 1, "reviewer")
+    rating.submit(fifty, a, 5, {"quality": 5, "verdict": "approve"})
+    change_status(fifty, [5, 6], "flagged", "a test's bulk change", "rita")
+    shown = pair_detail(fifty, 5)
+    assert shown["instruction"] == "question 4?" and shown["status"] == "flagged"
+    assert [(r["annotator"], r["question"], r["value"]) for r in shown["ratings"]] == [
+        ("annotator0", "quality", "5"), ("annotator0", "verdict", "approve")]
+    assert [(c["from"], c["to"], c["by"]) for c in shown["changes"]] == [("approved", "flagged", "rita")]
+    with pytest.raises(TuneloopError, match="needs a reviewer"):
+        edit_pair(fifty, get_user(fifty, "annotator0"), 6, "question 5?", "better")
+    assert edit_pair(fifty, get_user(fifty, "reviewer0"), 6, "question 5?", "answer number 5.") == 6  # no change
+    new = edit_pair(fifty, get_user(fifty, "reviewer0"), 6, "question 5?", "A better answer five.")
+    assert fifty.one("SELECT status, origin, parent_id, lineage->>'via' AS via FROM pairs WHERE id = ?", [new]) == {
+        "status": "new", "origin": "edited", "parent_id": 6, "via": "pairs page"}
+    assert fifty.scalar("SELECT status FROM pairs WHERE id = 6") == "superseded"
+    assert pair_detail(fifty, 6)["edits"] == [new]
+    with pytest.raises(TuneloopError, match="exactly this text"):
+        edit_pair(fifty, get_user(fifty, "reviewer0"), 7, "question 5?", "A better answer five.")

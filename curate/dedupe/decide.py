@@ -62,13 +62,28 @@ def _restore(con, cluster_id: int) -> None:
     con.execute("UPDATE dup_members SET prev_status = NULL WHERE cluster_id = ?", [cluster_id])
 
 
-def accept_all(store: Store, method: str | None = None) -> int:
-    """Resolve every proposed cluster (of one method, or all) with its proposed keeper."""
-    ids = [r["id"] for r in store.rows(
+def proposed_ids(store: Store, method: str | None = None) -> list[int]:
+    """The clusters still proposed (of one method, or all)."""
+    return [r["id"] for r in store.rows(
         "SELECT id FROM dup_clusters WHERE state = 'proposed'" + (" AND method = ?" if method else "") + " ORDER BY id",
         [method] if method else [])]
-    for cluster_id in ids:
-        resolve(store, cluster_id)
+
+
+def accept_all(store: Store, method: str | None = None, ids: list[int] | None = None) -> int:
+    """Resolve every proposed cluster (of one method, or all; or the ones named) with its proposed
+    keeper, in one transaction. `reopen_all` with the same ids takes it back."""
+    ids = proposed_ids(store, method) if ids is None else ids
+    with store.transaction():
+        for cluster_id in ids:
+            resolve(store, cluster_id)
+    return len(ids)
+
+
+def reopen_all(store: Store, ids: list[int]) -> int:
+    """Undo the decisions on these clusters (an accept-all), in one transaction."""
+    with store.transaction():
+        for cluster_id in ids:
+            reopen(store, cluster_id)
     return len(ids)
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 from curate.store import Store
 
 
-def search(store: Store, text: str | None = None, origin: str | None = None, status: str | None = None,
-           source_id: int | None = None, page: int = 1, page_size: int = 50):
-    """One page of pairs matching the filters (paginated in SQL) and the total count."""
+def _where(text: str | None, origin: str | None, status: str | None, source_id: int | None) -> tuple[str, list]:
     where, params = [], []
     if text:   # a literal, case-insensitive substring: half the time of ILIKE with an ESCAPE clause at 1M pairs
         where.append("(contains(lower(p.instruction), lower(?)) OR contains(lower(p.response), lower(?)))")
@@ -15,7 +13,20 @@ def search(store: Store, text: str | None = None, origin: str | None = None, sta
         if value not in (None, ""):
             where.append(f"p.{column} = ?")
             params.append(value)
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    return (" WHERE " + " AND ".join(where)) if where else "", params
+
+
+def search_ids(store: Store, text: str | None = None, origin: str | None = None, status: str | None = None,
+               source_id: int | None = None) -> list[int]:
+    """Every pair matching the filters (for a bulk change over a filtered set)."""
+    clause, params = _where(text, origin, status, source_id)
+    return [r["id"] for r in store.rows(f"SELECT p.id FROM pairs p{clause} ORDER BY p.id", params)]
+
+
+def search(store: Store, text: str | None = None, origin: str | None = None, status: str | None = None,
+           source_id: int | None = None, page: int = 1, page_size: int = 50):
+    """One page of pairs matching the filters (paginated in SQL) and the total count."""
+    clause, params = _where(text, origin, status, source_id)
     page = max(1, page)
     with store.connect():   # one turn at the store for the count and the page
         total = store.scalar(f"SELECT count(*) FROM pairs p{clause}", params)

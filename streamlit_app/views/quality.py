@@ -1,9 +1,9 @@
 import streamlit as st
 
 from curate.errors import TuneloopError
-from curate.pairs.changes import changes_frame, undo_change
 from curate.quality.findings import ACTIONS, act, conflict_sides, count, findings, keep_in_conflict, latest_scan, report
 from curate.quality.scan import KINDS, scan
+from streamlit_app import changes_panel
 from streamlit_app.common import get_store, require
 from streamlit_app.render import escape_markdown
 
@@ -75,14 +75,4 @@ if st.button(f"{action.capitalize()} {total:,} pairs", disabled=not (confirm and
     except TuneloopError as exc:
         st.error(escape_markdown(str(exc)))
 
-recent = changes_frame(store, 5)
-if not recent.empty:
-    st.subheader("Recent changes")
-    st.dataframe(recent.rename(columns={"id": "change", "reason": "what", "status": "to", "actor": "by",
-                                        "pairs": "pairs", "created_at": "when", "undone_at": "undone"}),
-                 hide_index=True, width="stretch")
-    open_changes = recent[recent["undone_at"].isna()]["id"].tolist()
-    if open_changes and st.button(f"Undo change {open_changes[0]}"):
-        undone = undo_change(store, int(open_changes[0]))
-        st.success(f"change {undone['change']} undone: {undone['restored']:,} pairs have their earlier status again")
-        st.rerun()
+changes_panel.show(store, "quality")
