@@ -3,7 +3,7 @@ import streamlit as st
 
 from curate.errors import TuneloopError
 from curate.rating import conversations
-from streamlit_app.render import escape_markdown
+from streamlit_app.render import escape_markdown, shortcut_keys
 
 
 def _score(key: str, pair_id: int, value) -> None:
@@ -17,6 +17,11 @@ def _rate(store, user: dict, key: str, verdict: str) -> None:
         st.session_state["saved"] = "Saved your rating of the whole conversation"
     except TuneloopError as exc:
         st.session_state["error"] = escape_markdown(str(exc))
+
+
+def _skip(store, user: dict, key: str) -> None:
+    conversations.skip_conversation(store, user["id"], key)
+    st.session_state["saved"] = "Skipped the conversation"
 
 
 def show(store, user: dict, schema: dict) -> None:
@@ -45,7 +50,14 @@ def show(store, user: dict, schema: dict) -> None:
                     column.button(str(value), key=f"turn-{pair_id}-{value}", width="stretch",
                                   type="primary" if str(scores.get(pair_id)) == str(value) else "secondary",
                                   on_click=_score, args=(convo["key"], pair_id, value))
-    st.write(f"**{verdict_q['title']}** for the whole conversation: choosing one saves your scores")
-    for column, value in zip(st.columns(len(verdict_q["values"])), verdict_q["values"]):
-        column.button(str(value), key=f"conversation-{convo['key']}-{value}", width="stretch",
+    keys = shortcut_keys(verdict_q["values"])
+    st.write(f"**{verdict_q['title']}** for the whole conversation (keys "
+             + ", ".join(f"{keys[v]} {v}" for v in verdict_q["values"]) + "): choosing one saves your scores")
+    for column, value in zip(st.columns(len(verdict_q["values"]) + 1), [*verdict_q["values"], None]):
+        if value is None:
+            column.button("Skip", key=f"conversation-{convo['key']}-skip", shortcut="S", width="stretch",
+                          help="Key S: pass this conversation to someone else", on_click=_skip,
+                          args=(store, user, convo["key"]))
+            continue
+        column.button(str(value), key=f"conversation-{convo['key']}-{value}", width="stretch", shortcut=keys[value],
                       on_click=_rate, args=(store, user, convo["key"], value))

@@ -82,10 +82,13 @@ def _pair(store, user: dict, schema: dict, pair: dict | None, hint: dict | None)
     if pair["lineage"] and pair["lineage"].get("model"):
         where += f" · made by {pair['lineage']['model'].split('/')[-1]}"
     st.caption(escape_markdown(where))  # file and model names are data
+    if pair["context"]:   # folded: the verdict controls stay in view, and the answer to rate stands out
+        with st.expander(f"Earlier in the conversation ({len(pair['context'])} turns)"):
+            for turn in pair["context"]:
+                st.chat_message(turn["role"]).markdown(escape_markdown(turn["content"]))
     with st.container(border=True):
-        for turn in pair["context"] or []:
-            st.chat_message(turn["role"]).markdown(escape_markdown(turn["content"]))
         st.chat_message("user").markdown(escape_markdown(pair["instruction"] + (f"\n\n{pair['input']}" if pair["input"] else "")))
+        st.caption("The answer to rate")
         st.chat_message("assistant").markdown(escape_markdown(pair["response"]))
     _suggestion(hint)
     for finding in pair.get("findings") or []:   # the quality scan's evidence, a hint beside the pair

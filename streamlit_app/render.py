@@ -27,6 +27,11 @@ def diff_markdown(segments: list[tuple[str, str]]) -> str:
     return " ".join(out)
 
 
+def natural_order(values) -> list:
+    """Distinct values in the order people count them: "2" before "10", then text."""
+    return sorted(set(values), key=lambda v: (0, int(v), "") if str(v).isdigit() else (1, 0, str(v)))
+
+
 def plural(n: int, noun: str) -> str:
     """"1 pair", "2 pairs", "1,204 pairs"."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"

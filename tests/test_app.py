@@ -463,3 +463,16 @@ def test_blind_ab_from_the_evaluate_page_to_a_vote_on_the_rate_page(app, db_path
     shown = [d.value for d in app.dataframe if "reference" in d.value.columns][0]   # answers beside references
     assert list(shown.columns) == ["question", "reference", "answer", "token F1", "flags"]
     assert shown["answer"].str.startswith("tuned answer").all()   # the newest run first
+
+
+def test_rate_page_folds_earlier_turns_and_marks_the_answer_to_rate(app, db_path):
+    from curate.pairs.changes import change_status
+
+    store = Store(db_path)
+    with_context = store.scalar("SELECT min(id) FROM pairs WHERE context IS NOT NULL AND json_array_length(context) >= 2")
+    change_status(store, [r["id"] for r in store.rows("SELECT id FROM pairs WHERE id <> ?", [with_context])],
+                  "approved", "test: only one pair left to rate")
+    app.switch_page("views/rate.py").run()
+    assert not app.exception
+    earlier = [e for e in app.expander if e.label.startswith("Earlier in the conversation")]
+    assert len(earlier) == 1 and "The answer to rate" in [c.value for c in app.caption]

@@ -269,13 +269,16 @@ def test_a_whole_conversation_is_rated_in_a_real_browser(app_url, tmp_path):
             page.locator("[data-testid='stBaseButton-primary']", has_text="4").nth(i).wait_for(timeout=60_000)
             wait_idle(page)
         shot(page, "rate-conversation")
-        page.get_by_role("button", name="approve", exact=True).click()
+        page.keyboard.press("a")   # the verdict's key: approve
         page.wait_for_function("document.body.innerText.includes('Saved your rating of the whole conversation')",
                                timeout=60_000)
     store = Store(db)
     marks = store.rows("SELECT pair_id, value FROM current_ratings WHERE question = '_conversation' ORDER BY pair_id")
     assert len(marks) == n and len({m["value"] for m in marks}) == 1   # one conversation, every answer in it
-    assert [m["pair_id"] for m in marks] == sorted(conversation(store, marks[0]["value"])["pair_ids"])
+    # k = 1: the verdict took effect at once, and the conversation is no longer to rate
+    assert conversation(store, marks[0]["value"])["pair_ids"] == []
+    assert {r["status"] for r in store.rows("SELECT status FROM pairs WHERE list_contains(?, id)",
+                                            [[m["pair_id"] for m in marks]])} == {"approved"}
     by_pair = {}
     for r in ratings(db):
         by_pair.setdefault(r["pair_id"], {})[r["question"]] = r["value"]

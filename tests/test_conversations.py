@@ -4,7 +4,13 @@ import pytest
 
 from curate.errors import TuneloopError
 from curate.rating import approve
-from curate.rating.conversations import conversation, conversations_left, next_conversation, rate_conversation
+from curate.rating.conversations import (
+    conversation,
+    conversations_left,
+    next_conversation,
+    rate_conversation,
+    skip_conversation,
+)
 from curate.rating.users import add_user
 
 
@@ -40,12 +46,21 @@ def test_one_verdict_rates_every_answer_and_approval_follows(demo):
         assert stored[(pair_id, "_conversation")] == convo["key"]
     assert conversations_left(demo, annotator) == left - 1
     assert next_conversation(demo, annotator)["key"] != convo["key"]
-    approve(demo)   # quality ≥ 4 and no reject: the answers scored 5 and 4 are approved, the rest not
+    assert approve(demo) == 0   # the rule applied as they rated: quality ≥ 4 and no reject
     approved = {r["id"] for r in demo.rows("SELECT id FROM pairs WHERE status = 'approved'")}
     assert approved == {p for p, s in scores.items() if s >= 4}
     with pytest.raises(TuneloopError, match="not one of"):
         other = next_conversation(demo, annotator)
         rate_conversation(demo, annotator, other["key"], {p: 9 for p in other["pair_ids"]}, "approve")
+
+
+def test_a_skipped_conversation_goes_to_others(demo):
+    ann, bob = add_user(demo, "ann"), add_user(demo, "bob")
+    convo = next_conversation(demo, ann)
+    assert skip_conversation(demo, ann, convo["key"]) == len(convo["pair_ids"])
+    assert next_conversation(demo, ann)["key"] != convo["key"]
+    assert next_conversation(demo, bob)["key"] == convo["key"]
+    assert demo.scalar("SELECT count(*) FROM current_ratings WHERE question NOT LIKE '\\_%' ESCAPE '\\'") == 0
 
 
 def test_only_conversations_with_two_answers_to_rate_are_offered_until_none_is_left(demo):

@@ -44,8 +44,13 @@ def test_documents_are_chunked_by_paragraph():
 def test_generation_through_an_openai_compatible_server(store, write, openai_stub):
     ingest(store, [write("manual.md", MANUAL)], topic="Lumo")
     backend = OpenAIBackend.from_env()
-    result = generate(store, backend, GenerationConfig(topic="Lumo", n=5, seed=3))
+    seen = []
+    result = generate(store, backend, GenerationConfig(topic="Lumo", n=5, seed=3),
+                      on_progress=lambda text, share: seen.append((text, share)))
     assert len(result.pairs) == 5
+    # progress counts prompts answered too, not only pairs kept, and estimates the time left
+    assert seen[-1][1] == 1.0 and seen[-1][0].startswith("5 of 5 pairs kept")
+    assert f"{result.prompts} prompts answered" in seen[-1][0] and "s left" in seen[-1][0]
     rows = store.rows("SELECT * FROM pairs ORDER BY id")
     assert len(rows) == 5 and all(r["origin"] == "generated" and r["topic"] == "Lumo" for r in rows)
     lineage = json.loads(rows[0]["lineage"])

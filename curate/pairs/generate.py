@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -208,9 +209,10 @@ def load_inputs(store: Store, config: GenerationConfig, source_ids: list[int] | 
 
 # --------------------------------------------------------------------------- generation (pure)
 def generate_pairs(backend: Backend, inputs: dict, config: GenerationConfig,
-                   on_progress: Callable[[int, int], None] | None = None, show_progress: bool = False
+                   on_progress: Callable[[int, int, int], None] | None = None, show_progress: bool = False
                    ) -> GenerationResult:
-    """Up to config.n new pairs from the inputs, with lineage; nothing is written."""
+    """Up to config.n new pairs from the inputs, with lineage; nothing is written. After each batch
+    of prompts, on_progress(pairs kept, pairs wanted, prompts answered)."""
     rng = random.Random(config.seed)
     result = GenerationResult()
     seen = set(inputs["known_questions"])
@@ -227,7 +229,7 @@ def generate_pairs(backend: Backend, inputs: dict, config: GenerationConfig,
                 result.pairs.append(pair)
                 bar.update(1)
             if on_progress:
-                on_progress(len(result.pairs), config.n)
+                on_progress(len(result.pairs), config.n, result.prompts)
             if len(result.pairs) >= config.n:
                 bar.close()
                 return result
@@ -372,16 +374,28 @@ def _round_pairs(rows: list[dict], config: GenerationConfig, rng: random.Random)
 
 
 # --------------------------------------------------------------------------- the store, after
+def progress_text(kept: int, wanted: int, prompts: int, seconds: float) -> str:
+    """Honest progress: pairs kept of those wanted, prompts answered, and the time left at this rate
+    (once a pair has been kept; many prompts give none: their questions repeat or fail the checks)."""
+    text = f"{kept} of {wanted} pairs kept · {prompts} prompts answered · {seconds:.0f} s"
+    if kept:
+        text += f" · about {seconds / kept * (wanted - kept):.0f} s left"
+    return text
+
+
 def generate(store: Store, backend: Backend, config: GenerationConfig, *, source_ids: list[int] | None = None,
              write: bool = True, show_progress: bool = False,
-             on_progress: Callable[[int, int], None] | None = None) -> GenerationResult:
-    """Generate pairs as a job; store them unless write=False (a preview to accept later)."""
+             on_progress: Callable[[str, float], None] | None = None) -> GenerationResult:
+    """Generate pairs as a job; store them unless write=False (a preview to accept later).
+    on_progress(text, share done) after each batch of prompts (progress_text's words)."""
     inputs = load_inputs(store, config, source_ids)
+    started = time.monotonic()
     with store.job("pairs.generate", {**asdict(config), **backend.description, "write": write}) as job:
-        def progress(done: int, total: int) -> None:
-            job.heartbeat(done / max(total, 1), f"{done}/{total} pairs")
+        def progress(kept: int, wanted: int, prompts: int) -> None:
+            text = progress_text(kept, wanted, prompts, time.monotonic() - started)
+            job.heartbeat(kept / max(wanted, 1), text)
             if on_progress:
-                on_progress(done, total)
+                on_progress(text, kept / max(wanted, 1))
         result = generate_pairs(backend, inputs, config, on_progress=progress, show_progress=show_progress)
         if write:
             accept(store, result.pairs)

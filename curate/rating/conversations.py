@@ -100,6 +100,19 @@ def rate_conversation(store: Store, annotator_id: int, key: str, scores: dict[in
             return submissions
 
 
+def skip_conversation(store: Store, annotator_id: int, key: str) -> int:
+    """Pass on a whole conversation: it goes to others and does not come back to this annotator.
+    Returns how many of its answers were passed on."""
+    from curate.rating.ratings import skip
+
+    with store.connect():
+        pair_ids = conversation(store, key)["pair_ids"]
+        with store.transaction():
+            for pair_id in pair_ids:
+                skip(store, annotator_id, pair_id)
+    return len(pair_ids)
+
+
 def conversations_left(store: Store, annotator_id: int) -> int:
     """Conversations with turns to rate that this annotator has not rated."""
     return store.scalar(

@@ -11,7 +11,7 @@ from curate.quality.diversity import (
     shares,
 )
 from streamlit_app.common import get_store
-from streamlit_app.render import escape_markdown
+from streamlit_app.render import escape_markdown, natural_order
 
 store = get_store()
 st.title("Diversity")
@@ -34,7 +34,10 @@ metrics[3].metric("near copies (≥ 0.95)", f"{100 * summary['share_near_copies'
 color = st.radio("Colour the map by", ["cluster", "origin", "status"], horizontal=True)
 points = map_points(store, run["id"])
 st.altair_chart(alt.Chart(points).mark_circle(size=30, opacity=0.7).encode(
-    x=alt.X("x", axis=None), y=alt.Y("y", axis=None), color=alt.Color(color, legend=alt.Legend(orient="right")),
+    x=alt.X("x", axis=None), y=alt.Y("y", axis=None),
+    # every value in the legend (Vega-Lite stops at 30 by default), clusters in number order
+    color=alt.Color(color, sort=natural_order(points[color]), scale=alt.Scale(scheme="category20"),
+                    legend=alt.Legend(orient="right", symbolLimit=0, columns=2 if points[color].nunique() > 20 else 1)),
     tooltip=["instruction", "cluster", "origin", "status"]).properties(height=420), width="stretch")
 
 st.subheader("Clusters")

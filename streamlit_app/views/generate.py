@@ -31,11 +31,11 @@ with st.form("generate"):
     submitted = st.form_submit_button("Generate", type="primary")
 
 if submitted:
-    bar = st.progress(0.0, text="Generating…")
+    bar = st.progress(0.0, text="Loading the model and asking the first prompts…")
     try:
         result = generate(store, backend(kind, model), GenerationConfig(source=source, topic=topic or None, n=int(n),
                           seed=int(seed)), write=False,
-                          on_progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} pairs"))
+                          on_progress=lambda text, share: bar.progress(share, text=text))
         st.session_state["generated"] = result.pairs
         st.session_state["generated_summary"] = result.summary()
     except TuneloopError as exc:
