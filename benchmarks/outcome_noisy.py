@@ -17,7 +17,7 @@ With --on twcs it trains on the raw twcs threads (../shared/data/twcs_customer_s
 extracted and after the scan, scored on a held-out set of their own threads (--on both: the two).
 
     .venv/bin/python benchmarks/outcome_noisy.py              # about 75 minutes on a 2-core machine
-    .venv/bin/python benchmarks/outcome_noisy.py --on twcs    # about 40 minutes
+    .venv/bin/python benchmarks/outcome_noisy.py --on twcs    # about 25 minutes
 """
 from __future__ import annotations
 
@@ -146,6 +146,28 @@ def deflecting(store, evalset: str, models: dict[str, str]) -> dict[str, float]:
     return out
 
 
+def by_reference(store, evalset: str, raw: str, scanned: str) -> dict:
+    """Token F1 of scanned − raw, apart for the questions whose reference reply is itself a deflection
+    (where imitating deflections scores) and for those whose reference answers."""
+    import numpy as np
+
+    from curate.datasets.evalsets import get_evalset
+    from curate.quality.checks.non_answer import THRESHOLD, deflection_score
+    from evals.compare import latest_outputs, paired
+
+    set_id = get_evalset(store, evalset)["id"]
+    a, b = latest_outputs(store, set_id, raw)[1], latest_outputs(store, set_id, scanned)[1]
+    common = sorted(set(a) & set(b))
+    deflects = {i: deflection_score(a[i]["reference"])[0] >= THRESHOLD for i in common}
+    out = {}
+    for part, chosen in (("deflecting references", [i for i in common if deflects[i]]),
+                         ("answering references", [i for i in common if not deflects[i]])):
+        if chosen:
+            out[part] = {"questions": len(chosen), **paired(np.array([a[i]["token_f1"] for i in chosen]),
+                                                            np.array([b[i]["token_f1"] for i in chosen]))}
+    return out
+
+
 def gap_recovered(result: dict, noisy: str, scanned: str, oracle: str) -> dict:
     """For each metric: the means, and the share of the noisy → oracle gap the scan closes."""
     means = result["models"]
@@ -189,9 +211,14 @@ def main() -> None:
     if args.on in ("twcs", "both"):
         t = twcs(args, workdir)
         out["twcs"] = {"compare": compare(t["store"], "twcs-held", list(t["models"].values()), args.seed),
-                       "scan": t["scan"], "deflecting": deflecting(t["store"], "twcs-held", t["models"])}
+                       "scan": t["scan"], "deflecting": deflecting(t["store"], "twcs-held", t["models"]),
+                       "by_reference": by_reference(t["store"], "twcs-held", t["models"]["twcs-raw"],
+                                                    t["models"]["twcs-scanned"])}
         print_compared(out["twcs"]["compare"], t["models"])
         print("answers that deflect:", {k: round(v, 3) for k, v in out["twcs"]["deflecting"].items()})
+        for part, d in out["twcs"]["by_reference"].items():
+            print(f"token F1, scanned − raw, {part} ({d['questions']}): {d['difference']:+.4f}"
+                  f" [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}] p={d['p_value']:.3g}")
     say(f"done; stores and runs in {workdir}")
     if args.out:
         Path(args.out).write_text(json.dumps(out, indent=2, default=str))
