@@ -89,7 +89,7 @@ def evaluate_domain(store: Store, model_spec: str | None, dataset: str | None = 
             answers = model.complete(prompts, max_new_tokens=max_new_tokens, progress=progress)
         refs = [i["response"] for i in test]
         outs = [a["output"] for a in answers]
-        where = {"device": placement.device}
+        where = {"device": placement.device, "precision": "fp32"}   # a metric must not move with the hardware
         vectors = embed(outs + refs, **where)
         similarity = (vectors[: len(outs)] * vectors[len(outs):]).sum(axis=1)
         question_vectors = embed([i["instruction"] for i in test], **where)

@@ -55,7 +55,7 @@ def test_embeddings_on_ray_are_the_local_vectors(lamini, tmp_path):
     import ray
 
     from curate.engine import Engine
-    from curate.lm.embeddings import Embedder, embed
+    from curate.lm.embeddings import Embedder, embed, placement
 
     texts = [r["instruction"] for r in lamini.rows("SELECT instruction FROM pairs ORDER BY id LIMIT 300")]
     try:
@@ -63,7 +63,11 @@ def test_embeddings_on_ray_are_the_local_vectors(lamini, tmp_path):
     finally:
         ray.shutdown()
     on_ray = table.column("vector").combine_chunks().flatten().to_numpy().reshape(len(texts), -1)
-    assert np.allclose(on_ray, embed(texts), atol=1e-5)
+    local = embed(texts)
+    if placement().precision == "fp32":
+        assert np.allclose(on_ray, local, atol=1e-5)
+    else:   # in bf16 a vector depends a little on the texts padded beside it: the stated tolerance
+        assert (on_ray * local).sum(axis=1).min() >= 0.99
 
 
 def test_a_ray_step_killed_midway_leaves_the_store_as_it_was_and_a_rerun_completes(lamini, db_path, tmp_path):
