@@ -7,7 +7,7 @@ from curate.errors import TuneloopError
 from curate.rating.screen import after_shown, pair_to_rate
 from curate.rating.settle import where_it_stands
 from streamlit_app.common import require
-from streamlit_app.render import escape_markdown, shortcut_keys
+from streamlit_app.render import escape_markdown, finding_markdown, shortcut_keys
 
 
 def _choose(pair_id: int, question: str, value) -> None:
@@ -92,8 +92,7 @@ def _pair(store, user: dict, schema: dict, pair: dict | None, hint: dict | None)
         st.chat_message("assistant").markdown(escape_markdown(pair["response"]))
     _suggestion(hint)
     for finding in pair.get("findings") or []:   # the quality scan's evidence, a hint beside the pair
-        st.warning(f"Quality scan: **{finding['kind'].replace('_', ' ')}** ({finding['score']:.2f}) · "
-                   + escape_markdown(finding["detail"]))
+        st.warning(finding_markdown(finding))
 
     answers = st.session_state.get(f"answers-{pair['id']}", {})
     for q in schema["questions"]:

@@ -27,6 +27,12 @@ def diff_markdown(segments: list[tuple[str, str]]) -> str:
     return " ".join(out)
 
 
+def finding_markdown(finding: dict) -> str:
+    """A quality-scan finding as a hint beside a pair: its kind, score and evidence (escaped)."""
+    return (f"Quality scan: **{finding['kind'].replace('_', ' ')}** ({finding['score']:.2f}) · "
+            + escape_markdown(finding["detail"]))
+
+
 def natural_order(values) -> list:
     """Distinct values in the order people count them: "2" before "10", then text."""
     return sorted(set(values), key=lambda v: (0, int(v), "") if str(v).isdigit() else (1, 0, str(v)))

@@ -11,7 +11,7 @@ from curate.rating.users import can
 from curate.stats import sources_frame
 from streamlit_app import changes_panel
 from streamlit_app.common import current_user, get_store
-from streamlit_app.render import escape_markdown, highlight_markdown, page_picker, plural
+from streamlit_app.render import escape_markdown, finding_markdown, highlight_markdown, page_picker, plural
 
 PAGE_SIZE = 50
 store = get_store()
@@ -63,8 +63,7 @@ if shown_id and pair:
         st.chat_message("user").markdown(highlight_markdown(pair["instruction"], text))
         st.chat_message("assistant").markdown(highlight_markdown(pair["response"], text))
         for finding in pair["findings"]:
-            st.warning(f"Quality scan: **{finding['kind'].replace('_', ' ')}** ({finding['score']:.2f}) · "
-                       + escape_markdown(finding["detail"]))
+            st.warning(finding_markdown(finding))
         ratings, history, lineage = st.tabs(["Ratings", "History", "Lineage"])
         if pair["ratings"]:
             ratings.dataframe(pair["ratings"], hide_index=True)
