@@ -103,10 +103,14 @@ def test_every_page_works_and_untrusted_text_stays_text(app_url, tmp_path):
         shot(page, "overview")
 
         page.goto(url + "/ingest")
-        page.locator("input[type=file]").set_input_files(str(upload))
+        bad = tmp_path / "export.csv"   # a binary file under a .csv name, uploaded with the good one
+        bad.write_bytes(bytes(range(256)) * 40)
+        page.locator("input[type=file]").set_input_files([str(upload), str(bad)])
         page.get_by_text("upload.jsonl").first.wait_for()
         page.get_by_role("button", name="Import").click()
         page.get_by_text("upload.jsonl: imported (jsonl, utf-8) read 3, stored 3").wait_for(timeout=60_000)
+        page.get_by_text("export.csv: not imported").wait_for(timeout=60_000)   # said, not silent
+        assert Store(db).scalar("SELECT status FROM sources WHERE name = 'export.csv'") != "importing"
         page.get_by_role("button", name="Extract pairs").click()
         page.get_by_text("3 new pair").wait_for(timeout=60_000)
         shot(page, "ingest")
@@ -154,8 +158,12 @@ def test_every_page_works_and_untrusted_text_stays_text(app_url, tmp_path):
         page.get_by_text("minhash:").wait_for(timeout=120_000)
         wait_idle(page)
         shot(page, "dedupe")
+        first, second = [r["id"] for r in Store(db).rows(
+            "SELECT id FROM dup_clusters WHERE state = 'proposed' ORDER BY size DESC, id LIMIT 2")]
+        page.get_by_text(f"Cluster #{first}:").wait_for(timeout=30_000)
         page.get_by_role("button", name="Keep the chosen pair, mark the rest duplicate").click()
         assert eventually(lambda: Store(db).scalar("SELECT count(*) FROM dup_clusters WHERE state = 'resolved'") == 1)
+        page.get_by_text(f"Cluster #{second}:").wait_for(timeout=30_000)   # on to the next cluster
         wait_idle(page)
 
         page.goto(url + "/rate")
@@ -311,3 +319,53 @@ def test_the_rate_page_shows_a_judges_suggestion_collapsed_and_its_trust(tmp_pat
         assert page.get_by_text("below the 0.40 it needs").is_visible()
         shot(page, "rate-judge-suggestion")
     assert ratings(db) == []
+
+
+@pytest.mark.slow
+def test_start_a_run_see_it_live_then_evaluate_it_and_read_its_answers(tmp_path):
+    """The end of the journey with the real packaged SmolLM2: a two-step LoRA run started on the
+    Train page is followed there until it succeeds; a domain evaluation of it on the Evaluate page
+    shows its scores and its answers beside the references."""
+    from curate.datasets.build import DatasetConfig, build_dataset
+    from curate.demo import load_demo_data
+    from curate.pairs.status import APPROVED, set_status
+
+    db = tmp_path / "journey.duckdb"
+    store = Store(db)
+    load_demo_data(store)
+    with store.transaction() as con:
+        set_status(con, [r["id"] for r in store.rows("SELECT id FROM pairs ORDER BY id LIMIT 24")], APPROVED)
+    build_dataset(store, DatasetConfig("v1", test_size=0.2, semantic_threshold=None), export_root=tmp_path / "ds")
+    with running_app(db) as url, browser_page(tmp_path) as page:
+        page.goto(url + "/train")
+        page.get_by_role("button", name="Start training").wait_for(timeout=90_000)
+        wait_idle(page)
+        steps = page.get_by_role("spinbutton", name="Max steps")
+        steps.fill("2")
+        steps.press("Tab")
+        page.get_by_role("button", name="Start training").click()
+        page.get_by_text("the run appears below in a moment").wait_for(timeout=60_000)
+        # the page follows the run it started, without leaving it, until it succeeds
+        page.get_by_text("Highest-loss examples").wait_for(timeout=420_000)
+        shot(page, "train-live")
+        assert not page.locator("[data-testid='stException']").count()
+        run_id = Store(db).scalar("SELECT max(id) FROM runs")
+
+        page.goto(url + "/evaluate")
+        page.get_by_role("button", name="Evaluate").wait_for(timeout=60_000)
+        wait_idle(page)
+        page.locator("[data-testid='stSelectbox']").filter(has_text="Model").first.click()   # the form's picker
+        page.get_by_role("option", name=f"run:{run_id}", exact=True).click()
+        limit = page.get_by_role("spinbutton", name="Questions (0: all)")
+        limit.fill("3")
+        limit.press("Tab")
+        page.get_by_role("button", name="Evaluate", exact=True).click()
+        page.get_by_text("token F1").first.wait_for(timeout=300_000)
+        wait_idle(page)
+        page.get_by_text("The model's answers beside the references").wait_for(timeout=60_000)
+        shot(page, "evaluate-answers")
+        body = page.inner_text("body")
+        assert "Traceback" not in body and "Deploy" not in body
+    outputs = Store(db).rows("SELECT o.output, o.reference FROM model_outputs o JOIN eval_runs e ON e.id = o.eval_run_id"
+                             " WHERE e.model = ?", [f"run:{run_id}"])
+    assert len(outputs) == 3 and all(o["reference"] for o in outputs)
