@@ -3,6 +3,7 @@
 import streamlit as st
 
 from curate.pairs.changes import changes_frame, undo_change
+from streamlit_app.render import table
 
 
 def show(store, key: str) -> None:
@@ -10,9 +11,8 @@ def show(store, key: str) -> None:
     if recent.empty:
         return
     st.subheader("Recent changes")
-    st.dataframe(recent.rename(columns={"id": "change", "reason": "what", "status": "to", "actor": "by",
-                                        "pairs": "pairs", "created_at": "when", "undone_at": "undone"}),
-                 hide_index=True, width="stretch")
+    table(recent.rename(columns={"id": "change", "reason": "what", "status": "to", "actor": "by",
+                                 "pairs": "pairs", "created_at": "when", "undone_at": "undone"}))
     open_changes = recent[recent["undone_at"].isna()]["id"].tolist()
     if open_changes and st.button(f"Undo change {open_changes[0]}", key=f"undo-{key}"):
         undone = undo_change(store, int(open_changes[0]))

@@ -27,6 +27,39 @@ def diff_markdown(segments: list[tuple[str, str]]) -> str:
     return " ".join(out)
 
 
+_WORDS = {"id": "ID", "f1": "F1", "l": "L", "rouge": "ROUGE", "ci": "CI", "pii": "PII", "ifd": "IFD", "lora": "LoRA",
+          "url": "URL", "json": "JSON", "csv": "CSV", "dpo": "DPO", "sft": "SFT", "sha256": "SHA-256"}
+_COLUMNS = {"rouge_l": "ROUGE-L", "tokens_per_s": "Tokens/s", "min_similarity": "Least similarity"}
+
+
+def header(column: str) -> str:
+    """A column's label for people: "token_f1" → "Token F1", "tokens_per_s" → "Tokens/s";
+    labels that are already words ("B win rate") stay as they are."""
+    if column in _COLUMNS:
+        return _COLUMNS[column]
+    if not column or column != column.lower() or " " in column:
+        return column
+    words = [_WORDS.get(w, w) for w in column.split("_")]
+    words[0] = words[0][:1].upper() + words[0][1:]
+    return " ".join(words)
+
+
+def table(data, where=None, **options):
+    """A table as people read it: human headers, no "None" in empty text cells, the full width, no
+    index column. `where` is a column or container (st by default); other options go to st.dataframe."""
+    import pandas as pd
+    import streamlit as st
+
+    frame = data.copy() if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].where(frame[column].notna(), "")
+    labels = {c: st.column_config.Column(header(str(c))) for c in frame.columns if header(str(c)) != c}
+    options = {"hide_index": True, "width": "stretch", **options,
+               "column_config": {**labels, **options.get("column_config", {})}}
+    return (where or st).dataframe(frame, **options)
+
+
 def finding_markdown(finding: dict) -> str:
     """A quality-scan finding as a hint beside a pair: its kind, score and evidence (escaped)."""
     return (f"Quality scan: **{finding['kind'].replace('_', ' ')}** ({finding['score']:.2f}) · "

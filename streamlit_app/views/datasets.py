@@ -7,7 +7,7 @@ from curate.errors import TuneloopError
 from curate.rating.users import can
 from curate.stats import stats
 from streamlit_app.common import get_store, require
-from streamlit_app.render import config_form, escape_markdown
+from streamlit_app.render import config_form, escape_markdown, table
 
 store = get_store()
 user = require("approve")
@@ -31,7 +31,7 @@ versions = versions_frame(store)
 if versions.empty:
     st.info("No dataset version yet.")
     st.stop()
-st.dataframe(versions, hide_index=True, width="stretch")
+table(versions)
 chosen = st.selectbox("Version", versions["name"].tolist())
 version = get_version(store, chosen)
 report = version["report"]
@@ -48,7 +48,7 @@ if report.get("selection"):
             f" chosen of {report['selection']['candidates']}, {report['selection']['skipped_as_too_alike']} skipped as"
             " too alike)")
 st.subheader("By origin")
-st.dataframe(pd.DataFrame(report["by_origin"]).T, width="stretch")
+table(pd.DataFrame(report["by_origin"]).T.rename_axis("origin").reset_index())
 for split in ("train", "test") if can(user, "export") else ():
     path = f"{version['export_dir']}/{split}.jsonl"
     try:

@@ -13,7 +13,7 @@ from curate.dedupe.decide import (
 )
 from curate.dedupe.find import KEEPERS, METHODS, DedupeConfig, dedupe
 from streamlit_app.common import get_store, require
-from streamlit_app.render import diff_markdown, escape_markdown, page_picker
+from streamlit_app.render import diff_markdown, escape_markdown, page_picker, table
 
 PAGE_SIZE = 20
 store = get_store()
@@ -53,7 +53,7 @@ st.caption(f"{total:,} {state} clusters, largest first")
 if frame.empty:
     st.info("No clusters here. Find duplicates above, or look at another state.")
     st.stop()
-st.dataframe(frame, hide_index=True, width="stretch")
+table(frame)
 
 ids = frame["id"].tolist()
 

@@ -11,7 +11,7 @@ from curate.quality.diversity import (
     shares,
 )
 from streamlit_app.common import get_store
-from streamlit_app.render import escape_markdown, natural_order
+from streamlit_app.render import escape_markdown, natural_order, table
 
 store = get_store()
 st.title("Diversity")
@@ -43,8 +43,7 @@ st.altair_chart(alt.Chart(points).mark_circle(size=30, opacity=0.7).encode(
 st.subheader("Clusters")
 clusters = summary["clusters"]
 examples = cluster_examples(store, run["id"]).groupby("cluster")["instruction"].apply(lambda s: " | ".join(s))
-st.dataframe([{**c, "examples": examples.get(c["cluster"], "")} for c in sorted(clusters, key=lambda c: -c["size"])],
-             hide_index=True, width="stretch")
+table([{**c, "examples": examples.get(c["cluster"], "")} for c in sorted(clusters, key=lambda c: -c["size"])])
 thin = [c for c in clusters if c["thin"]]
 if thin:
     st.warning("Thin clusters (few pairs; consider generating more): "
@@ -57,4 +56,4 @@ for column, field in ((left, "instruction"), (right, "response")):
 share_cols = st.columns(3)
 for column, by in zip(share_cols, ("topic", "origin", "source")):
     column.subheader(f"By {by}")
-    column.dataframe(shares(store, by), hide_index=True, width="stretch")
+    table(shares(store, by), column)

@@ -15,7 +15,7 @@ from evals.loop import history, history_frame
 from evals.report import render, report_data
 from evals.results import ab_table, answers, benchmark_table, domain_runs, latest_evaluated_run, question_sets
 from streamlit_app.common import get_store, require
-from streamlit_app.render import escape_markdown
+from streamlit_app.render import escape_markdown, table
 from training.runs import runs_frame
 
 store = get_store()
@@ -79,10 +79,10 @@ if not sets.empty:
     picked = st.multiselect("Models (the first is the baseline)", scored, default=scored[:3])
     if len(picked) >= 2:
         scores, diffs = tables(compare(store, chosen_set, picked))
-        st.dataframe(scores, hide_index=True, width="stretch")
+        table(scores)
         st.caption("Differences from the baseline over the same questions: mean, bootstrap 95% interval,"
                    " Wilcoxon p-value, and questions won, lost and tied.")
-        st.dataframe(diffs, hide_index=True, width="stretch")
+        table(diffs)
     else:
         st.info("Evaluate two or more models on this set (above) to compare them.")
 
@@ -91,19 +91,19 @@ if not loop.empty:
     st.subheader("The loop, version by version")
     st.caption("Each dataset version, the runs trained on it and their scores on the evaluation sets; the move"
                " from the previous version's run with its paired 95% interval; what changed in the data.")
-    st.dataframe(loop, hide_index=True, width="stretch")
+    table(loop)
 
-table = benchmark_table(store)
-if not table.empty:
-    st.dataframe(table.pivot_table(index=["task", "metric"], columns="model", values="value"), width="stretch")
+results = benchmark_table(store)
+if not results.empty:
+    table(results.pivot_table(index=["task", "metric"], columns="model", values="value").reset_index())
 evals = domain_runs(store)
 if not evals.empty:
     st.subheader("Domain runs")
-    st.dataframe(evals, hide_index=True, width="stretch")
+    table(evals)
     chosen = st.selectbox("Answers of", evals["id"].tolist(),
                           format_func=lambda i: f"eval run {i} · {evals.set_index('id').loc[i, 'model']}")
     st.caption("The model's answers beside the references, with the error heuristics' flags.")
-    st.dataframe(answers(store, chosen), hide_index=True, width="stretch")
+    table(answers(store, chosen))
     st.subheader("Blind A/B")
     with st.form("ab"):
         left, right = st.columns(2)
@@ -118,7 +118,7 @@ if not evals.empty:
                 st.error(escape_markdown(str(exc)))
     studies = ab_table(store)
     if not studies.empty:
-        st.dataframe(studies, hide_index=True, width="stretch")
+        table(studies)
 if not runs.empty:
     run_ids = runs["id"].tolist()
     latest = latest_evaluated_run(store)

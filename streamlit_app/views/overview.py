@@ -3,14 +3,15 @@ import streamlit as st
 from curate import privacy as pii
 from curate.stats import jobs_frame, rejects_frame, sources_frame, stats
 from streamlit_app.common import get_store
+from streamlit_app.render import table
 
 store = get_store()
 st.title("Overview")
 st.caption(f"Store: `{store.path}`")
 counts = stats(store)
 columns = st.columns(len(counts["tables"]))
-for column, (table, n) in zip(columns, counts["tables"].items()):
-    column.metric(table.replace("_", " "), f"{n:,}")
+for column, (name, n) in zip(columns, counts["tables"].items()):
+    column.metric(name.replace("_", " "), f"{n:,}")
 
 left, right = st.columns(2)
 left.subheader("Pairs by origin")
@@ -28,12 +29,12 @@ else:
     st.bar_chart(found, horizontal=True)
 
 st.subheader("Sources")
-st.dataframe(sources_frame(store), hide_index=True, width="stretch")
+table(sources_frame(store))
 st.subheader("Rejected records")
 rejects = rejects_frame(store)
 if rejects.empty:
     st.info("No record has been rejected.")
 else:
-    st.dataframe(rejects, hide_index=True, width="stretch")
+    table(rejects)
 st.subheader("Recent jobs")
-st.dataframe(jobs_frame(store), hide_index=True, width="stretch")
+table(jobs_frame(store))

@@ -11,7 +11,7 @@ from curate.rating.users import can
 from curate.stats import sources_frame
 from streamlit_app import changes_panel
 from streamlit_app.common import current_user, get_store
-from streamlit_app.render import escape_markdown, finding_markdown, highlight_markdown, page_picker, plural
+from streamlit_app.render import escape_markdown, finding_markdown, highlight_markdown, page_picker, plural, table
 
 PAGE_SIZE = 50
 store = get_store()
@@ -30,10 +30,9 @@ page = page_picker(total, PAGE_SIZE, "pairs-page")
 frame, total = search(store, text, origin, status, source_id, page=page, page_size=PAGE_SIZE)
 st.caption(f"{plural(total, 'pair')} {'matches' if total == 1 else 'match'}"
            + (" · click a row to open the pair" if total else ""))
-picked = st.dataframe(frame, hide_index=True, width="stretch", height=420, on_select="rerun",
-                      selection_mode="multi-row", key="pairs-table",
-                      column_config={"instruction": st.column_config.TextColumn(width="large"),
-                                     "response": st.column_config.TextColumn(width="large")})
+picked = table(frame, height=420, on_select="rerun", selection_mode="multi-row", key="pairs-table",
+               column_config={"instruction": st.column_config.TextColumn("Instruction", width="large"),
+                              "response": st.column_config.TextColumn("Response", width="large")})
 selected = [int(frame.iloc[i]["id"]) for i in picked.selection.rows]
 open_col, export_col = st.columns([1, 3])
 opened = open_col.number_input("Open pair number", min_value=1, value=None, step=1,
@@ -66,11 +65,11 @@ if shown_id and pair:
             st.warning(finding_markdown(finding))
         ratings, history, lineage = st.tabs(["Ratings", "History", "Lineage"])
         if pair["ratings"]:
-            ratings.dataframe(pair["ratings"], hide_index=True)
+            table(pair["ratings"], ratings)
         else:
             ratings.caption("No ratings yet.")
         if pair["changes"]:
-            history.dataframe(pair["changes"], hide_index=True)
+            table(pair["changes"], history)
         else:
             history.caption("No bulk change has touched it.")
         lineage.json(pair["lineage"] or {})

@@ -3,7 +3,7 @@ import streamlit as st
 
 from curate import rating
 from streamlit_app.common import get_store, require
-from streamlit_app.render import escape_markdown
+from streamlit_app.render import escape_markdown, table
 
 store = get_store()
 reviewer = require("review")
@@ -47,7 +47,7 @@ for column, (name, q) in zip(columns, numbers["questions"].items()):
                   help=f"over {q['pairs_with_2_or_more']} pairs rated by two or more people")
 if numbers["kappa"]:
     st.write("Cohen's κ per pair of annotators")
-    st.dataframe(pd.DataFrame(numbers["kappa"]), hide_index=True, width="stretch")
+    table(pd.DataFrame(numbers["kappa"]))
 if numbers["annotators"] or numbers["judges"]:
     st.write("Annotators, and model judges beside them (marked as models: their scores are suggestions)")
-    st.dataframe(pd.DataFrame(numbers["annotators"] + numbers["judges"]), hide_index=True, width="stretch")
+    table(pd.DataFrame(numbers["annotators"] + numbers["judges"]))

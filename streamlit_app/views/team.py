@@ -5,7 +5,7 @@ from curate import rating
 from curate.errors import TuneloopError
 from curate.rating.users import ROLES, add_user, set_active, sign_in_required, unlock, users_frame
 from streamlit_app.common import get_store, require
-from streamlit_app.render import escape_markdown
+from streamlit_app.render import escape_markdown, table
 
 store = get_store()
 admin = require("manage_users")
@@ -13,7 +13,7 @@ st.title("Team")
 if not sign_in_required(store):
     st.info("You are working alone: nobody signs in. Add the first account with a password (yourself, as admin)"
             " and everyone will sign in from then on.")
-st.dataframe(users_frame(store), hide_index=True, width="stretch")
+table(users_frame(store))
 with st.form("add-user", clear_on_submit=True):
     st.subheader("Add a user")
     name = st.text_input("Name")

@@ -4,7 +4,7 @@ from curate.datasets.preferences import preference_versions_frame
 from curate.datasets.versions import versions_frame
 from curate.lm.resolve import model_choices
 from streamlit_app.common import get_store, require
-from streamlit_app.render import config_form
+from streamlit_app.render import config_form, table
 from training.background import launch, log_tail, stop
 from training.config import METHODS, TrainConfig, help_text
 from training.runs import curve, flag_hardest, get_run, hardest, newest_run, runs_frame
@@ -50,7 +50,7 @@ def live() -> None:
     if runs.empty:
         st.info("The run is starting…")
         return
-    st.dataframe(runs, hide_index=True, width="stretch")
+    table(runs)
     ids = runs["id"].tolist()
     if "follow_after" in st.session_state and ids[0] != st.session_state["follow_after"]:
         st.session_state["run"] = ids[0]   # the run just started, once it exists
@@ -75,7 +75,7 @@ def live() -> None:
         st.success(f"flagged {flag_hardest(store, run_id)} pairs")
     if run["state"] == "succeeded":
         st.write("Highest-loss examples")
-        st.dataframe(hardest(store, run_id), hide_index=True, width="stretch")
+        table(hardest(store, run_id))
 
 
 live()
