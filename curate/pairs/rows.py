@@ -33,6 +33,17 @@ def make_pair(instruction: str, response: str, *, origin: str, input: str | None
     }
 
 
+def version_of(pair: dict, *, origin: str, lineage: dict, **changed) -> dict[str, Any]:
+    """A new version of a stored pair (an edit, a redaction): its fields as they were except those
+    `changed` (instruction, response, input, context, system), linked to it by parent_id."""
+    fields = {k: pair[k] for k in ("instruction", "response", "input", "context", "system")}
+    if isinstance(fields["context"], str):
+        fields["context"] = json.loads(fields["context"])
+    fields.update(changed)
+    return make_pair(fields.pop("instruction"), fields.pop("response"), origin=origin, **fields, topic=pair["topic"],
+                     source_id=pair["source_id"], raw_log_id=pair["raw_log_id"], parent_id=pair["id"], lineage=lineage)
+
+
 # --------------------------------------------------------------------------- conversations
 # A conversation's pairs share a key: a reply thread's root (within its source), else the raw log
 # they came from (a chat), else the pair alone. Turn order within it: the number of earlier turns.

@@ -37,7 +37,7 @@ def redact(store: Store, scan_id: int | None = None, purge: bool = False, note: 
     retired (status redacted) and its new version takes its status. With purge, the original text
     is then rewritten everywhere the store keeps it (see _purge), the tables of every package
     included (each package's schema module declares its PURGE: curate.store.migrations)."""
-    from curate.pairs.rows import conversation_key, make_pair
+    from curate.pairs.rows import conversation_key, version_of
     from curate.pairs.status import REDACTED, set_status
 
     scan_row = latest_scan(store) if scan_id is None else store.one("SELECT * FROM pii_scans WHERE id = ?", [scan_id])
@@ -60,10 +60,8 @@ def redact(store: Store, scan_id: int | None = None, purge: bool = False, note: 
             continue
         lineage = {"redacted_from": pair["id"], "scan": scan_id,
                    "entities": dict(Counter(s.entity for field_spans in spans[pair["id"]].values() for s in field_spans))}
-        versions.append((pair, make_pair(new["instruction"], new["response"], origin="redacted", input=new["input"],
-                                         context=new["context"], system=new["system"], topic=pair["topic"],
-                                         source_id=pair["source_id"], raw_log_id=pair["raw_log_id"],
-                                         parent_id=pair["id"], lineage=lineage)))
+        versions.append((pair, version_of(pair, origin="redacted", lineage=lineage,
+                                          **{k: new[k] for k in ("instruction", "response", "input", "context", "system")})))
     raw_logs = _redacted_raw_logs(store, detector_for(store, json.loads(scan_row["entities"]), scan_row["threshold"]),
                                   show_progress) if purge else []
     with store.transaction() as con:

@@ -3,10 +3,8 @@ rating, the quality scan's findings, and each status change it went through; and
 direct edit, stored as a new version that takes the original's place."""
 from __future__ import annotations
 
-import json
-
 from curate.errors import TuneloopError
-from curate.pairs.rows import insert_pairs, make_pair
+from curate.pairs.rows import insert_pairs, version_of
 from curate.pairs.status import APPROVED, NEW, SUPERSEDED, set_status
 from curate.quality.findings import for_pair
 from curate.rating.queue import pair_view
@@ -48,11 +46,9 @@ def edit_pair(store: Store, editor: dict, pair_id: int, instruction: str, respon
     if (instruction.strip(), response.strip()) == (pair["instruction"].strip(), pair["response"].strip()):
         return pair_id
     with store.transaction() as con:
-        added = insert_pairs(store, [make_pair(
-            instruction.strip(), response.strip(), origin="edited", input=pair["input"],
-            context=json.loads(pair["context"]) if pair["context"] else None, system=pair["system"],
-            topic=pair["topic"], source_id=pair["source_id"], raw_log_id=pair["raw_log_id"], parent_id=pair_id,
-            lineage={"edited_by": editor["id"], "via": "pairs page"})])
+        added = insert_pairs(store, [version_of(pair, origin="edited", instruction=instruction.strip(),
+                                                response=response.strip(),
+                                                lineage={"edited_by": editor["id"], "via": "pairs page"})])
         if not added:
             raise TuneloopError("a pair with exactly this text is in the store already")
         new_id = con.execute("SELECT max(id) FROM pairs WHERE parent_id = ? AND origin = 'edited'",

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from curate.errors import TuneloopError
-from curate.pairs.rows import insert_pairs, make_pair
+from curate.pairs.rows import insert_pairs, version_of
 from curate.pairs.status import REJECTED, set_status
 from curate.rating.leases import lease
 from curate.rating.schema import get_rule, get_schema
@@ -58,12 +58,8 @@ def _submit(store: Store, annotator_id: int, pair_id: int, answers: dict) -> int
         submission = write_answers(store, annotator_id, pair_id, clean)
         for name in edited:
             if name in clean:
-                context = json.loads(pair["context"]) if pair["context"] else None
-                insert_pairs(store, [make_pair(
-                    pair["instruction"], clean[name], origin="edited", input=pair["input"], context=context,
-                    system=pair["system"], topic=pair["topic"], source_id=pair["source_id"],
-                    raw_log_id=pair["raw_log_id"], parent_id=pair_id,
-                    lineage={"edited_by": annotator_id, "submission": submission})])
+                insert_pairs(store, [version_of(pair, origin="edited", response=clean[name],
+                                                lineage={"edited_by": annotator_id, "submission": submission})])
         settle(con, pair_id, rule)
     return submission
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from curate.pairs.status import APPROVED, DUPLICATE, FLAGGED, NEW, REDACTED, REJECTED, RETIRED, SUPERSEDED, set_status, to_rate
 from curate.rating.queue import DISAGREEMENT
-from curate.rating.schema import ApprovalRule
+from curate.rating.schema import ApprovalRule, get_rule
 
 PENDING = "pending"            # fewer than k ratings yet
 TO_REVIEW = "to review"        # the raters disagree: a reviewer decides
@@ -79,8 +79,6 @@ def _live_edit(con, pair_id: int) -> int | None:
 def where_it_stands(store, pair_id: int) -> str:
     """A rater's feedback after a verdict, in words: approved, rejected, replaced by an edit,
     pending (n of k ratings), waiting for a reviewer, or rated but not approved."""
-    from curate.rating.schema import get_rule
-
     rule = get_rule(store)
     with store.connect():
         status = store.scalar("SELECT status FROM pairs WHERE id = ?", [pair_id])
