@@ -25,9 +25,11 @@ with st.expander("Find duplicates", expanded=False):
         methods = st.multiselect("Methods", METHODS, default=["exact", "minhash"])
         keeper = st.selectbox("Propose to keep", KEEPERS)
         if st.form_submit_button("Find duplicates", type="primary"):
+            found = []
             for method in methods:
                 with st.spinner(f"{method}…"):
-                    st.success(dedupe(store, DedupeConfig(method=method, keeper=keeper)).summary())
+                    found.append(dedupe(store, DedupeConfig(method=method, keeper=keeper)).summary())
+            st.session_state["dedupe-note"] = " · ".join(found)   # shown below: the expander may fold on rerun
 
 left, middle, right = st.columns([1, 1, 2])
 method = left.selectbox("Method", ["", *METHODS], format_func=lambda m: m or "any")
