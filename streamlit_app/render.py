@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from curate.labels import header
+
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:=&\"'])")
 
 
@@ -25,23 +27,6 @@ def diff_markdown(segments: list[tuple[str, str]]) -> str:
         else:
             out.append(safe)
     return " ".join(out)
-
-
-_WORDS = {"id": "ID", "f1": "F1", "l": "L", "rouge": "ROUGE", "ci": "CI", "pii": "PII", "ifd": "IFD", "lora": "LoRA",
-          "url": "URL", "json": "JSON", "csv": "CSV", "dpo": "DPO", "sft": "SFT", "sha256": "SHA-256"}
-_COLUMNS = {"rouge_l": "ROUGE-L", "tokens_per_s": "Tokens/s", "min_similarity": "Least similarity"}
-
-
-def header(column: str) -> str:
-    """A column's label for people: "token_f1" → "Token F1", "tokens_per_s" → "Tokens/s";
-    labels that are already words ("B win rate") stay as they are."""
-    if column in _COLUMNS:
-        return _COLUMNS[column]
-    if not column or column != column.lower() or " " in column:
-        return column
-    words = [_WORDS.get(w, w) for w in column.split("_")]
-    words[0] = words[0][:1].upper() + words[0][1:]
-    return " ".join(words)
 
 
 def table(data, where=None, **options):

@@ -140,7 +140,7 @@ def test_report_is_self_contained_and_escapes_text(evaluated, store, cli, tiny_m
     assert result.exit_code == 0
     page = out.read_text()
     assert "Domain evaluation" in page and f"run:{run_id}" in page and "Worst answers" in page
-    assert "1 votes, won 1, lost 0, tied 0" in page and "Win rate of the fine-tuned model: <b>100.0%" in page
+    assert "1 vote, won 1, lost 0, tied 0" in page and "Win rate of the fine-tuned model: <b>100.0%" in page
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere
 

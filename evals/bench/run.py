@@ -14,6 +14,7 @@ from pathlib import Path
 from curate.errors import TuneloopError
 from curate.lm.resolve import offline
 from curate.store import Store
+from evals.bench.items import items_from_samples, store_items
 from evals.bench.tasks import LOCAL_PREFIX, default_tasks_dir, resolve_tasks
 
 
@@ -38,13 +39,14 @@ def _not_imported(tasks: list[str]) -> str:
 
 def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit: int | float | None = None,
                    num_fewshot: int | None = None, tasks_dir: str | Path | None = None,
-                   log_samples: bool = False, device: str | None = None, precision: str | None = None,
+                   device: str | None = None, precision: str | None = None,
                    backend: str = "auto", local_only: bool = False) -> dict:
     """Evaluate a model on benchmark tasks, on `device` in `precision` (curate.lm.device), through
     our HF model or lm-eval's own vllm model (`backend`, curate.lm.vllm_engine); the precision and
     a vllm backend are part of the cached result's key. Results stored and returned by task and metric.
     A task not imported (evals.bench.tasks) comes from the hub, unless offline or `local_only`: then
-    the error says to import it."""
+    the error says to import it. Every item's answer is stored too (evals.bench.items), for reports
+    of what flipped."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -69,8 +71,10 @@ def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit
               "lm_eval": lm_eval.__version__, **({} if placement.precision == "fp32" else placement.describe()),
               **({"backend": "vllm"} if inference == "vllm" else {})}
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-    cached = store.rows("SELECT task, metric, value, stderr FROM benchmark_results WHERE fingerprint = ?"
-                        " AND config_hash = ?", [fingerprint, config_hash])
+    # reused only with the items it scored (results stored before items were kept are run again)
+    cached = store.rows("SELECT task, metric, value, stderr FROM benchmark_results r WHERE fingerprint = ?"
+                        " AND config_hash = ? AND EXISTS (SELECT 1 FROM benchmark_items i WHERE i.job_id = r.job_id)",
+                        [fingerprint, config_hash])
     if cached:
         return _by_task(cached)
     with store.job("eval.bench", {"model": resolved.describe(), **config}) as job:
@@ -81,7 +85,7 @@ def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit
                               include_defaults=not all_local)
         try:
             results = lm_eval.simple_evaluate(model=lm, tasks=resolved_tasks, num_fewshot=num_fewshot, limit=limit,
-                                              task_manager=manager, log_samples=log_samples, bootstrap_iters=1000)
+                                              task_manager=manager, log_samples=True, bootstrap_iters=1000)
         except OSError as exc:   # the hub out of reach (requests' and the hub's errors are OSErrors)
             if not online:
                 raise
@@ -96,12 +100,14 @@ def run_benchmarks(store: Store, model_spec: str | None, tasks: list[str], limit
                 rows.append({"task": task.removeprefix(LOCAL_PREFIX), "metric": metric, "value": float(value),
                              "stderr": float(stderr) if isinstance(stderr, (int, float)) else None,
                              "local": task.startswith(LOCAL_PREFIX)})
+        name = model_spec or resolved.describe()
         with store.transaction() as con:
+            store_items(con, items_from_samples(results.get("samples") or {}), name, fingerprint, config_hash, job.id)
             for r in rows:
                 con.execute("INSERT INTO benchmark_results (model, fingerprint, task, metric, value, stderr, limit_n,"
                             " num_fewshot, lm_eval_version, config_hash, local, job_id)"
                             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [model_spec or resolved.describe(), fingerprint, r["task"], r["metric"], r["value"],
+                            [name, fingerprint, r["task"], r["metric"], r["value"],
                              r["stderr"], limit, num_fewshot, lm_eval.__version__, config_hash,
                              r["local"], job.id])
     return _by_task(rows)

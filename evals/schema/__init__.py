@@ -7,6 +7,7 @@ MIGRATIONS = [
     (8, "evaluations are jobs", ("008_eval_jobs.sql",)),
     (12, "domain evaluations on evaluation sets", ("012_eval_on_sets.sql",)),
     (16, "judgements of outputs and A/B items", ("016_judgements.sql",)),
+    (20, "benchmark items as each model answered them", ("020_benchmark_items.sql",)),
 ]
 # What a personal-data purge rewrites here (curate.privacy.redact): model outputs by pair.
 PURGE = (("model_outputs", ("SELECT rowid, prompt, output, reference FROM model_outputs WHERE pair_id = ?",

@@ -12,8 +12,8 @@ from evals.bench.tasks import TASKS, default_tasks_dir, import_benchmarks
 from evals.compare import compare, evaluated_models, tables
 from evals.domain import evaluate_domain
 from evals.loop import history, history_frame
-from evals.report import render, report_data
 from evals.results import ab_table, answers, benchmark_table, domain_runs, latest_evaluated_run, question_sets
+from streamlit_app import report_panel
 from streamlit_app.common import get_store, require
 from streamlit_app.render import escape_markdown, table
 from training.runs import runs_frame
@@ -120,8 +120,4 @@ if not evals.empty:
     if not studies.empty:
         table(studies)
 if not runs.empty:
-    run_ids = runs["id"].tolist()
-    latest = latest_evaluated_run(store)
-    run_id = st.selectbox("Report for run", run_ids, index=run_ids.index(latest) if latest in run_ids else 0)
-    st.download_button("Download HTML report", render(report_data(store, run_id)), file_name=f"report-run-{run_id}.html",
-                       mime="text/html")
+    report_panel.show(store, runs["id"].tolist(), latest_evaluated_run(store))

@@ -212,17 +212,24 @@ def compare_models(ctx, models, evalset, as_json, seed) -> None:
 @click.option("--run", "run_ids", type=int, multiple=True, required=True,
               help="The training run to report on; repeat it to compare more runs on --evalset.")
 @click.option("--evalset", default=None, help="Also compare the runs and the base model on this evaluation set.")
-@click.option("--out", default=None, help="HTML file (default: report-run-N.html).")
+@click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), default="html", show_default=True,
+              help="html: one self-contained file with charts; md: for a pull request or a wiki; json: for other tools.")
+@click.option("--out", default=None, help="The file to write (default: report-run-N.html, .md or .json).")
 @click.pass_context
 @library_errors
-def report(ctx, run_ids, evalset, out) -> None:
-    """Write one self-contained HTML report: base vs fine-tuned, other runs, heuristics, worst answers.
+def report(ctx, run_ids, evalset, fmt, out) -> None:
+    """Write a report on a run: benchmark items that flipped, domain questions won and lost, with intervals.
+
+    Each model is compared with the base model on the same benchmark items (bootstrap interval,
+    McNemar's test) and the same held-out questions (bootstrap interval, Wilcoxon's test).
 
     \b
     Example:
       tuneloop report --run 3 --run 4 --evalset support-v1 --out report.html
+      tuneloop report --run 3 --format md --out report.md
     """
     from evals.report import write_report
 
-    path = write_report(open_store(ctx), run_ids[0], out or f"report-run-{run_ids[0]}.html", tuple(run_ids[1:]), evalset)
+    path = write_report(open_store(ctx), run_ids[0], out or f"report-run-{run_ids[0]}.{fmt}", tuple(run_ids[1:]),
+                        evalset, fmt)
     click.echo(f"wrote {path}")
