@@ -20,4 +20,6 @@ def one_line(exc: BaseException) -> str:
     text = " ".join(text.split()).removeprefix("IO Error: ")
     if type(exc).__name__ == "IOException" or "Could not write" in text:
         return f"the store could not be written: {text[:300]} (is the disk full?)"
+    if isinstance(exc, TuneloopError):   # already said for people: no class name in front
+        return text[:300]
     return f"{type(exc).__name__}: {text[:300]}"

@@ -160,3 +160,28 @@ def test_best_rated_keeper_follows_the_mean_quality(pairs_store):
     dedupe(pairs_store, DedupeConfig(method="minhash", keeper="best_rated"))
     [cluster] = clusters_frame(pairs_store, "minhash")[0].to_dict("records")
     assert cluster["keeper_id"] == first  # not the longest answer (the typo row), the best rated
+
+
+def test_the_same_pairs_found_by_two_methods_are_one_cluster_decided_once(store, write):
+    lines = [json.dumps({"question": q, "answer": a}) for q, a in (ROWS[0], ROWS[1], ROWS[3])]
+    ingest(store, [write("faq.jsonl", "\n".join(lines) + "\n")])
+    extract(store)
+    for method in ("exact", "minhash"):
+        assert dedupe(store, DedupeConfig(method=method)).clusters == 1
+    frame, total = clusters_frame(store, None, "proposed")
+    assert total == 1 and frame.loc[0, "method"] == "exact, minhash"   # one card, both methods named
+    assert clusters_frame(store, "minhash", "proposed")[1] == 1       # each method's own list still has it
+    before = dict((r["id"], r["status"]) for r in store.rows("SELECT id, status FROM pairs"))
+    lead = int(frame.loc[0, "id"])
+    resolve(store, lead)
+    assert [r["state"] for r in store.rows("SELECT state FROM dup_clusters")] == ["resolved", "resolved"]
+    assert store.scalar("SELECT count(*) FROM pairs WHERE status = 'duplicate'") == 1
+    assert clusters_frame(store, None, "proposed")[1] == 0 and clusters_frame(store, None, "resolved")[1] == 1
+    reopen(store, lead)
+    assert dict((r["id"], r["status"]) for r in store.rows("SELECT id, status FROM pairs")) == before
+    assert proposed_ids(store) == [lead]
+    assert accept_all(store) == 1 and store.scalar("SELECT count(*) FROM dup_clusters WHERE state = 'resolved'") == 2
+    reopen_all(store, [lead])
+    assert dict((r["id"], r["status"]) for r in store.rows("SELECT id, status FROM pairs")) == before
+    dismiss(store, lead)
+    assert store.scalar("SELECT count(*) FROM dup_clusters WHERE state = 'dismissed'") == 2

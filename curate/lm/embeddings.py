@@ -18,6 +18,7 @@ from functools import lru_cache
 import numpy as np
 import pyarrow as pa
 
+from curate.errors import TuneloopError
 from curate.lm.resolve import resolve_embedding_model
 from curate.store import Store
 
@@ -28,6 +29,10 @@ def text_hash(text: str) -> str:
 
 @lru_cache(maxsize=2)
 def _encoder(path: str, device: str, precision: str):
+    if precision == "int8":   # ONNX Runtime, int8 matrix products (curate.lm.onnx_encoder)
+        from curate.lm.onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(path)
     from sentence_transformers import SentenceTransformer
 
     encoder = SentenceTransformer(path, device=device)
@@ -44,8 +49,13 @@ def placement(device: str | None = None, precision: str | None = None):
 
     from curate.lm.device import PRECISION_ENV, Placement, cpu_has_bf16, resolve
 
+    choice = (precision or os.environ.get(PRECISION_ENV) or "auto").strip().lower()
+    if choice == "int8":
+        if resolve(device, "fp32").device != "cpu":
+            raise TuneloopError("int8 embeddings run on the CPU (ONNX Runtime): ask for --device cpu")
+        return Placement("cpu", "int8")
     where = resolve(device, precision)
-    asked = (precision or os.environ.get(PRECISION_ENV) or "auto").strip().lower() != "auto"
+    asked = choice != "auto"
     if not asked and where.device == "cpu" and cpu_has_bf16():
         return Placement("cpu", "bf16")
     return where
@@ -57,6 +67,11 @@ def embed(texts: list[str], model: str | None = None, batch_size: int = BATCH_SI
     device and in the precision `placement` resolves."""
     where = placement(device, precision)
     encoder = _encoder(resolve_embedding_model(model), where.device, where.precision)
+    if where.precision == "int8":
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(texts), desc="embed", unit="text", disable=not show_progress) as bar:
+            return encoder.encode(texts, batch_size=batch_size, progress=bar)
     if where.precision == "fp32":
         return encoder.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
                               show_progress_bar=show_progress).astype(np.float32)

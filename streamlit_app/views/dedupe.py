@@ -55,7 +55,7 @@ st.caption(f"{total:,} {state} clusters, largest first")
 if frame.empty:
     st.info("No clusters here. Find duplicates above, or look at another state.")
     st.stop()
-table(frame)
+table(frame.rename(columns={"method": "found by"}))
 
 ids = frame["id"].tolist()
 
@@ -74,6 +74,7 @@ cluster_id = st.selectbox("Cluster", ids, key="cluster",
 members = cluster_members(store, cluster_id)
 keeper = members[0]
 st.subheader(f"Cluster #{cluster_id}: {len(members)} pairs")
+st.caption(f"Found by {frame.set_index('id').loc[cluster_id, 'method']}")
 st.radio("Keep", [m["pair_id"] for m in members], horizontal=True, key=f"keep-{cluster_id}",
                   format_func=lambda p: f"pair {p}" + (" (proposed)" if p == keeper["pair_id"] else ""))
 
