@@ -348,12 +348,12 @@ def test_team_page_edits_the_rating_schema(app, db_path):
     editor = [t for t in app.text_area if t.label == "Rating schema (JSON)"][0]
     schema = json.loads(editor.value)
     editor.set_value("{not json")  # a form: the value goes with the submit
-    [b for b in app.button if b.label == "Save schema"][0].click().run()
+    [b for b in app.button if b.label == "Save JSON"][0].click().run()
     assert "not valid JSON: line 1" in app.error[0].value.replace("\\", "")
     schema["questions"] = [q for q in schema["questions"] if q["name"] != "note"]
     schema["questions"].append({"name": "tone", "title": "Tone", "type": "label", "values": ["friendly", "curt"]})
     [t for t in app.text_area if t.label == "Rating schema (JSON)"][0].set_value(json.dumps(schema))
-    [b for b in app.button if b.label == "Save schema"][0].click().run()
+    [b for b in app.button if b.label == "Save JSON"][0].click().run()
     assert "saved" in app.success[0].value
     names = [q["name"] for q in rating.get_schema(Store(db_path))["questions"]]
     assert "tone" in names and "note" not in names

@@ -347,3 +347,24 @@ def test_a_pair_in_full_and_a_reviewers_edit_that_takes_its_place(fifty):
     assert pair_detail(fifty, 6)["edits"] == [new]
     with pytest.raises(TuneloopError, match="exactly this text"):
         edit_pair(fifty, get_user(fifty, "reviewer0"), 7, "question 5?", "A better answer five.")
+
+
+def test_the_schema_form_rows_round_trip_and_name_what_is_wrong(store):
+    from curate.rating.schema import DEFAULT_SCHEMA, schema_from_rows, schema_rows, set_schema
+
+    rows = schema_rows(DEFAULT_SCHEMA)
+    assert rows[0] == {"name": "quality", "title": "Quality", "type": "rating", "values": "1, 2, 3, 4, 5",
+                       "required": True, "help": DEFAULT_SCHEMA["questions"][0]["help"]}
+    rebuilt = schema_from_rows(rows + [{"name": None, "title": None, "type": None}], DEFAULT_SCHEMA["guidelines"])
+    assert rebuilt == DEFAULT_SCHEMA   # the editor's empty new row is left out
+    rows[0]["values"] = "bad, worse"
+    with pytest.raises(TuneloopError, match="'quality': a rating's values are numbers"):
+        schema_from_rows(rows, "")
+    rows[0]["values"] = "1, 2, 3"
+    rows.append({"name": "tone", "title": "", "type": "label", "values": "friendly, curt", "required": False})
+    set_schema(store, schema_from_rows(rows, "be kind"))
+    from curate.rating import get_schema
+    saved = get_schema(store)
+    assert saved["questions"][0]["values"] == [1, 2, 3] and saved["guidelines"] == "be kind"
+    assert saved["questions"][-1] == {"name": "tone", "title": "tone", "type": "label", "required": False,
+                                      "values": ["friendly", "curt"]}

@@ -40,6 +40,7 @@ def _encoder(path: str, device: str, precision: str):
 
 
 BATCH_SIZE = 16
+EMBED_PRECISION_ENV = "TUNELOOP_EMBED_PRECISION"   # fp32 | bf16 | fp16 | int8, for embeddings only
 
 
 def placement(device: str | None = None, precision: str | None = None):
@@ -49,12 +50,12 @@ def placement(device: str | None = None, precision: str | None = None):
 
     from curate.lm.device import PRECISION_ENV, Placement, cpu_has_bf16, resolve
 
-    choice = (precision or os.environ.get(PRECISION_ENV) or "auto").strip().lower()
+    choice = (precision or os.environ.get(EMBED_PRECISION_ENV) or os.environ.get(PRECISION_ENV) or "auto").strip().lower()
     if choice == "int8":
         if resolve(device, "fp32").device != "cpu":
             raise TuneloopError("int8 embeddings run on the CPU (ONNX Runtime): ask for --device cpu")
         return Placement("cpu", "int8")
-    where = resolve(device, precision)
+    where = resolve(device, None if choice == "auto" else choice)
     asked = choice != "auto"
     if not asked and where.device == "cpu" and cpu_has_bf16():
         return Placement("cpu", "bf16")

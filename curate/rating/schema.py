@@ -75,6 +75,41 @@ def set_schema_text(store: Store, text: str) -> None:
     set_schema(store, schema)
 
 
+def schema_rows(schema: dict) -> list[dict]:
+    """The schema's questions as rows of a form (values as comma-separated text)."""
+    return [{"name": q.get("name", ""), "title": q.get("title", ""), "type": q.get("type", "rating"),
+             "values": ", ".join(str(v) for v in q.get("values") or []), "required": bool(q.get("required")),
+             "help": q.get("help") or ""} for q in schema.get("questions", [])]
+
+
+def _values(text: str, kind: str, name: str) -> list:
+    values = [v.strip() for v in (text or "").split(",") if v.strip()]
+    if kind != "rating":
+        return values
+    try:
+        return [int(v) if float(v).is_integer() else float(v) for v in values]
+    except ValueError:
+        raise TuneloopError(f"question {name!r}: a rating's values are numbers, e.g. 1, 2, 3, 4, 5") from None
+
+
+def schema_from_rows(rows: list[dict], guidelines: str) -> dict:
+    """A schema from the form's rows (empty rows left out), checked by set_schema when saved."""
+    questions = []
+    for row in rows:
+        name = str(row.get("name") or "").strip()
+        if not name and not str(row.get("title") or "").strip():
+            continue   # an empty row the editor added
+        kind = row.get("type") or "rating"
+        question = {"name": name, "title": str(row.get("title") or name).strip(), "type": kind,
+                    "required": bool(row.get("required"))}
+        if kind in ("rating", "label"):
+            question["values"] = _values(row.get("values"), kind, name)
+        if str(row.get("help") or "").strip():
+            question["help"] = str(row["help"]).strip()
+        questions.append(question)
+    return {"questions": questions, "guidelines": guidelines}
+
+
 def get_rule(store: Store) -> ApprovalRule:
     return ApprovalRule(**get_setting(store, "approval_rule", {}))
 

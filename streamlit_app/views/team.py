@@ -54,9 +54,29 @@ if shown != pii.display_redacted(store):
 st.subheader("Rating schema")
 st.caption("What annotators answer on the Rate page, and their guidelines (markdown). Question types: "
            + ", ".join(rating.QUESTION_TYPES) + ". Ratings already given keep their answers.")
-with st.form("schema"):
-    text = st.text_area("Rating schema (JSON)", rating.schema_text(store), height=420)
+schema = rating.get_schema(store)
+with st.form("schema-form"):
+    rows = st.data_editor(
+        rating.schema_rows(schema), num_rows="dynamic", hide_index=True, width="stretch", key="schema-rows",
+        column_config={
+            "name": st.column_config.TextColumn("Name", help="Stored with each answer; unique, no leading _"),
+            "title": st.column_config.TextColumn("Title", help="What annotators read"),
+            "type": st.column_config.SelectboxColumn("Type", options=list(rating.QUESTION_TYPES), required=True,
+                                                     help="rating: a score; label: one of the values; text_edit: an"
+                                                          " edited answer; text: a note"),
+            "values": st.column_config.TextColumn("Values", help="For rating and label: comma-separated"),
+            "required": st.column_config.CheckboxColumn("Required"),
+            "help": st.column_config.TextColumn("Help", help="Shown beside the question")})
+    guidelines = st.text_area("Guidelines (markdown)", schema.get("guidelines", ""), height=160)
     if st.form_submit_button("Save schema"):
+        try:
+            rating.set_schema(store, rating.schema_from_rows(list(rows), guidelines))
+            st.success("saved: the Rate page asks these questions from now on")
+        except TuneloopError as exc:
+            st.error(escape_markdown(str(exc)))
+with st.expander("Edit the schema as JSON (advanced)"), st.form("schema"):
+    text = st.text_area("Rating schema (JSON)", rating.schema_text(store), height=420)
+    if st.form_submit_button("Save JSON"):
         try:
             rating.set_schema_text(store, text)
             st.success("saved: the Rate page asks these questions from now on")
