@@ -26,6 +26,6 @@ from curate.rating.schema import (
 )
 
 __all__ = ["DEFAULT_SCHEMA", "LEASE_SECONDS", "QUESTION_TYPES", "ApprovalRule", "agreement", "approve",
-           "disagreements", "export_for_annotation", "fetch_ahead", "get_rule", "get_schema", "import_ratings", "next_pair",
-           "pair_view", "progress", "review", "schema_from_rows", "schema_rows", "schema_text", "set_rule", "set_schema", "set_schema_text", "skip",
-           "submit", "undo_last", "validate"]
+           "disagreements", "export_for_annotation", "fetch_ahead", "get_rule", "get_schema", "import_ratings",
+           "next_pair", "pair_view", "progress", "review", "schema_from_rows", "schema_rows", "schema_text",
+           "set_rule", "set_schema", "set_schema_text", "skip", "submit", "undo_last", "validate"]
