@@ -7,7 +7,7 @@ _WORDS = {"id": "ID", "f1": "F1", "l": "L", "rouge": "ROUGE", "ci": "CI", "pii":
 _COLUMNS = {"rouge_l": "ROUGE-L", "tokens_per_s": "Tokens/s", "min_similarity": "Least similarity",
             "acc": "Accuracy", "acc_norm": "Accuracy (length-normalised)", "mean_words": "Words per answer",
             "offtopic_refused": "Off-topic questions refused", "ontopic_not_refused": "On-topic questions answered",
-            "right_refusal": "Refused when it should", "flagged_outputs": "Answers flagged"}
+            "right_refusal": "Refusal decision right", "flagged_outputs": "Answers flagged"}
 _TASKS = {"arc_easy": "ARC-Easy", "arc_challenge": "ARC-Challenge", "hellaswag": "HellaSwag", "mmlu": "MMLU",
           "truthfulqa_mc2": "TruthfulQA (MC2)", "truthfulqa_mc1": "TruthfulQA (MC1)"}
 
@@ -32,3 +32,15 @@ def task_label(task: str) -> str:
     if task.startswith("mmlu_"):
         return "MMLU: " + task.removeprefix("mmlu_").replace("_", " ")
     return task.replace("_", " ")
+
+
+def model_label(spec: str | None) -> str:
+    """A model as people name it, not the path it was loaded from:
+    "gguf:/…/SmolLM2-135M-Instruct.Q4_1.gguf" → "SmolLM2-135M-Instruct", "/tmp/x/tiny-llama" →
+    "tiny-llama"; "run:3" stays."""
+    import re
+
+    if not spec:
+        return "the default model"
+    name = spec.removeprefix("gguf:").rstrip("/").rsplit("/", 1)[-1]
+    return re.sub(r"([.]Q[0-9A-Za-z_]+)?[.]gguf$", "", name)

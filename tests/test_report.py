@@ -54,7 +54,8 @@ def test_benchmark_items_are_stored_with_what_each_model_picked(reported):
     for item in items:
         choices, picks, scores = (json.loads(item[k]) for k in ("choices", "picks", "scores"))
         assert len(choices) == len(json.loads(item["loglikelihoods"])) and item["question"]
-        assert scores["acc"] == float(picks["acc"] == item["target"])  # lm-eval's score is the pick's
+        for metric in scores:  # lm-eval's score is the pick's (acc_norm: per character of the choice)
+            assert scores[metric] == float(picks[metric] == item["target"]), (metric, item["task"])
     mmlu = next(i for i in items if i["task"] == "mmlu_anatomy")
     assert json.loads(mmlu["choices"])[0].startswith("A. ")  # the answer's text, not just its letter
 

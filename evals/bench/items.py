@@ -49,7 +49,7 @@ def items_from_samples(samples: dict[str, list[dict]]) -> list[dict]:
             except (TypeError, ValueError):
                 target = None
             scores = {m: float(s[m]) for m in s.get("metrics", []) if isinstance(s.get(m), (int, float))}
-            lengths = [len(a[1]) for a in arguments]
+            lengths = [len(a[1].removeprefix(" ")) for a in arguments]   # the choice, without lm-eval's delimiter
             rows.append({"task": task.removeprefix(LOCAL_PREFIX), "doc_id": str(s.get("doc_id")),
                          "question": _question(doc, arguments[0][0]),
                          "choices": _choices(doc, [a[1] for a in arguments]),

@@ -7,11 +7,15 @@ import re
 import altair as alt
 import pandas as pd
 
+from curate.labels import header
+
 WIDTH = 560
 
 
 def _short(model: str) -> str:
-    return model.rsplit("/", 1)[-1]
+    from curate.labels import model_label
+
+    return model_label(model)
 
 
 def benchmark_chart(items: dict[str, list[dict]]) -> alt.Chart | None:
@@ -80,8 +84,8 @@ def loop_chart(loop: list[dict], metric: str = "token_f1") -> alt.Chart | None:
     if not rows:
         return None
     return alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
-        x=alt.X("version:N", sort=alt.EncodingSortField("order"), title="Dataset version"),
-        y=alt.Y("score:Q", title=metric.replace("_", " ")), color=alt.Color("evaluation set:N"),
+        x=alt.X("version:N", sort=alt.EncodingSortField("order"), title="Dataset version", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("score:Q", title=header(metric)), color=alt.Color("evaluation set:N"),
         tooltip=["version", "evaluation set", alt.Tooltip("score:Q", format=".3f")],
     ).properties(width=WIDTH, height=200, title="The loop, version by version")
 

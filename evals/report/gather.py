@@ -29,7 +29,9 @@ def report_data(store: Store, run_id: int, others: tuple[int, ...] = (), evalset
     also the models compared on that evaluation set (those of them evaluated on it)."""
     from evals.loop import history
 
-    run = get_run(store, run_id)
+    # what a shared report needs of the run (not where it ran: paths, process, host)
+    run = {k: v for k, v in get_run(store, run_id).items() if k not in ("output_dir", "pid", "host", "log_path")}
+    run["config"] = {k: v for k, v in (run["config"] or {}).items() if k != "output_root"}
     run["dataset"] = store.scalar("SELECT name FROM dataset_versions WHERE id = ?", [run["dataset_version_id"]])
     models, tuned = _models(store, run, others)
     base = models[0]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jinja2
 
-from curate.labels import header, task_label
+from curate.labels import header, model_label, task_label
 from evals.report import charts
 
 FORMATS = ("html", "md", "json")
@@ -45,7 +45,7 @@ def _cell(value) -> str:
 def _environment(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("evals.report", "templates"), autoescape=autoescape,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-    env.filters.update(number=_number, signed=_signed, p_value=_p_value, percent=_percent, label=header,
+    env.filters.update(model=model_label, number=_number, signed=_signed, p_value=_p_value, percent=_percent, label=header,
                        task=task_label, cell=_cell, plural=lambda n, noun: f"{n:,} {noun}{'' if n == 1 else 's'}",
                        letter=lambda i: "ABCDEFGHIJ"[i] if i is not None else "–")
     return env
