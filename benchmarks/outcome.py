@@ -71,6 +71,24 @@ def heuristic_rejects(store, ids: list[int] | None = None) -> list[int]:
     return out
 
 
+def lamini_store(workdir: Path, name: str, evalset_size: int):
+    """A store with lamini_docs imported and extracted, the benchmark mirrors imported, and an
+    evaluation set ("frozen") drawn first from the imported pairs. (store, the set)"""
+    from curate.datasets.evalsets import create_evalset
+    from curate.dedupe.decontaminate import benchmarks_dir
+    from curate.ingest.importer import ingest
+    from curate.pairs.extract import extract
+    from curate.store import Store
+    from evals.bench.tasks import import_benchmarks
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    store = Store(workdir / name)
+    ingest(store, [SHARED / "lamini_docs"], topic="Lamini")
+    extract(store)
+    import_benchmarks(SHARED / "benchmarks", benchmarks_dir(store))
+    return store, create_evalset(store, "frozen", from_status="new", size=evalset_size, seed=0)
+
+
 def train_version(store, name: str, steps: int, workdir: Path) -> int:
     from training.config import TrainConfig
     from training.train import train
@@ -116,25 +134,14 @@ def main() -> None:
     args = parser.parse_args()
 
     from curate import dedupe
-    from curate.datasets.evalsets import create_evalset
-    from curate.dedupe.decontaminate import benchmarks_dir
-    from curate.ingest.importer import ingest
-    from curate.pairs.extract import extract
     from curate.pairs.offtopic import add_offtopic
     from curate.pairs.status import FLAGGED, NEW, REJECTED, set_status, status_in
-    from curate.store import Store
-    from evals.bench.tasks import import_benchmarks
     from evals.compare import compare
     from evals.domain import evaluate_domain
     from training.runs import flag_hardest
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="tuneloop-outcome-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    store = Store(workdir / "outcome.duckdb")
-    ingest(store, [SHARED / "lamini_docs"], topic="Lamini")
-    extract(store)
-    import_benchmarks(SHARED / "benchmarks", benchmarks_dir(store))
-    s = create_evalset(store, "frozen", from_status="new", size=args.evalset_size, seed=0)
+    store, s = lamini_store(workdir, "outcome.duckdb", args.evalset_size)
     say(f"{store.scalar('SELECT count(*) FROM pairs')} pairs; evaluation set of {s['items']} questions frozen")
     models = {}
 

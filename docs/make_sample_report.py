@@ -21,8 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))   # the outcome benchmark's steps: the same store, the same training
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-SHARED = ROOT.parent / "shared" / "data"
 STARTED = time.perf_counter()
 
 
@@ -30,22 +30,13 @@ def say(text: str) -> None:
     print(f"[{time.perf_counter() - STARTED:7.0f} s] {text}", flush=True)
 
 
-def approve_all(store) -> None:
-    from curate.pairs.status import APPROVED, active, set_status
-
-    with store.transaction() as con:
-        set_status(con, [r[0] for r in con.execute(f"SELECT id FROM pairs p WHERE {active()}").fetchall()], APPROVED)
-
-
 def version(store, name: str, workdir: Path, steps: int) -> int:
-    from curate.datasets.build import DatasetConfig, build_dataset
-    from training.config import TrainConfig
-    from training.train import train
+    """Every pair still in play approved, frozen as a version, and fine-tuned on (LoRA)."""
+    from outcome import approve_in_play, build, train_version
 
-    report = build_dataset(store, DatasetConfig(name, max_length=256), export_root=workdir / "ds")
-    say(f"{name}: {report['train']} train, {report['test']} held out; training (LoRA, {steps} steps)")
-    return train(store, TrainConfig(dataset=name, lora=True, max_steps=steps, batch_size=8, eval_steps=steps,
-                                    save_steps=steps, logging_steps=10, output_root=str(workdir / "runs")))
+    approve_in_play(store)
+    build(store, name, workdir)
+    return train_version(store, name, steps, workdir)
 
 
 def main() -> None:
@@ -57,26 +48,16 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs" / "report"))
     args = parser.parse_args()
 
-    from curate.datasets.evalsets import create_evalset
-    from curate.dedupe.decontaminate import benchmarks_dir
-    from curate.ingest.importer import ingest
-    from curate.pairs.extract import extract
+    from outcome import lamini_store
+
     from curate.quality.findings import act
     from curate.quality.scan import scan
-    from curate.store import Store
     from evals.bench.run import run_benchmarks
-    from evals.bench.tasks import import_benchmarks
     from evals.domain import evaluate_domain
     from evals.report import write_report
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="tuneloop-sample-report-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    store = Store(workdir / "sample.duckdb")
-    ingest(store, [SHARED / "lamini_docs"], topic="Lamini")
-    extract(store)
-    import_benchmarks(SHARED / "benchmarks", benchmarks_dir(store))
-    create_evalset(store, "frozen", from_status="new", size=args.questions, seed=0)
-    approve_all(store)
+    store, _ = lamini_store(workdir, "sample.duckdb", args.questions)
     first = version(store, "as-imported", workdir, args.steps)
     say(scan(store).summary())
     for kind in store.rows("SELECT DISTINCT kind FROM quality_findings"):
