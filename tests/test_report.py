@@ -18,8 +18,9 @@ TASKS = ["arc_easy", "hellaswag", "mmlu_anatomy", "mmlu_astronomy"]
 
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory, tiny_model_dir):
-    """Demo data approved and frozen, the tiny model and a run fine-tuned from it, both evaluated on
-    the held-out split and on four real benchmark mirrors (30 items each)."""
+    """Demo data approved and frozen, the tiny model and two runs fine-tuned from it (a gentle one
+    and a harsh one), all three evaluated on the held-out split and on four real benchmark mirrors
+    (30 items each). (store, the harsh run, the gentle run, folder, store path)"""
     from curate.datasets.build import DatasetConfig, build_dataset
     from curate.pairs.rows import insert_pairs, make_pair
     from evals.bench.run import run_benchmarks
@@ -38,17 +39,17 @@ def reported(tmp_path_factory, tiny_model_dir):
     store.execute("UPDATE pairs SET status = 'approved'")
     build_dataset(store, DatasetConfig("v1", model=str(tiny_model_dir), max_length=96, test_size=0.2,
                                        semantic_threshold=None), export_root=folder / "ds")
-    run_id = train(store, TrainConfig(dataset="v1", model=str(tiny_model_dir), max_steps=12, save_steps=100,
-                                      lr=5e-3, output_root=str(folder / "runs")))
+    gentle, harsh = (train(store, TrainConfig(dataset="v1", model=str(tiny_model_dir), max_steps=steps, save_steps=100,
+                                              lr=lr, output_root=str(folder / "runs"))) for steps, lr in ((4, 1e-3), (12, 5e-3)))
     import_benchmarks(shared("benchmarks"), folder / "tasks")
-    for model in (str(tiny_model_dir), f"run:{run_id}"):
+    for model in (str(tiny_model_dir), f"run:{gentle}", f"run:{harsh}"):
         evaluate_domain(store, model, "v1", max_new_tokens=12, limit=12)
         run_benchmarks(store, model, TASKS, limit=30, tasks_dir=folder / "tasks")
-    return store, run_id, folder, db
+    return store, harsh, gentle, folder, db
 
 
 def test_benchmark_items_are_stored_with_what_each_model_picked(reported):
-    store, run_id, _, _ = reported
+    store, run_id, _, _, _ = reported
     items = store.rows("SELECT * FROM benchmark_items WHERE model = ?", [f"run:{run_id}"])
     assert len(items) == 4 * 30 and {i["task"] for i in items} == set(TASKS)
     for item in items:
@@ -64,9 +65,11 @@ def test_the_report_lists_the_items_that_flipped_with_intervals_and_human_labels
     from evals.report import render, report_data
     from evals.report.benchmarks import mcnemar
 
-    store, run_id, _, _ = reported
-    data = report_data(store, run_id)
+    store, run_id, gentle, _, _ = reported
+    data = report_data(store, run_id, (gentle,))
     tuned = f"run:{run_id}"
+    assert set(data["items"]) == {tuned, f"run:{gentle}"}   # each run against the base model
+    assert set(data["domain"]["against_baseline"]) == {tuned, f"run:{gentle}"}
     rows = {(r["task"], r["metric"]): r for r in data["items"][tuned]}
     assert ("mmlu", "acc") in rows and rows[("mmlu", "acc")]["items"] == 60  # the subjects together
     arc = rows[("arc_easy", "acc_norm")]
@@ -76,6 +79,7 @@ def test_the_report_lists_the_items_that_flipped_with_intervals_and_human_labels
                 if r["primary"] and r["task"] != "mmlu")
     assert flips > 0, "twelve steps at a high learning rate change some of a random model's picks"
     page = render(data, "html")
+    assert f"<th>run:{gentle}</th>" in page and f"<th>{tuned}</th>" in page
     listed = next(r for r in data["items"][tuned] if r.get("lost") or r.get("gained"))
     item = (listed.get("lost") or listed.get("gained"))[0]
     assert f"{listed['task_label']}, {tuned}:" in page
@@ -98,11 +102,11 @@ def test_the_report_lists_the_items_that_flipped_with_intervals_and_human_labels
 def test_the_report_command_writes_each_format(reported, tmp_path):
     from tuneloop.cli import main
 
-    _, run_id, _, db = reported
+    _, run_id, gentle, _, db = reported
     for fmt in ("html", "md", "json"):
         out = tmp_path / f"report.{fmt}"
-        result = CliRunner().invoke(main, ["--db", str(db), "report", "--run", str(run_id), "--format", fmt,
-                                           "--out", str(out)], catch_exceptions=False)
+        result = CliRunner().invoke(main, ["--db", str(db), "report", "--run", str(run_id), "--run", str(gentle),
+                                           "--format", fmt, "--out", str(out)], catch_exceptions=False)
         assert result.exit_code == 0 and out.stat().st_size > 1000
     assert json.loads((tmp_path / "report.json").read_text())["tuned"] == f"run:{run_id}"
 
@@ -115,8 +119,8 @@ def test_the_html_report_reads_in_chromium_without_the_network(reported, tmp_pat
 
     if not Path(CHROMIUM).exists():
         pytest.skip("Chromium is not installed (make test installs it)")
-    store, run_id, _, _ = reported
-    path = write_report(store, run_id, tmp_path / "report.html")
+    store, run_id, gentle, _, _ = reported
+    path = write_report(store, run_id, tmp_path / "report.html", (gentle,))
     asked = []
     with browser_page(tmp_path) as page:
         page.on("request", lambda r: asked.append(r.url))
@@ -135,7 +139,7 @@ def test_the_evaluate_page_shows_the_same_report(reported, monkeypatch):
 
     from conftest import ROOT
 
-    store, run_id, _, db = reported
+    store, run_id, _, _, db = reported
     monkeypatch.setenv("TUNELOOP_DB", str(db))
     _open.clear()
     app = AppTest.from_file(str(ROOT / "streamlit_app" / "app.py"), default_timeout=120).run()
