@@ -1,6 +1,7 @@
 """Run against run: the same metrics for every model on the same evaluation set's questions, with
 paired differences against the first model, bootstrap 95% intervals (questions resampled), a
-paired test (Wilcoxon signed-rank), per-question wins and losses, heuristic counts, and
+paired test (McNemar's exact test for right-or-wrong scores, else Wilcoxon signed-rank),
+per-question wins and losses, heuristic counts, and
 benchmark deltas where both have them."""
 from __future__ import annotations
 
@@ -30,17 +31,26 @@ def latest_outputs(store: Store, set_id: int, model: str) -> tuple[int, dict[int
 
 
 def paired(a: np.ndarray, b: np.ndarray, seed: int = 0, confidence: float = 0.95) -> dict:
-    """Mean of b − a over the questions, its bootstrap interval, and Wilcoxon's paired p-value."""
-    from scipy.stats import wilcoxon
+    """Mean of b − a over the questions, its bootstrap interval, and a paired p-value: McNemar's
+    exact test where every score is right or wrong (exact match, refusals), else Wilcoxon's
+    signed-rank test (`test` names which)."""
+    from scipy.stats import binomtest, wilcoxon
 
     diff = b - a
     rng = np.random.default_rng(seed)
     means = diff[rng.integers(0, len(diff), size=(BOOTSTRAP, len(diff)))].mean(axis=1)
     low, high = np.quantile(means, [(1 - confidence) / 2, 1 - (1 - confidence) / 2])
-    p = float(wilcoxon(b, a, zero_method="zsplit").pvalue) if np.any(diff != 0) else 1.0
+    wins, losses = int((diff > 0).sum()), int((diff < 0).sum())
+    binary = bool(np.isin(a, (0.0, 1.0)).all() and np.isin(b, (0.0, 1.0)).all())
+    if not wins + losses:
+        p = 1.0
+    elif binary:   # the discordant questions split as a fair coin would, if nothing changed
+        p = float(binomtest(wins, wins + losses, 0.5).pvalue)
+    else:
+        p = float(wilcoxon(b, a, zero_method="zsplit").pvalue)
     return {"mean_a": float(a.mean()), "mean_b": float(b.mean()), "difference": float(diff.mean()),
-            "ci_low": float(low), "ci_high": float(high), "p_value": p,
-            "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum()), "ties": int((diff == 0).sum())}
+            "ci_low": float(low), "ci_high": float(high), "p_value": p, "test": "McNemar" if binary else "Wilcoxon",
+            "wins": wins, "losses": losses, "ties": int((diff == 0).sum())}
 
 
 def compare(store: Store, evalset: str, models: list[str], seed: int = 0) -> dict:
@@ -99,7 +109,8 @@ def summary_lines(result: dict) -> list[str]:
         lines.append(f"{m:<{width + 2}}" + "".join(f"{r[k]:>14.4f}" for k in METRICS)
                      + f"{r['mean_words']:>8}{r['flagged_outputs']:>9}")
     for model, diffs in result["differences"].items():
-        lines.append(f"{model} − {result['baseline']} (95% bootstrap interval; Wilcoxon p; questions won/lost/tied):")
+        lines.append(f"{model} − {result['baseline']} (95% bootstrap interval; p: McNemar for exact match and"
+                     " refusals, else Wilcoxon; questions won/lost/tied):")
         for metric, d in diffs.items():
             lines.append(f"  {metric:<14} {d['difference']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]"
                          f"  p={d['p_value']:.3g}  {d['wins']}/{d['losses']}/{d['ties']}")

@@ -30,8 +30,9 @@ def diff_markdown(segments: list[tuple[str, str]]) -> str:
 
 
 def table(data, where=None, **options):
-    """A table as people read it: human headers, no "None" in empty text cells, the full width, no
-    index column. `where` is a column or container (st by default); other options go to st.dataframe."""
+    """A table as people read it: human headers, no "None" in empty text cells, fractions to three
+    places, the full width, no index column. `where` is a column or container (st by default); other
+    options go to st.dataframe."""
     import pandas as pd
     import streamlit as st
 
@@ -40,6 +41,10 @@ def table(data, where=None, **options):
         if frame[column].dtype == object:
             frame[column] = frame[column].where(frame[column].notna(), "")
     labels = {c: st.column_config.Column(header(str(c))) for c in frame.columns if header(str(c)) != c}
+    for column in frame.columns:   # fractions to three places (whole numbers stay whole)
+        values = frame[column]
+        if values.dtype.kind == "f" and not (values.dropna() % 1 == 0).all():
+            labels[column] = st.column_config.NumberColumn(header(str(column)), format="%.3f")
     options = {"hide_index": True, "width": "stretch", **options,
                "column_config": {**labels, **options.get("column_config", {})}}
     return (where or st).dataframe(frame, **options)

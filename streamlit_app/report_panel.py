@@ -2,6 +2,7 @@
 report files (evals.report), and those files to download."""
 import streamlit as st
 
+from curate.labels import model_label
 from evals.report import charts, render, report_data
 from evals.report.benchmarks import flipped, headline, subjects
 from evals.report.frames import benchmarks_frame, differences_frame, domain_frame, flipped_frame, questions_frame
@@ -22,8 +23,9 @@ def show(store, run_ids: list[int], default: int | None) -> None:
     others = right.multiselect("Compare with more runs", [r for r in run_ids if r != run_id],
                                format_func=lambda i: f"run {i}")
     data = report_data(store, int(run_id), tuple(int(o) for o in others))
-    st.caption(f"Against the base model `{data['base']}`: benchmark items both answered (bootstrap 95% interval,"
-               " McNemar's exact test) and held-out questions both answered (bootstrap 95% interval, Wilcoxon).")
+    st.caption(f"Against the base model `{model_label(data['base'])}`: benchmark items both answered (bootstrap 95% interval,"
+               " McNemar's exact test) and held-out questions both answered (bootstrap 95% interval; McNemar for"
+               " exact match and refusals, else Wilcoxon).")
     for model, rows in data["items"].items():
         top = headline(rows)
         if top:
@@ -51,7 +53,7 @@ def show(store, run_ids: list[int], default: int | None) -> None:
                 continue
             frame = differences_frame(comparison)
             st.caption(f"{model} against the base model on {plural(comparison['questions'], 'question')}")
-            table(frame, column_config=_numbers(frame, "Base", "Fine-tuned", "Change", "Wilcoxon p"))
+            table(frame, column_config=_numbers(frame, "Base", "Fine-tuned", "Change", "p"))
             for label, listed, count in (("lost", comparison["lost"], comparison["lost_count"]),
                                          ("won", comparison["won"], comparison["won_count"])):
                 if count:

@@ -24,8 +24,15 @@ XSS = ("<script>window.__xss = 1</script><img src=x onerror=\"window.__xss = 2\"
 
 
 def shot(page, name: str) -> None:
+    """A screenshot for a person, after checking what every table on the page shows: the grid's
+    accessible cells (the grid itself is drawn on a canvas) hold no "None" or "nan", and its
+    headers are labels, not field names."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.wait_for_timeout(500)
+    cells = page.locator("[role=gridcell]").all_inner_texts()
+    assert not [c for c in cells if c.strip() in ("None", "nan", "NaN", "NaT")], f"{name}: an empty cell says so"
+    headers = page.locator("[role=columnheader]").all_inner_texts()
+    assert not [h for h in headers if "_" in h], f"{name}: field names as headers: {headers}"
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 

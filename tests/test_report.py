@@ -70,6 +70,8 @@ def test_the_report_lists_the_items_that_flipped_with_intervals_and_human_labels
     tuned = f"run:{run_id}"
     assert set(data["items"]) == {tuned, f"run:{gentle}"}   # each run against the base model
     assert set(data["domain"]["against_baseline"]) == {tuned, f"run:{gentle}"}
+    domain = {d["metric"]: d for d in data["domain"]["against_baseline"][tuned]["metrics"]}
+    assert domain["exact_match"]["test"] == "McNemar" and domain["token_f1"]["test"] == "Wilcoxon"
     rows = {(r["task"], r["metric"]): r for r in data["items"][tuned]}
     assert ("mmlu", "acc") in rows and rows[("mmlu", "acc")]["items"] == 60  # the subjects together
     arc = rows[("arc_easy", "acc_norm")]
@@ -150,5 +152,6 @@ def test_the_evaluate_page_shows_the_same_report(reported, monkeypatch):
     flipped = [e.label for e in app.expander if "wrong → right" in e.label or "right → wrong" in e.label]
     assert flipped and all(f"run:{run_id}" in label for label in flipped)
     assert any(e.label.startswith("MMLU by subject") for e in app.expander)
-    assert [d.value for d in app.dataframe if "Wilcoxon p" in d.value.columns]
+    tests = [d.value for d in app.dataframe if "Test" in d.value.columns][0].set_index("Metric")["Test"]
+    assert tests["Exact match"] == "McNemar" and tests["Token F1"] == "Wilcoxon"   # right-or-wrong vs scores
     assert len(app.get("vega_lite_chart")) >= 3 and len(app.get("download_button")) == 3

@@ -63,7 +63,7 @@ def _side_by_side(base: dict, model: dict) -> dict:
 
 def compare_answers(base: dict[int, dict], model: dict[int, dict], seed: int = 0) -> dict:
     """A model against the baseline on the questions both answered: each metric's paired difference
-    (bootstrap interval, Wilcoxon p, won/lost/tied) and the questions most won and lost on token F1."""
+    (bootstrap interval, McNemar's or Wilcoxon's p, won/lost/tied) and the questions most won and lost on token F1."""
     shared = sorted(set(base) & set(model))
     if not shared:
         return {"questions": 0, "metrics": [], "won": [], "lost": []}

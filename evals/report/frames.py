@@ -38,7 +38,7 @@ def domain_frame(models: dict[str, dict]) -> pd.DataFrame:
 def differences_frame(comparison: dict) -> pd.DataFrame:
     return pd.DataFrame([{"Metric": d["metric_label"], "Base": d["mean_a"], "Fine-tuned": d["mean_b"],
                           "Change": d["difference"], "95% interval": _interval(d["ci_low"], d["ci_high"]),
-                          "Wilcoxon p": d["p_value"], "Won / lost / tied": f"{d['wins']} / {d['losses']} / {d['ties']}"}
+                          "p": d["p_value"], "Test": d["test"], "Won / lost / tied": f"{d['wins']} / {d['losses']} / {d['ties']}"}
                          for d in comparison["metrics"]])
 
 

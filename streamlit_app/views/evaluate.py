@@ -81,7 +81,7 @@ if not sets.empty:
         scores, diffs = tables(compare(store, chosen_set, picked))
         table(scores)
         st.caption("Differences from the baseline over the same questions: mean, bootstrap 95% interval,"
-                   " Wilcoxon p-value, and questions won, lost and tied.")
+                   " p-value (McNemar for exact match and refusals, else Wilcoxon), and questions won, lost and tied.")
         table(diffs)
     else:
         st.info("Evaluate two or more models on this set (above) to compare them.")
