@@ -11,7 +11,7 @@ import pytest
 from curate.store import Store
 
 from browser import CHROMIUM, browser_page, running_app
-from conftest import ARTIFACTS
+from conftest import ARTIFACTS, shared
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
@@ -110,16 +110,22 @@ def test_every_page_works_and_untrusted_text_stays_text(app_url, tmp_path):
         shot(page, "overview")
 
         page.goto(url + "/ingest")
-        bad = tmp_path / "export.csv"   # a binary file under a .csv name, uploaded with the good one
+        bad = tmp_path / "export.csv"   # a binary file under a .csv name, uploaded with the good ones
         bad.write_bytes(bytes(range(256)) * 40)
-        page.locator("input[type=file]").set_input_files([str(upload), str(bad)])
+        real = shared("lamini_docs", "lamini_docs.jsonl")   # a real public export, read where it lies
+        rows = sum(1 for line in real.read_text(encoding="utf-8").splitlines() if line.strip())
+        page.locator("input[type=file]").set_input_files([str(upload), str(real), str(bad)])
         page.get_by_text("upload.jsonl").first.wait_for()
         page.get_by_role("button", name="Import").click()
         page.get_by_text("upload.jsonl: imported (jsonl, utf-8) read 3, stored 3").wait_for(timeout=60_000)
+        page.get_by_text(re.compile(f"lamini_docs.jsonl: imported .*read {rows},")).wait_for(timeout=60_000)
         page.get_by_text("export.csv: not imported").wait_for(timeout=60_000)   # said, not silent
         assert Store(db).scalar("SELECT status FROM sources WHERE name = 'export.csv'") != "importing"
         page.get_by_role("button", name="Extract pairs").click()
-        page.get_by_text("3 new pair").wait_for(timeout=60_000)
+        page.get_by_text(re.compile(r"source\(s\): \d+ new pair")).first.wait_for(timeout=60_000)
+        stored = Store(db).one("SELECT id, rows_stored FROM sources WHERE name = 'lamini_docs.jsonl'")
+        assert stored["rows_stored"] > 900 and Store(db).scalar(   # every record stored became a pair
+            "SELECT count(*) FROM pairs WHERE source_id = ?", [stored["id"]]) == stored["rows_stored"]
         shot(page, "ingest")
 
         page.goto(url + "/pairs")
