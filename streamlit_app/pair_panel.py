@@ -103,16 +103,18 @@ def _pair(store, user: dict, schema: dict, pair: dict | None, hint: dict | None)
                 column.button(str(value), key=f"{q['name']}-{pair['id']}-{value}", shortcut=keys.get(value),
                               type="primary" if str(answers.get(q["name"])) == str(value) else "secondary",
                               on_click=_choose, args=(pair["id"], q["name"], value), width="stretch")
-        elif q["type"] == "text_edit":
-            st.text_area(q["title"], value=pair["response"], key=f"{q['name']}-{pair['id']}")
-        elif q["type"] == "text":
-            st.text_input(q["title"], key=f"{q['name']}-{pair['id']}")
+    # the verdicts before the text boxes, so they stay in view on a laptop screen
     labels = [q for q in schema["questions"] if q["type"] == "label"]
     for q in labels:
-        st.write(f"**{q['title']}**: choosing one saves your answers")
+        st.write(f"**{q['title']}**: choosing one saves your answers (an edit below included)")
         keys = shortcut_keys(q["values"])
         for column, value in zip(st.columns(len(q["values"])), q["values"]):
             column.button(str(value), key=f"{q['name']}-{pair['id']}-{value}", shortcut=keys[value],
                           on_click=_submit, args=(store, user, schema, pair["id"], q["name"], value), width="stretch")
+    for q in schema["questions"]:
+        if q["type"] == "text_edit":
+            st.text_area(q["title"], value=pair["response"], key=f"{q['name']}-{pair['id']}")
+        elif q["type"] == "text":
+            st.text_input(q["title"], key=f"{q['name']}-{pair['id']}")
     if not labels:
         st.button("Save", type="primary", shortcut="Shift+Enter", on_click=_submit, args=(store, user, schema, pair["id"]))

@@ -120,11 +120,12 @@ def config_form(cls, names: list[str], values: dict | None = None, columns: int 
     return out
 
 
-def page_picker(total: int, page_size: int, key: str) -> int:
-    """A page number input for `total` rows shown `page_size` at a time (1 when all fit)."""
+def page_picker(total: int, page_size: int, key: str, where=None) -> int:
+    """A page number input for `total` rows shown `page_size` at a time (1 when all fit), in
+    `where` (a column; the page by default)."""
     import streamlit as st
 
     pages = max(1, -(-total // page_size))
     if pages == 1:
         return 1
-    return int(st.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, value=1, key=key))
+    return int((where or st).number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, value=1, key=key))

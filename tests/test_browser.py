@@ -178,10 +178,14 @@ def test_every_page_works_and_untrusted_text_stays_text(app_url, tmp_path):
         assert eventually(lambda: Store(db).scalar("SELECT count(*) FROM dup_clusters WHERE state = 'resolved'") == 1)
         page.get_by_text(f"Cluster #{second}:").wait_for(timeout=30_000)   # on to the next cluster
         wait_idle(page)
+        keep = page.get_by_role("button", name="Keep the chosen pair, mark the rest duplicate").bounding_box()
+        assert keep["y"] + keep["height"] <= 1000, "the decision is below the fold of a 1400×1000 window"
 
         page.goto(url + "/rate")
         page.get_by_role("button", name="approve").wait_for(timeout=60_000)
         wait_idle(page)
+        verdict = page.get_by_role("button", name="approve").bounding_box()
+        assert verdict["y"] < page.get_by_label("Edited response").bounding_box()["y"]   # verdicts above the text boxes
         # an edited answer approved is the version that is approved and built
         page.get_by_label("Edited response").fill("An answer a person corrected in the browser.")
         page.keyboard.press("Control+Enter")

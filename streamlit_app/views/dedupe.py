@@ -31,7 +31,7 @@ with st.expander("Find duplicates", expanded=False):
                     found.append(dedupe(store, DedupeConfig(method=method, keeper=keeper)).summary())
             st.session_state["dedupe-note"] = " · ".join(found)   # shown below: the expander may fold on rerun
 
-left, middle, right = st.columns([1, 1, 2])
+left, middle, pages_col, right = st.columns([1, 1, 1, 2])
 method = left.selectbox("Method", ["", *METHODS], format_func=lambda m: m or "any")
 state = middle.selectbox("State", ["proposed", "resolved", "dismissed"])
 if state == "proposed" and (waiting := proposed_ids(store, method or None)):
@@ -49,13 +49,13 @@ if "dedupe-note" in st.session_state:
     st.success(st.session_state.pop("dedupe-note"))
 
 _, total = clusters_frame(store, method or None, state, page_size=1)
-page = page_picker(total, PAGE_SIZE, "dedupe-page")
+page = page_picker(total, PAGE_SIZE, "dedupe-page", where=pages_col)
 frame, total = clusters_frame(store, method or None, state, page=page, page_size=PAGE_SIZE)
 st.caption(f"{total:,} {state} clusters, largest first")
 if frame.empty:
     st.info("No clusters here. Find duplicates above, or look at another state.")
     st.stop()
-table(frame.rename(columns={"method": "found by"}))
+table(frame.rename(columns={"method": "Found by"}), height=212)   # five rows, scrolling: the decision stays in view
 
 ids = frame["id"].tolist()
 
