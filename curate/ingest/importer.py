@@ -296,7 +296,13 @@ def _interrupted(exc: BaseException) -> bool:
     statement, or the aborted transaction it leaves)."""
     import duckdb
 
-    return isinstance(exc, duckdb.InterruptException) or "INTERRUPT" in str(exc).upper()
+    seen = set()
+    while exc is not None and id(exc) not in seen:   # the aborted transaction names the interrupt as its context
+        if isinstance(exc, (duckdb.InterruptException, KeyboardInterrupt)) or "INTERRUPT" in str(exc).upper():
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class _Stopped(Exception):

@@ -176,6 +176,32 @@ class _Want:
             os.close(fd)
 
 
+@contextlib.contextmanager
+def _ctrl_c_deferred():
+    """Ctrl-C held back while the block runs (then delivered): attaching and detaching a file are
+    not cut in half, which would leave the file attached with nothing here knowing it."""
+    import signal
+
+    main = threading.current_thread() is threading.main_thread()
+    if not main or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _leftover_alias(exc: Exception, in_use: set[str]) -> str | None:
+    """The alias of this process's own earlier attachment of the file, when ATTACH fails because
+    it is still there and nothing here uses it (its DETACH was interrupted)."""
+    import re
+
+    found = re.search(r'already attached by database "(store_\d+)"', str(exc))
+    return found.group(1) if found and found.group(1) not in in_use else None
+
+
 class _Attachments:
     """This process's in-memory DuckDB instance and the store files attached to it, each with
     the number of units of work using it and the process's turn at the file. A DuckDB instance
@@ -231,8 +257,13 @@ class _Attachments:
                 self._count += 1
                 alias = f"store_{self._count}"
                 try:
-                    host.execute("ATTACH '" + key.replace("'", "''") + "' AS " + alias)
+                    with _ctrl_c_deferred():
+                        host.execute("ATTACH '" + key.replace("'", "''") + "' AS " + alias)
                 except duckdb.Error as exc:
+                    leftover = _leftover_alias(exc, {entry[0] for entry in self._files.values()})
+                    if leftover:   # a let-go cut short (Ctrl-C during its DETACH): finish it, try again
+                        host.execute("DETACH " + leftover)
+                        continue
                     if not _is_lock_conflict(exc):
                         raise TuneloopError(f"cannot open store {path}: {exc}") from exc
                     if waited >= LOCK_TOTAL_WAIT:
@@ -260,7 +291,8 @@ class _Attachments:
                 return
             del self._files[key]   # forgotten first, then detached (the order that has run longest here)
             try:
-                self._host.execute("DETACH " + alias)
+                with _ctrl_c_deferred():
+                    self._host.execute("DETACH " + alias)
             finally:
                 entry[2].end()
 
