@@ -9,25 +9,9 @@ import numpy as np
 from curate.labels import header, task_label
 from curate.store import Store
 from evals.bench.items import latest_items
-from evals.compare import BOOTSTRAP
+from evals.compare import paired
 
 FLIPS_SHOWN = 10  # per direction and task; the counts are always complete
-
-
-def _interval(diff: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), size=(BOOTSTRAP, len(diff)))].mean(axis=1)
-    low, high = np.quantile(means, [0.025, 0.975])
-    return float(low), float(high)
-
-
-def mcnemar(right_to_wrong: int, wrong_to_right: int) -> float:
-    """McNemar's exact test: the two-sided p-value that the items changing sides split as they did
-    if fine-tuning made no difference (a binomial test on the discordant items)."""
-    from scipy.stats import binomtest
-
-    changed = right_to_wrong + wrong_to_right
-    return float(binomtest(wrong_to_right, changed, 0.5).pvalue) if changed else 1.0
 
 
 def _primary(metrics: set[str]) -> str | None:
@@ -59,17 +43,17 @@ def compare_items(store: Store, baseline: str, model: str, seed: int = 0) -> lis
         for metric in sorted(metrics):
             a = np.array([base_items[k]["scores"][metric] for k in keys], float)
             b = np.array([model_items[k]["scores"][metric] for k in keys], float)
-            binary = bool(np.isin(a, (0.0, 1.0)).all() and np.isin(b, (0.0, 1.0)).all())
-            low, high = _interval(b - a, seed)
+            d = paired(a, b, seed)   # the bootstrap interval, and McNemar's test where items are right or wrong
+            binary = d["test"] == "McNemar"
             row = {"task": task, "task_label": task_label(task), "subject": task.startswith("mmlu_"),
                    "metric": metric, "metric_label": header(metric), "items": len(keys),
-                   "baseline": float(a.mean()), "model": float(b.mean()), "difference": float((b - a).mean()),
-                   "ci_low": low, "ci_high": high, "binary": binary, "primary": metric == primary}
+                   "baseline": d["mean_a"], "model": d["mean_b"], "difference": d["difference"],
+                   "ci_low": d["ci_low"], "ci_high": d["ci_high"], "binary": binary, "primary": metric == primary,
+                   "p_value": d["p_value"], "test": d["test"]}
             if binary:
                 lost = [k for k, x, y in zip(keys, a, b) if x == 1 and y == 0]
                 gained = [k for k, x, y in zip(keys, a, b) if x == 0 and y == 1]
-                row.update(right_to_wrong=len(lost), wrong_to_right=len(gained), p_value=mcnemar(len(lost), len(gained)),
-                           test="McNemar (exact)")
+                row.update(right_to_wrong=len(lost), wrong_to_right=len(gained))
                 if metric == primary and task != "mmlu":
                     row["lost"] = [_flip(model_items[k], base_items[k], metric) for k in lost[:FLIPS_SHOWN]]
                     row["gained"] = [_flip(model_items[k], base_items[k], metric) for k in gained[:FLIPS_SHOWN]]

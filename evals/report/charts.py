@@ -7,20 +7,14 @@ import re
 import altair as alt
 import pandas as pd
 
-from curate.labels import header
+from curate.labels import header, model_label
 
 WIDTH = 560
 
 
-def _short(model: str) -> str:
-    from curate.labels import model_label
-
-    return model_label(model)
-
-
 def benchmark_chart(items: dict[str, list[dict]]) -> alt.Chart | None:
     """Each task's change on its primary metric with its 95% interval, one colour per model."""
-    rows = [{"task": r["task_label"], "model": _short(m), "change": r["difference"], "low": r["ci_low"],
+    rows = [{"task": r["task_label"], "model": model_label(m), "change": r["difference"], "low": r["ci_low"],
              "high": r["ci_high"], "metric": r["metric_label"], "items": r["items"]}
             for m, rows in items.items() for r in rows if r["primary"] and not r["subject"]]
     if not rows:
@@ -54,7 +48,7 @@ def subjects_chart(rows: list[dict]) -> alt.Chart | None:
 
 def flags_chart(models: dict[str, dict]) -> alt.Chart | None:
     """How many answers each error heuristic flagged, per model."""
-    rows = [{"heuristic": name.replace("_", " "), "model": _short(m), "answers": n}
+    rows = [{"heuristic": name.replace("_", " "), "model": model_label(m), "answers": n}
             for m, s in models.items() for name, n in s["flags"].items()]
     if not rows:
         return None
@@ -66,7 +60,7 @@ def flags_chart(models: dict[str, dict]) -> alt.Chart | None:
 
 def lengths_chart(models: dict[str, dict]) -> alt.Chart | None:
     """The answers' lengths in words, per model."""
-    rows = [{"model": _short(m), "words": w} for m, s in models.items() for w in s["lengths"]]
+    rows = [{"model": model_label(m), "words": w} for m, s in models.items() for w in s["lengths"]]
     if not rows:
         return None
     return alt.Chart(pd.DataFrame(rows)).mark_bar(opacity=0.6).encode(
