@@ -1,8 +1,8 @@
 """Embeddings and semantic dedupe against sentence-transformers as it comes, in one run.
 
 1. Texts per second: tuneloop's `embed` in each precision it offers (curate/lm/embeddings.py:
-   fp32 and bf16 through sentence-transformers in batches of 16; int8 through ONNX Runtime,
-   curate/lm/onnx_encoder.py) against `SentenceTransformer.encode` at its defaults (batch 32,
+   fp32 and bf16 through sentence-transformers in batches of 16; openvino-bf16 and int8 through
+   the ONNX export, run by OpenVINO and ONNX Runtime, curate/lm/onnx_encoder.py) against `SentenceTransformer.encode` at its defaults (batch 32,
    fp32), the same model (all-MiniLM-L6-v2, the offline package) and the same real texts; how far
    each vector is from the fp32 one (cosine), and how many of the question+answer pairs at cosine
    ≥ 0.92 (semantic dedupe's threshold) each finds that fp32 finds too (Jaccard of the two sets).
@@ -81,14 +81,14 @@ def main() -> None:
 
     peer = SentenceTransformer(resolve_embedding_model(None), device="cpu")
     peer.encode(texts[:64])
-    options = ["fp32", *(["bf16"] if cpu_has_bf16() else []), "int8"]
+    options = ["fp32", *(["bf16", "openvino-bf16"] if cpu_has_bf16() else []), "int8"]
     for precision in options:
         embed(texts[:64], precision=precision)   # every model loaded (int8: exported) and warm before the clock
     ref, peer_s = timed(lambda: peer.encode(texts, normalize_embeddings=True))
     joined = [p["question"] + " " + p["answer"] for p in pairs]   # what semantic dedupe compares
     peer_pairs = {tuple(e) for e in similar_pairs(peer.encode(joined, normalize_embeddings=True), THRESHOLD)[0].tolist()}
-    print(f"\nembeddings                 texts/s   seconds   ratio  cosine to fp32 (min, mean)  same pairs at {THRESHOLD}")
-    print(f"sentence-transformers      {len(texts) / peer_s:8.1f} {peer_s:9.1f}   1.00x  (encode at its defaults:"
+    print(f"\n{'embeddings':34} texts/s   seconds   ratio  cosine to fp32 (min, mean)  same pairs at {THRESHOLD}")
+    print(f"{'sentence-transformers':34}{len(texts) / peer_s:8.1f} {peer_s:9.1f}   1.00x  (encode at its defaults:"
           f" batch 32, fp32)  {len(peer_pairs)} pairs")
     for precision in options:
         ours, ours_s = timed(lambda p=precision: embed(texts, precision=p))
@@ -96,7 +96,7 @@ def main() -> None:
         found = {tuple(e) for e in similar_pairs(embed(joined, precision=precision), THRESHOLD)[0].tolist()}
         same = len(found & peer_pairs) / max(len(found | peer_pairs), 1)
         mark = " (default)" if precision == where.precision else ""
-        print(f"tuneloop {precision:<5}{mark:<11} {len(texts) / ours_s:6.1f} {ours_s:9.1f}   {peer_s / ours_s:.2f}x"
+        print(f"{'tuneloop ' + precision + mark:34}{len(texts) / ours_s:8.1f} {ours_s:9.1f}   {peer_s / ours_s:.2f}x"
               f"  {cosine.min():.4f}, {cosine.mean():.5f}          {same:.1%} ({len(found)} pairs)")
 
     # semantic dedupe end to end, on the pairs as `tuneloop dedupe` compares them (question + answer)

@@ -42,6 +42,9 @@ class StubServer:
             return StubServer.pairwise(prompt)
         if "Score: <1-5>" in prompt:
             return StubServer.grade(prompt)
+        if "Write only the question" in prompt:   # a passage's question: its own first words
+            passage = prompt.rsplit("Text:\n", 1)[-1].split("\n\nWrite", 1)[0]   # after the worked example
+            return f"What does the text say about {' '.join(re.findall(r'[A-Za-z0-9]+', passage)[:8])}?"
         if "questions" in prompt and "one question per line" in prompt.lower():
             first_words = " ".join(re.findall(r"\w+", prompt.split("Text:")[-1])[:3]) or "this"
             return "\n".join(f"{i}. What does the text say about {first_words} (part {seed}-{i})?" for i in (1, 2, 3))

@@ -145,14 +145,15 @@ def test_app_and_cli_write_the_same_store_at_the_same_time(app, db_path, tmp_pat
 def test_generate_page_previews_then_accepts(app, db_path, openai_stub):
     app.switch_page("views/generate.py").run()
     assert not app.exception
-    app.radio[0].set_value("openai")
+    [backend] = [r for r in app.radio if r.label == "Backend"]
+    backend.set_value("openai")
     [model] = [t for t in app.text_input if t.label == "Model"]
     model.set_value("stub-model")
     [pairs] = [n for n in app.number_input if n.label == "Pairs"]
     pairs.set_value(3)
     [b for b in app.button if b.label == "Generate"][0].click().run()
     assert not app.exception and not app.error, [e.value for e in app.error]
-    assert "3 pairs from" in app.caption[0].value
+    assert "3 pairs from" in app.caption[0].value and "kept pairs/min" in app.caption[0].value
     store = Store(db_path)
     before = store.scalar("SELECT count(*) FROM pairs WHERE origin = 'generated'")
     assert before == 0  # a preview only

@@ -89,11 +89,15 @@ def test_pairs_offtopic_reports_the_share(cli):
 
 def test_pairs_generate_with_the_openai_backend(cli, openai_stub):
     cli("demo-data")
-    result = cli("pairs", "generate", "--backend", "openai", "--topic", "Lumo", "--n", "4", "--dry-run")
+    result = cli("pairs", "generate", "--backend", "openai", "--topic", "Lumo", "--n", "4", "--dry-run",
+                 "--answers", "model")
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 5 and "4 pairs from" in lines[-1]
+    assert len(lines) == 5 and "4 pairs from" in lines[-1] and "kept pairs/min" in lines[-1]
     assert json.loads(lines[0])["response"].startswith("From the text:")   # grounded in its chunk: kept
+    result = cli("pairs", "generate", "--backend", "openai", "--topic", "Lumo", "--n", "4", "--dry-run")
+    pair = json.loads(result.output.splitlines()[0])   # passages: the document's words, the server's question
+    assert pair["instruction"].startswith("What does the text say about") and "From the text" not in pair["response"]
     result = cli("pairs", "generate", "--backend", "openai", "--topic", "Lumo", "--n", "4")
     assert result.output.strip().endswith("stored")
 

@@ -6,7 +6,17 @@ from curate.errors import TuneloopError
 from curate.ingest.importer import ingest
 from curate.lm.backends import LocalBackend, OpenAIBackend
 from curate.pairs.extract import extract
-from curate.pairs.generate import GenerationConfig, chunk_text, clean_answer, drop_reason, generate, kept, parse_questions
+from curate.pairs.generate import (
+    GenerationConfig,
+    chunk_text,
+    clean_answer,
+    drop_reason,
+    generate,
+    kept,
+    parse_questions,
+    passages,
+    wave_size,
+)
 
 from conftest import shared
 
@@ -17,9 +27,10 @@ MANUAL = "\n\n".join(
 
 def test_questions_are_parsed_from_numbered_bulleted_and_quoted_lines():
     reply = ('1. How do I reset it?\n- What is Focus mode? Why blue?\nFor example: "Can I mount it?"\nNot a question.\n'
-             "A customer might ask: What is in the box?\n### Question 2: How bright is it?")
+             "A customer might ask: What is in the box?\n### Question 2: How bright is it?\n"
+             'What does "Focus mode" mean?')
     assert parse_questions(reply) == ["How do I reset it?", "What is Focus mode?", "Why blue?", "Can I mount it?",
-                                      "What is in the box?", "How bright is it?"]
+                                      "What is in the box?", "How bright is it?", 'What does "Focus mode" mean?']
 
 
 def test_answers_lose_their_label_and_a_cut_off_last_sentence():
@@ -41,16 +52,81 @@ def test_documents_are_chunked_by_paragraph():
     assert chunk_text("too short") == []
 
 
+def test_passages_are_whole_sentences_within_a_paragraph():
+    chunk = ("One two three four five six seven eight. Nine ten eleven twelve thirteen fourteen fifteen sixteen.\n\n"
+             "Short one.\n\nA lone paragraph of exactly eight words here.")
+    assert passages(chunk, max_words=10) == ["One two three four five six seven eight.",
+                                             "Nine ten eleven twelve thirteen fourteen fifteen sixteen.",
+                                             "A lone paragraph of exactly eight words here."]
+    assert passages(chunk, max_words=60)[0].count(".") == 2   # sentences joined up to the limit
+
+
+def test_a_wave_asks_for_what_is_missing_at_the_yield_seen():
+    assert wave_size(need=20, kept=0, asked=0, guess=0.8, batch_size=32) == 25          # 20 / 0.8
+    assert wave_size(need=2, kept=0, asked=40, guess=0.1, batch_size=32) == 100        # 1 pair per 50 asked
+    assert wave_size(need=500, kept=0, asked=0, guess=0.1, batch_size=32) == 128       # at most four batches
+    assert wave_size(need=1, kept=30, asked=30, guess=0.8, batch_size=32) == 2         # just under 1 a prompt
+
+
+def test_passage_answers_are_the_documents_words_with_the_models_questions(store, write, openai_stub):
+    ingest(store, [write("manual.md", MANUAL)], topic="Lumo")
+    seen = []
+    result = generate(store, OpenAIBackend.from_env(), GenerationConfig(topic="Lumo", n=5, seed=3),
+                      on_progress=lambda text, share: seen.append(text))
+    rows = store.rows("SELECT instruction, response, lineage FROM pairs ORDER BY id")
+    assert len(rows) == 5 and result.prompts <= 6   # one prompt a pair (a passage a part: 6)
+    for row in rows:
+        lineage = json.loads(row["lineage"])
+        assert lineage["answer"] == "passage" and row["response"] in " ".join(lineage["chunk"].split())
+        assert row["instruction"].endswith("?") and "Lumo lamp feature number" in row["instruction"]
+    assert len({r["response"] for r in rows}) == 5
+    assert seen and f"of {result.planned} prompts planned" in seen[-1]
+
+
+class _OffText:
+    """Questions with none of the passage's words, then good ones."""
+    description = {"backend": "scripted", "model": "scripted"}
+
+    def chat(self, conversations, *, max_new_tokens=160, temperature=0.0, seed=0, stop=None):
+        assert stop == ("?", 1) and max_new_tokens <= 48
+        return ["What does the customer want?" if i % 2 else "Not a question at all" for i in range(len(conversations))]
+
+
+def test_questions_without_a_word_of_their_passage_are_dropped(store, write):
+    ingest(store, [write("manual.md", MANUAL)], topic="Lumo")
+    result = generate(store, _OffText(), GenerationConfig(topic="Lumo", n=3), write=False)
+    assert result.pairs == [] and result.dropped["off_text"] == 3 and result.dropped["unparseable"] == 3
+    assert result.prompts == result.planned == 6   # every passage asked once, then it stops
+
+
+def test_a_question_list_stops_at_its_kth_question_mark():
+    import torch
+
+    from curate.lm.decoding import stop_after
+    from curate.lm.load import load_tokenizer
+
+    tokenizer, _ = load_tokenizer(None)
+    prompt = tokenizer(["Is the lamp on? Text: a lamp."], return_tensors="pt")["input_ids"][0]   # its '?' is not counted
+    rows = ["1. How do I reset it?\n2. Why", "1. How? 2. Why? 3. When?", "Nothing asked yet"]
+    new = [tokenizer(r, add_special_tokens=False)["input_ids"] for r in rows]
+    longest = max(len(n) for n in new)   # a finished row is padded on the right while the others go on
+    batch = torch.stack([torch.cat([prompt, torch.tensor(n + [tokenizer.pad_token_id] * (longest - len(n)))])
+                         for n in new])
+    done = stop_after(tokenizer, "?", 2, width=len(prompt))[0](batch, None)
+    assert done.tolist() == [False, True, False]
+
+
 def test_generation_through_an_openai_compatible_server(store, write, openai_stub):
     ingest(store, [write("manual.md", MANUAL)], topic="Lumo")
     backend = OpenAIBackend.from_env()
     seen = []
-    result = generate(store, backend, GenerationConfig(topic="Lumo", n=5, seed=3),
+    result = generate(store, backend, GenerationConfig(topic="Lumo", n=5, seed=3, answers="model"),
                       on_progress=lambda text, share: seen.append((text, share)))
     assert len(result.pairs) == 5
-    # progress counts prompts answered too, not only pairs kept, and estimates the time left
+    # progress counts prompts answered of those planned, not only pairs kept, with the rates and the time left
     assert seen[-1][1] == 1.0 and seen[-1][0].startswith("5 of 5 pairs kept")
-    assert f"{result.prompts} prompts answered" in seen[-1][0] and "s left" in seen[-1][0]
+    assert f"{result.prompts} of {result.planned} prompts planned" in seen[-1][0] and "s left" in seen[-1][0]
+    assert "prompts/s" in seen[-1][0] and "pairs/min" in seen[-1][0] and "kept pairs/min" in result.summary()
     rows = store.rows("SELECT * FROM pairs ORDER BY id")
     assert len(rows) == 5 and all(r["origin"] == "generated" and r["topic"] == "Lumo" for r in rows)
     lineage = json.loads(rows[0]["lineage"])
@@ -128,7 +204,8 @@ def test_real_packaged_model_generates_from_lamini_style_documents_and_judges_ev
     text = "\n\n".join(d["answer"] for d in docs if len(d["answer"].split()) > 20)
     ingest(store, [write("lamini_notes.md", "# Lamini notes\n\n" + " ".join(text.split()[:420]))], topic="Lamini")
     backend = LocalBackend.load(batch_size=8)
-    result = generate(store, backend, GenerationConfig(topic="Lamini", n=2, seed=0, max_new_tokens=96, max_rounds=1))
+    result = generate(store, backend, GenerationConfig(topic="Lamini", n=2, seed=0, max_new_tokens=96, max_rounds=1,
+                                                       answers="model"))
     chunks = store.scalar("SELECT count(*) FROM raw_logs")
     assert result.prompts > chunks   # the question prompts, then answers to the questions parsed
     assert len(result.pairs) + sum(result.dropped.values()) > 0 and set(result.dropped) <= {
@@ -141,13 +218,33 @@ def test_real_packaged_model_generates_from_lamini_style_documents_and_judges_ev
         assert clean_answer(again) == pair["response"]
 
 
+@pytest.mark.slow
+def test_real_packaged_model_writes_one_question_per_passage_and_stops_at_it(store, write, monkeypatch):
+    """SmolLM2-135M offline, passage answers from real lamini_docs text: every reply stops at its
+    question mark (not the token limit), and every kept pair's answer is a passage of its chunk."""
+    from curate.pairs.generate import passage_messages
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    docs = [json.loads(line) for line in shared("lamini_docs", "lamini_docs.jsonl").read_text().splitlines()[:60]]
+    text = "\n\n".join(d["answer"] for d in docs if len(d["answer"].split()) > 20)
+    ingest(store, [write("lamini_notes.md", "# Lamini notes\n\n" + " ".join(text.split()[:420]))], topic="Lamini")
+    backend = LocalBackend.load(batch_size=8)
+    result = generate(store, backend, GenerationConfig(topic="Lamini", n=4, seed=0))
+    assert len(result.pairs) >= 2 and result.prompts <= 3 * len(result.pairs)   # most passages give a pair
+    for pair in result.pairs:
+        assert pair["response"] in " ".join(pair["lineage"]["chunk"].split()) and pair["instruction"].endswith("?")
+    replies = backend.chat([passage_messages(p["response"], "Lamini") for p in result.pairs], max_new_tokens=48,
+                           temperature=0.0, stop=("?", 1))
+    assert all(r.count("?") == 1 and r.rstrip(' "\n').endswith("?") for r in replies)
+
+
 class _Scripted:
     """A backend whose answers are scripted: the chunk's own words for some questions, words of
     its own for the others."""
     description = {"backend": "scripted", "model": "scripted"}
     asked = 0
 
-    def chat(self, conversations, *, max_new_tokens=160, temperature=0.0, seed=0):
+    def chat(self, conversations, *, max_new_tokens=160, temperature=0.0, seed=0, stop=None):
         replies = []
         for messages in conversations:
             text = messages[-1]["content"]
@@ -167,7 +264,7 @@ def test_generated_answers_their_chunk_does_not_support_are_dropped_and_counted(
     docs = [json.loads(line) for line in shared("lamini_docs", "lamini_docs.jsonl").read_text().splitlines()[:40]]
     text = "\n\n".join(d["answer"] for d in docs if len(d["answer"].split()) > 20)
     ingest(store, [write("lamini_notes.md", "# Lamini notes\n\n" + text)], topic="Lamini")
-    result = generate(store, _Scripted(), GenerationConfig(topic="Lamini", n=4, seed=0))
+    result = generate(store, _Scripted(), GenerationConfig(topic="Lamini", n=4, seed=0, answers="model"))
     assert result.dropped["not_grounded"] >= 2 and "not_grounded" in result.summary()
     stored = store.rows("SELECT response FROM pairs WHERE origin = 'generated'")
     assert stored and not any("Bananas" in r["response"] for r in stored)

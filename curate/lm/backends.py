@@ -54,7 +54,7 @@ class Backend(Protocol):
     description: dict[str, Any]
 
     def chat(self, conversations: list[list[dict]], *, max_new_tokens: int, temperature: float,
-             seed: int) -> list[str]: ...
+             seed: int, stop: tuple[str, int] | None = None) -> list[str]: ...
 
 
 @dataclass
@@ -77,6 +77,11 @@ class LocalBackend:
         return cls(model, tokenizer, batch_size, {"backend": "local", "model": resolved.describe(),
                                                   **placement.describe()}, resolved)
 
+    @property
+    def call_size(self) -> int:
+        """Prompts to send in one call: one batch (0 where the engine batches a whole wave itself)."""
+        return self.batch_size
+
     def prompt_text(self, conversation: list[dict]) -> str:
         if getattr(self.tokenizer, "chat_template", None):
             return self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
@@ -91,11 +96,13 @@ class LocalBackend:
                               batch_size=self.batch_size, **decoding)
 
     def chat(self, conversations: list[list[dict]], *, max_new_tokens: int = 160, temperature: float = 0.0,
-             seed: int = 0) -> list[str]:
+             seed: int = 0, stop: tuple[str, int] | None = None) -> list[str]:
+        """Replies; stop=(text, count) ends a reply once it holds `count` tokens with `text`."""
         # a mild repetition penalty: small models otherwise loop in longer generated answers
         return [g["output"] for g in self.complete([self.prompt_text(c) for c in conversations],
                                                    max_new_tokens=max_new_tokens, temperature=temperature,
-                                                   repetition_penalty=1.1, seed=seed)]
+                                                   repetition_penalty=1.1, seed=seed,
+                                                   **({"stop": stop} if stop else {}))]
 
 
 @dataclass
@@ -104,6 +111,7 @@ class RayBackend(LocalBackend):
     themselves; `model` is the folder they load, and only the tokenizer stays here."""
     engine: Any = None
     placement: Any = None
+    call_size = 0   # the workers batch a whole wave
 
     @classmethod
     def load(cls, spec: str | None = None, store=None, batch_size: int = BATCH_SIZE, device: str | None = None,
@@ -134,6 +142,7 @@ class RayBackend(LocalBackend):
 @dataclass
 class VLLMBackend(LocalBackend):
     """The same prompts as the local backend, decoded by vLLM (CUDA; extra `gpu`)."""
+    call_size = 0   # vLLM batches a whole wave itself
 
     @classmethod
     def load(cls, spec: str | None = None, store=None, batch_size: int = BATCH_SIZE, device: str | None = None,
@@ -179,7 +188,9 @@ class OpenAIBackend:
         return cls(base.rstrip("/"), name, key, description={"backend": "openai", "model": name, "base_url": base})
 
     def chat(self, conversations: list[list[dict]], *, max_new_tokens: int = 160, temperature: float = 0.0,
-             seed: int = 0) -> list[str]:
+             seed: int = 0, stop: tuple[str, int] | None = None) -> list[str]:
+        # `stop` counts occurrences, which the API's stop strings cannot (and they drop the text
+        # they stop at); it only saves time, so it is not sent
         import httpx
 
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}

@@ -3,19 +3,21 @@
 Computing is a pure function over a batch of texts (`embed`); `vectors_for` reads what the store
 has, computes the rest with nothing held open, and writes them back.
 
-Defaults, measured (benchmarks/embed.py; docs/benchmarks/dedupe.md): batches of 16 texts
-(sentence-transformers sorts them by length; on 2 CPU cores a smaller batch pads less and was
-faster than 32 or 64), and bf16 on CPUs with AVX512-BF16 or AMX — about 1.8x fp32 on lamini_docs,
-every vector within cosine 0.996 of fp32's, and 98% the same pairs at the semantic threshold.
-The precision is part of the stored vectors' model name, so fp32 and bf16 vectors never mix.
-int8 (ONNX Runtime, curate.lm.onnx_encoder) is asked for, never the default: 2.15x sentence-
-transformers but 89.7% the same near-duplicate pairs as fp32, under the 97% a default must keep.
-`TUNELOOP_EMBED_PRECISION` sets the embeddings' precision alone (fp32, bf16, fp16, int8).
+Defaults, measured (benchmarks/embed.py; docs/benchmarks/dedupe.md): batches of 16 texts sorted
+by length (on 2 CPU cores a smaller batch pads less and was faster than 32 or 64), and on CPUs with
+AVX512-BF16 or AMX the ONNX export run in bf16 by OpenVINO (`openvino-bf16`, curate.lm.onnx_encoder):
+about 3x sentence-transformers' `encode` at its defaults, every vector within cosine 0.9999 of
+fp32's and the same near-duplicate pairs. PyTorch bf16 (`bf16`: 1.7x, cosine 0.996) is the default
+where OpenVINO is not installed. The precision (and engine) is part of the stored vectors' model
+name, so vectors of different arithmetic never mix. int8 (ONNX Runtime) is asked for, never the
+default: 89.7% the same near-duplicate pairs as fp32, under the 97% a default must keep.
+`TUNELOOP_EMBED_PRECISION` sets the embeddings' precision alone (EMBED_PRECISIONS).
 Domain evaluation's answer similarity asks for fp32, so a metric does not move with the hardware.
 """
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from functools import lru_cache
 
 import numpy as np
@@ -32,10 +34,10 @@ def text_hash(text: str) -> str:
 
 @lru_cache(maxsize=2)
 def _encoder(path: str, device: str, precision: str):
-    if precision == "int8":   # ONNX Runtime, int8 matrix products (curate.lm.onnx_encoder)
-        from curate.lm.onnx_encoder import OnnxEncoder
+    if precision in ONNX_PRECISIONS:   # the ONNX export, without PyTorch (curate.lm.onnx_encoder)
+        from curate.lm.onnx_encoder import OnnxEncoder, OpenVinoEncoder
 
-        return OnnxEncoder(path)
+        return OnnxEncoder(path) if precision == "int8" else OpenVinoEncoder(path)
     from sentence_transformers import SentenceTransformer
 
     encoder = SentenceTransformer(path, device=device)
@@ -43,25 +45,39 @@ def _encoder(path: str, device: str, precision: str):
 
 
 BATCH_SIZE = 16
-EMBED_PRECISION_ENV = "TUNELOOP_EMBED_PRECISION"   # fp32 | bf16 | fp16 | int8, for embeddings only
+EMBED_PRECISION_ENV = "TUNELOOP_EMBED_PRECISION"   # one of EMBED_PRECISIONS, for embeddings only
+ONNX_PRECISIONS = ("openvino-bf16", "int8")        # the CPU-only engines of curate.lm.onnx_encoder
+EMBED_PRECISIONS = ("auto", "fp32", "bf16", "fp16", *ONNX_PRECISIONS)
+
+
+def openvino_available() -> bool:
+    return importlib.util.find_spec("openvino") is not None
 
 
 def placement(device: str | None = None, precision: str | None = None):
     """Where and in what precision embeddings run: curate.lm.device's choice, except that with no
-    precision asked for, a CPU with AVX512-BF16 or AMX embeds in bf16 (see the module's notes)."""
+    precision asked for, a CPU with AVX512-BF16 or AMX embeds in bf16 — through OpenVINO where it
+    is installed (see the module's notes)."""
     import os
 
     from curate.lm.device import PRECISION_ENV, Placement, cpu_has_bf16, resolve
 
     choice = (precision or os.environ.get(EMBED_PRECISION_ENV) or os.environ.get(PRECISION_ENV) or "auto").strip().lower()
-    if choice == "int8":
+    if choice not in EMBED_PRECISIONS:
+        raise TuneloopError(f"embedding precision {choice!r}: choose one of {', '.join(EMBED_PRECISIONS)}")
+    if choice in ONNX_PRECISIONS:
+        engine = "ONNX Runtime" if choice == "int8" else "OpenVINO"
         if resolve(device, "fp32").device != "cpu":
-            raise TuneloopError("int8 embeddings run on the CPU (ONNX Runtime): ask for --device cpu")
-        return Placement("cpu", "int8")
+            raise TuneloopError(f"{choice} embeddings run on the CPU ({engine}): ask for --device cpu")
+        if choice == "openvino-bf16" and not cpu_has_bf16():
+            raise TuneloopError("openvino-bf16 embeddings need a CPU with AVX512-BF16 or AMX; use fp32")
+        if choice == "openvino-bf16" and not openvino_available():
+            raise TuneloopError("openvino-bf16 embeddings need OpenVINO: pip install openvino")
+        return Placement("cpu", choice)
     where = resolve(device, None if choice == "auto" else choice)
     asked = choice != "auto"
     if not asked and where.device == "cpu" and cpu_has_bf16():
-        return Placement("cpu", "bf16")
+        return Placement("cpu", "openvino-bf16" if openvino_available() else "bf16")
     return where
 
 
@@ -71,7 +87,7 @@ def embed(texts: list[str], model: str | None = None, batch_size: int = BATCH_SI
     device and in the precision `placement` resolves."""
     where = placement(device, precision)
     encoder = _encoder(resolve_embedding_model(model), where.device, where.precision)
-    if where.precision == "int8":
+    if where.precision in ONNX_PRECISIONS:
         from tqdm.auto import tqdm
 
         with tqdm(total=len(texts), desc="embed", unit="text", disable=not show_progress) as bar:

@@ -21,13 +21,16 @@ def load_llm(model_dir: str, placement):
 
 
 def generate_texts_vllm(llm, prompts: list[str], *, max_new_tokens: int, temperature: float = 0.0,
-                        top_p: float = 0.9, repetition_penalty: float = 1.0, seed: int = 0) -> list[dict]:
-    """The same result shape as curate.lm.decoding.generate_texts: text, token count, latency."""
+                        top_p: float = 0.9, repetition_penalty: float = 1.0, seed: int = 0,
+                        stop: tuple[str, int] | None = None) -> list[dict]:
+    """The same result shape as curate.lm.decoding.generate_texts: text, token count, latency.
+    stop=(text, 1) stops at the text (kept in the output); a count above one is not stopped on."""
     from vllm import SamplingParams
 
     params = SamplingParams(max_tokens=max_new_tokens, temperature=temperature,
                             top_p=top_p if temperature > 0 else 1.0, repetition_penalty=repetition_penalty,
-                            seed=seed)
+                            seed=seed, **({"stop": [stop[0]], "include_stop_str_in_output": True}
+                                          if stop and stop[1] == 1 else {}))
     began = time.perf_counter()
     outputs = llm.generate(prompts, params, use_tqdm=False)
     per_item = (time.perf_counter() - began) * 1000 / max(len(prompts), 1)

@@ -2,7 +2,7 @@ import streamlit as st
 
 from curate.errors import TuneloopError
 from curate.lm.backends import make_backend
-from curate.pairs.generate import SOURCES, GenerationConfig, accept, generate, preview_frame
+from curate.pairs.generate import ANSWERS, SOURCES, GenerationConfig, accept, generate, preview_frame
 from curate.pairs.offtopic import DEFAULT_REFUSAL, add_offtopic
 from streamlit_app.common import get_store, require
 from streamlit_app.render import escape_markdown
@@ -23,6 +23,9 @@ with st.form("generate"):
     left, right = st.columns(2)
     source = left.selectbox("From", SOURCES, help="documents: grounded questions and answers; raw: rewrite logs;"
                                                   " pairs: new questions in the style of existing ones")
+    answers = left.radio("Answers from documents", ANSWERS, horizontal=True,
+                         help="passage: the documents' own passages, each with the question the model writes for it"
+                              " (fast, grounded); model: the model's answers, kept where the text supports them")
     topic = left.text_input("Topic", value="Lumo")
     n = left.number_input("Pairs", min_value=1, max_value=500, value=10)
     kind = right.radio("Backend", ["local", "openai"], horizontal=True)
@@ -33,8 +36,8 @@ with st.form("generate"):
 if submitted:
     bar = st.progress(0.0, text="Loading the model and asking the first prompts…")
     try:
-        result = generate(store, backend(kind, model), GenerationConfig(source=source, topic=topic or None, n=int(n),
-                          seed=int(seed)), write=False,
+        config = GenerationConfig(source=source, answers=answers, topic=topic or None, n=int(n), seed=int(seed))
+        result = generate(store, backend(kind, model), config, write=False,
                           on_progress=lambda text, share: bar.progress(share, text=text))
         st.session_state["generated"] = result.pairs
         st.session_state["generated_summary"] = result.summary()

@@ -8,7 +8,7 @@ import click
 
 from curate.lm.decoding import BATCH_SIZE
 from curate.pairs.export import FORMATS as EXPORT_FORMATS
-from curate.pairs.generate import SOURCES
+from curate.pairs.generate import ANSWERS, SOURCES
 from curate.pairs.offtopic import DEFAULT_REFUSAL
 from curate.pairs.rows import ORIGINS
 from curate.pairs.status import STATUSES
@@ -50,6 +50,9 @@ def pairs_extract(ctx, all_sources, topic) -> None:
 @click.option("--from", "source", default="documents", show_default=True, type=click.Choice(SOURCES),
               help="documents: questions and grounded answers from imported documents; raw: rewrite raw logs"
                    " into clean pairs; pairs: new questions in the style of existing pairs (self-instruct).")
+@click.option("--answers", default="passage", show_default=True, type=click.Choice(ANSWERS),
+              help="--from documents: passage (answers are the documents' own passages; the model writes the"
+                   " question each answers) or model (the model asks questions, then answers them from the chunk).")
 @click.option("--topic", default=None, help="The domain, e.g. your product's name.")
 @click.option("--model", default=None, help="Model spec: hub id, model folder, .gguf file or run:N"
               " (default SmolLM2-135M-Instruct); with --backend openai, the endpoint's model name.")
@@ -63,7 +66,7 @@ def pairs_extract(ctx, all_sources, topic) -> None:
 @engine_options
 @click.pass_context
 @library_errors
-def pairs_generate(ctx, source, topic, model, backend, n, seed, batch_size, source_ids, dry_run, device,
+def pairs_generate(ctx, source, answers, topic, model, backend, n, seed, batch_size, source_ids, dry_run, device,
                    precision, engine) -> None:
     """Generate instruction–response pairs with an LLM.
 
@@ -75,7 +78,7 @@ def pairs_generate(ctx, source, topic, model, backend, n, seed, batch_size, sour
     from curate.pairs.generate import GenerationConfig, generate
 
     store = open_store(ctx)
-    config = GenerationConfig(source=source, topic=topic, n=n, seed=seed, batch_size=batch_size)
+    config = GenerationConfig(source=source, answers=answers, topic=topic, n=n, seed=seed, batch_size=batch_size)
     result = generate(store, make_backend(backend, model, store, batch_size, device, precision, engine), config,
                       source_ids=list(source_ids) or None, write=not dry_run, show_progress=sys.stderr.isatty())
     if dry_run:
