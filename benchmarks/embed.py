@@ -2,8 +2,8 @@
 
 1. Texts per second: tuneloop's `embed` in each precision it offers (curate/lm/embeddings.py:
    fp32 and bf16 through sentence-transformers in batches of 16; openvino-bf16 and int8 through
-   the ONNX export, run by OpenVINO and ONNX Runtime, curate/lm/onnx_encoder.py) against `SentenceTransformer.encode` at its defaults (batch 32,
-   fp32), the same model (all-MiniLM-L6-v2, the offline package) and the same real texts; how far
+   the ONNX export, run by OpenVINO and ONNX Runtime, curate/lm/onnx_encoder.py) against
+   `SentenceTransformer.encode` at its defaults (batch 32, fp32), the same model (all-MiniLM-L6-v2, the offline package) and the same real texts; how far
    each vector is from the fp32 one (cosine), and how many of the question+answer pairs at cosine
    ≥ 0.92 (semantic dedupe's threshold) each finds that fp32 finds too (Jaccard of the two sets).
 2. Semantic dedupe end to end: the whole `tuneloop dedupe --method semantic` on a fresh store
@@ -13,7 +13,7 @@
 
 Texts: every question and answer of ../shared/data/lamini_docs, then twcs tweets, up to --limit.
 
-    .venv/bin/python benchmarks/embed.py            # about 3 minutes on 2 cores
+    .venv/bin/python benchmarks/embed.py            # about 6 minutes on 2 cores
 """
 from __future__ import annotations
 
