@@ -5,7 +5,8 @@
    the ONNX export, run by OpenVINO and ONNX Runtime, curate/lm/onnx_encoder.py) against
    `SentenceTransformer.encode` at its defaults (batch 32, fp32), the same model (all-MiniLM-L6-v2,
    the offline package) and the same real texts; how far each vector is from the fp32 one
-   (cosine), and how many of the question+answer pairs at cosine ≥ 0.92 (semantic dedupe's threshold) each finds that fp32 finds too (Jaccard of the two sets).
+   (cosine), and how many of the question+answer pairs at cosine ≥ 0.92 (semantic dedupe's
+   threshold) each finds that fp32 finds too (Jaccard of the two sets).
 2. Semantic dedupe end to end: the whole `tuneloop dedupe --method semantic` on a fresh store
    (read the pairs, embed, store the vectors, exact kNN, cluster, write the clusters) against a
    bare pipeline (encode at its defaults + exact cosine ≥ 0.92 over the same texts); and the share
