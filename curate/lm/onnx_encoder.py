@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,8 @@ class OpenVinoEncoder(_Encoder):
             "INFERENCE_PRECISION_HINT": "bf16", "INFERENCE_NUM_THREADS": threads or os.cpu_count() or 1,
             "PERFORMANCE_HINT": "LATENCY"})
         self.request = self.compiled.create_infer_request()
+        self.lock = threading.Lock()   # one request, and the app's sessions are threads
 
     def _run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        return next(iter(self.request.infer(inputs).values())).copy()
+        with self.lock:
+            return next(iter(self.request.infer(inputs).values())).copy()
