@@ -93,7 +93,7 @@ def before(backend, rows: list[dict], config) -> dict:
     sampled), then answers, round after round."""
     import random
 
-    from curate.pairs import generate as g
+    from curate.pairs import prompts as g
     from curate.pairs.grounding import GROUNDED, support
 
     rng, kept, prompts, seen = random.Random(config.seed), [], 0, set()
@@ -109,7 +109,7 @@ def before(backend, rows: list[dict], config) -> dict:
             asks = []
             for chunk, reply in zip(part, replies):
                 for q in g.parse_questions(reply)[:config.questions_per_chunk]:
-                    if g.drop_reason(q, g._PROMPT_PHRASES) is None and g.text_key(q) not in seen:
+                    if g.drop_reason(q, g.PROMPT_PHRASES) is None and g.text_key(q) not in seen:
                         seen.add(g.text_key(q))
                         asks.append((q, chunk))
             answers = backend.chat([g.answer_messages(c, q, config.topic) for q, c in asks],
@@ -117,7 +117,7 @@ def before(backend, rows: list[dict], config) -> dict:
             prompts += len(part) + len(asks)
             for (q, chunk), reply in zip(asks, answers):
                 answer = g.clean_answer(reply)
-                if g.drop_reason(answer, g._PROMPT_PHRASES) is None and support(answer, chunk) >= GROUNDED:
+                if g.drop_reason(answer, g.PROMPT_PHRASES) is None and support(answer, chunk) >= GROUNDED:
                     kept.append({"instruction": q, "response": answer, "lineage": {"chunk": chunk}})
             if len(kept) >= config.n:
                 return {"pairs": kept[:config.n], "prompts": prompts}
@@ -140,7 +140,8 @@ def quality(pairs: list[dict]) -> tuple[float, float]:
 def pair_generation(args) -> None:
     """Kept pairs per minute: the loop before against tuneloop's two ways, on the same chunks."""
     from curate.lm.backends import LocalBackend
-    from curate.pairs.generate import GenerationConfig, chunk_text, generate_pairs
+    from curate.pairs.generate import GenerationConfig, generate_pairs
+    from curate.pairs.prompts import chunk_text
 
     rows = documents()
     chunks = chunk_text(rows[0]["payload"]["text"])[:args.chunks]

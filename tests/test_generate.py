@@ -6,17 +6,8 @@ from curate.errors import TuneloopError
 from curate.ingest.importer import ingest
 from curate.lm.backends import LocalBackend, OpenAIBackend
 from curate.pairs.extract import extract
-from curate.pairs.generate import (
-    GenerationConfig,
-    chunk_text,
-    clean_answer,
-    drop_reason,
-    generate,
-    kept,
-    parse_questions,
-    passages,
-    wave_size,
-)
+from curate.pairs.generate import GenerationConfig, generate, kept, wave_size
+from curate.pairs.prompts import chunk_text, clean_answer, drop_reason, parse_questions, passages
 
 from conftest import shared
 
@@ -213,7 +204,7 @@ def test_real_packaged_model_generates_from_lamini_style_documents_and_judges_ev
     for pair in store.rows("SELECT instruction, response, lineage FROM pairs WHERE origin = 'generated'"):
         lineage = json.loads(pair["lineage"])
         assert lineage["backend"] == "local" and "SmolLM2" in lineage["model"]
-        from curate.pairs.generate import answer_messages
+        from curate.pairs.prompts import answer_messages
         [again] = backend.chat([answer_messages(lineage["chunk"], pair["instruction"], "Lamini")], max_new_tokens=96)
         assert clean_answer(again) == pair["response"]
 
@@ -222,7 +213,7 @@ def test_real_packaged_model_generates_from_lamini_style_documents_and_judges_ev
 def test_real_packaged_model_writes_one_question_per_passage_and_stops_at_it(store, write, monkeypatch):
     """SmolLM2-135M offline, passage answers from real lamini_docs text: every reply stops at its
     question mark (not the token limit), and every kept pair's answer is a passage of its chunk."""
-    from curate.pairs.generate import passage_messages
+    from curate.pairs.prompts import passage_messages
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     docs = [json.loads(line) for line in shared("lamini_docs", "lamini_docs.jsonl").read_text().splitlines()[:60]]

@@ -11,7 +11,7 @@ import re
 
 from curate.errors import TuneloopError
 from curate.lm.backends import Backend
-from curate.pairs.generate import parse_questions, text_key
+from curate.pairs.prompts import parse_questions, text_key
 from curate.pairs.rows import insert_pairs, make_pair
 from curate.store import Store
 
