@@ -23,3 +23,19 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, TuneloopError):   # already said for people: no class name in front
         return text[:300]
     return f"{type(exc).__name__}: {text[:300]}"
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Whether an exception is a Ctrl-C, or what a Ctrl-C left behind: DuckDB turns one that lands
+    inside a statement into its own (an interrupted statement, or the aborted transaction after
+    it, which names the interrupt as its context), and bookkeeping after it can fail in turn."""
+    import duckdb
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, (duckdb.InterruptException, KeyboardInterrupt)) or (
+                isinstance(exc, duckdb.Error) and "INTERRUPT" in str(exc).upper()):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False

@@ -53,6 +53,28 @@ def test_a_job_records_success_and_failure(store):
     assert rows[1]["state"] == "failed" and "bad input" in rows[1]["error"]
 
 
+def test_a_ctrl_c_stays_a_ctrl_c_whatever_it_leaves_behind(store, monkeypatch):
+    """What a Ctrl-C inside a statement leaves (an error whose context is the interrupt) makes the job
+    interrupted and is raised as the interrupt; so is a Ctrl-C after which the job's own record cannot
+    be written (the next open marks it: its process is gone)."""
+    import pytest
+
+    with pytest.raises(KeyboardInterrupt):
+        with store.job("demo", {}):
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                raise RuntimeError("TransactionContext Error: current transaction is aborted") from None
+    assert store.scalar("SELECT state FROM jobs") == "interrupted"
+    with pytest.raises(ValueError, match="was interrupted"):   # words alone do not make an interrupt
+        with store.job("demo", {}):
+            raise ValueError("the import was interrupted earlier")
+    monkeypatch.setattr(type(store), "finish_job", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(KeyboardInterrupt):
+        with store.job("demo", {}):
+            raise KeyboardInterrupt
+
+
 def test_running_jobs_of_a_dead_process_become_interrupted_at_start_up(db_path):
     store = Store(db_path)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from curate.errors import TuneloopError, one_line
+from curate.errors import TuneloopError, interrupted, one_line
 from curate.ingest import bulk, readers
 from curate.ingest.archives import data_suffix, is_archive, parts
 from curate.ingest.batching import BATCH_SIZE, Batches, ReadAhead
@@ -267,7 +267,7 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
         refuse(store, source_id, name, sha, report)
         return report
     except Exception as exc:  # noqa: BLE001 - one file's failure is reported, the others go on
-        if _interrupted(exc):   # Ctrl-C inside a DuckDB statement: the source stays to be resumed
+        if interrupted(exc):   # Ctrl-C inside a DuckDB statement: the source stays to be resumed
             raise KeyboardInterrupt from exc
         report.status = "failed"
         report.error = str(exc) if isinstance(exc, _Stopped) else one_line(exc)
@@ -289,20 +289,6 @@ def ingest_file(store: Store, path: Path, *, name: str | None = None, format: st
     if progress:
         progress(1.0, f"{name}: done")
     return report
-
-
-def _interrupted(exc: BaseException) -> bool:
-    """Whether an exception is a Ctrl-C that DuckDB turned into one of its own (an interrupted
-    statement, or the aborted transaction it leaves)."""
-    import duckdb
-
-    seen = set()
-    while exc is not None and id(exc) not in seen:   # the aborted transaction names the interrupt as its context
-        if isinstance(exc, (duckdb.InterruptException, KeyboardInterrupt)) or "INTERRUPT" in str(exc).upper():
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 class _Stopped(Exception):

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from curate.errors import TuneloopError, one_line
+from curate.errors import TuneloopError, interrupted, one_line
 
 if TYPE_CHECKING:
     from curate.store.store import Store
@@ -82,12 +82,17 @@ class JobsMixin:
         job = self.restart_job(resume) if resume is not None else self.start_job(kind, args)
         try:
             yield job
-        except KeyboardInterrupt:
-            self.finish_job(job, "interrupted", "interrupted by the user")
-            raise
         except BaseException as exc:
-            self.finish_job(job, "failed", one_line(exc))
-            raise
+            if not interrupted(exc):
+                self.finish_job(job, "failed", one_line(exc))
+                raise
+            try:
+                self.finish_job(job, "interrupted", "interrupted by the user")
+            except Exception:  # noqa: BLE001 - the interrupt is what happened: the next open marks the job
+                pass           # interrupted (mark_stale_jobs: its process is gone)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            raise KeyboardInterrupt from exc
         else:
             self.finish_job(job, "failed" if job.failed else "succeeded", job.failed, result=job.result)
 

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from curate.errors import TuneloopError, one_line
+from curate.errors import TuneloopError, interrupted, one_line
 from curate.lm.backends import BACKEND_HELP, BACKENDS
 from curate.store import Store
 
@@ -29,6 +29,10 @@ def library_errors(fn):
             click.echo("interrupted; what was committed is kept, and running the command again resumes it", err=True)
             raise SystemExit(130) from None
         except Exception as exc:  # noqa: BLE001 - one line, not a traceback, for the person at the console
+            if interrupted(exc):   # what a Ctrl-C left behind (an aborted transaction …) is the Ctrl-C
+                click.echo("interrupted; what was committed is kept, and running the command again resumes it",
+                           err=True)
+                raise SystemExit(130) from None
             if os.environ.get(DEBUG_ENV):
                 raise
             raise click.ClickException(f"{one_line(exc)} (run with {DEBUG_ENV}=1 for the traceback)") from None
