@@ -3,6 +3,7 @@ injected, the findings listed and counted, and acting on them — undoable, and 
 import csv
 import json
 import random
+import re
 
 import pytest
 
@@ -92,7 +93,8 @@ def test_the_scan_finds_the_injected_defects_and_stores_evidence(store, write, c
     assert lines and {"pair_id", "kind", "score", "instruction", "response", "detail"} <= set(lines[0])
     counted = report(store)
     assert counted["by_kind"]["placeholder"] == 4 and counted["by_source"][0]["source"] == "noisy.jsonl"
-    assert "placeholder" in cli("quality", "report").output
+    assert counted["open_by_kind"]["placeholder"] == 4   # none settled yet
+    assert re.search(r"placeholder\s+4\s+4 still to settle", cli("quality", "report").output)
 
 
 @pytest.mark.embeddings
@@ -158,11 +160,17 @@ def test_the_quality_page_shows_findings_acts_with_confirmation_and_undoes(store
     [confirm] = [c for c in at.checkbox if c.label.startswith("Yes, reject")]
     confirm.check().run()
     [go] = [b for b in at.button if b.label.startswith("Reject ")]
+    [before] = [m.value for m in at.metric if m.label == "placeholder"]
     go.click().run()
     assert not at.exception and store.scalar("SELECT count(*) FROM pairs WHERE status = 'rejected'") == 4
+    # the page reran: what was done is said, the count is what is left, the list no longer shows them
+    assert any("4 pairs changed" in s.value for s in at.success)
+    assert before == "4" and [m.value for m in at.metric if m.label == "placeholder"] == ["0"]
+    assert not any("the answer is a placeholder" in i.value for i in at.info)
     [undo] = [b for b in at.button if b.label.startswith("Undo change")]
     undo.click().run()
     assert store.scalar("SELECT count(*) FROM pairs WHERE status = 'rejected'") == 0
+    assert [m.value for m in at.metric if m.label == "placeholder"] == ["4"]
 
 
 def test_the_rate_page_shows_the_scans_findings_beside_the_pair(store, db_path, write, monkeypatch):

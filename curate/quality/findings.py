@@ -67,10 +67,14 @@ def conflict_sides(store: Store, finding: dict, most: int = 3) -> list[dict]:
 
 
 def report(store: Store) -> dict:
-    """Counts of the latest scan's findings by kind, and by kind and source."""
+    """Counts of the latest scan's findings by kind (all, and those whose pair is still in play:
+    not yet rejected or marked a duplicate), and by kind and source."""
     scan_id = _scan_id(store)
     by_kind = {r["kind"]: r["n"] for r in store.rows(
         "SELECT kind, count(*) AS n FROM quality_findings WHERE scan_id = ? GROUP BY 1 ORDER BY 2 DESC", [scan_id])}
+    in_play = {r["kind"]: r["n"] for r in store.rows(
+        "SELECT f.kind, count(*) AS n FROM quality_findings f JOIN pairs p ON p.id = f.pair_id"
+        f" WHERE f.scan_id = ? AND {status_not_in(RETIRED)} GROUP BY 1", [scan_id])}
     by_source = store.rows(
         "SELECT coalesce(s.name, '(generated or edited)') AS source, f.kind, count(*) AS n FROM quality_findings f"
         " JOIN pairs p ON p.id = f.pair_id LEFT JOIN sources s ON s.id = p.source_id WHERE f.scan_id = ?"
@@ -78,7 +82,8 @@ def report(store: Store) -> dict:
     scan = latest_scan(store)
     flagged = store.scalar("SELECT count(DISTINCT pair_id) FROM quality_findings WHERE scan_id = ?", [scan_id])
     return {"scan": scan_id, "pairs": scan["pairs_scanned"], "flagged_pairs": flagged, "by_kind": by_kind,
-            "by_source": by_source, "thresholds": scan["thresholds"]}
+            "open_by_kind": {kind: in_play.get(kind, 0) for kind in by_kind}, "by_source": by_source,
+            "thresholds": scan["thresholds"]}
 
 
 def for_pair(store: Store, pair_id: int) -> list[dict]:

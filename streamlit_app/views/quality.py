@@ -13,6 +13,8 @@ st.title("Quality")
 st.caption("What is wrong with a pair: answers that belong to another question, deflections, cut answers,"
            " mojibake, conflicting answers, placeholders, ungrounded generated pairs. A finding is evidence, not a"
            " verdict: nothing changes until you act, and every action can be undone.")
+if said := st.session_state.pop("quality_done", None):   # what the last action did, after the page reran
+    st.success(said)
 if st.button("Scan all pairs", type="primary" if latest_scan(store) is None else "secondary"):
     with st.spinner("Checking every pair…"):
         st.success(escape_markdown(scan(store).summary()))
@@ -23,15 +25,17 @@ if latest_scan(store) is None:
 counted = report(store)
 cols = st.columns(min(len(counted["by_kind"]), 6) or 1)
 for col, (kind, n) in zip(cols, counted["by_kind"].items()):
-    col.metric(kind.replace("_", " "), f"{n:,}")
-st.caption(f"{counted['flagged_pairs']:,} of {counted['pairs']:,} pairs have findings (scan {counted['scan']}).")
+    col.metric(kind.replace("_", " "), f"{counted['open_by_kind'][kind]:,}",
+               help=f"still to settle, of {n:,} found by the scan (the others' pairs are rejected or duplicates)")
+st.caption(f"{counted['flagged_pairs']:,} of {counted['pairs']:,} pairs have findings (scan {counted['scan']});"
+           " the counts are those still to settle.")
 
 kinds = [k for k in KINDS if k in counted["by_kind"]]
 if not kinds:
     st.success("No findings.")
     st.stop()
 left, right = st.columns([1, 2])
-kind = left.selectbox("Kind", kinds, format_func=lambda k: f"{k.replace('_', ' ')} ({counted['by_kind'][k]:,})")
+kind = left.selectbox("Kind", kinds, format_func=lambda k: f"{k.replace('_', ' ')} ({counted['open_by_kind'][k]:,})")
 min_score = right.slider("From score", 0.0, 1.0, 0.8 if kind != "misaligned" else 0.5, 0.05,
                          help="How sure the check is; the surest findings come first.")
 shown = findings(store, kind, min_score, limit=20)
@@ -71,7 +75,8 @@ confirm = st.checkbox(f"Yes, {action} all {total:,} pairs with {kind.replace('_'
 if st.button(f"{action.capitalize()} {total:,} pairs", disabled=not (confirm and total)):
     try:
         done = act(store, kind, min_score, action, apply=True, actor=user["name"])
-        st.success(f"{done['changed']:,} pairs changed (change {done['change']}); undo below")
+        st.session_state["quality_done"] = f"{done['changed']:,} pairs changed (change {done['change']}); undo below"
+        st.rerun()   # the counts and the list above show what is left
     except TuneloopError as exc:
         st.error(escape_markdown(str(exc)))
 

@@ -141,7 +141,7 @@ def quality_report(ctx, as_json) -> None:
         return
     click.echo(f"scan {r['scan']}: {r['flagged_pairs']} of {r['pairs']} pairs have findings")
     for kind, n in r["by_kind"].items():
-        click.echo(f"  {kind:<14} {n:>7}")
+        click.echo(f"  {kind:<14} {n:>7}   {r['open_by_kind'][kind]:>7} still to settle")
     source = None
     for row in r["by_source"]:
         if row["source"] != source:
