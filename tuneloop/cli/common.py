@@ -25,13 +25,9 @@ def library_errors(fn):
             raise click.ClickException(str(exc)) from None
         except click.exceptions.ClickException:   # the command's own one-line error: already said
             raise
-        except KeyboardInterrupt:
-            click.echo("interrupted; what was committed is kept, and running the command again resumes it", err=True)
-            raise SystemExit(130) from None
-        except Exception as exc:  # noqa: BLE001 - one line, not a traceback, for the person at the console
-            if interrupted(exc):   # what a Ctrl-C left behind (an aborted transaction …) is the Ctrl-C
-                click.echo("interrupted; what was committed is kept, and running the command again resumes it",
-                           err=True)
+        except (KeyboardInterrupt, Exception) as exc:  # noqa: BLE001 - one line, not a traceback, for the console
+            if interrupted(exc):   # Ctrl-C, or what it left behind (an aborted transaction …)
+                click.echo("interrupted; what was committed is kept, and running the command again resumes it", err=True)
                 raise SystemExit(130) from None
             if os.environ.get(DEBUG_ENV):
                 raise
